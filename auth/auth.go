@@ -1,0 +1,79 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// MaxCredentialBytes bounds the credential header accepted before any work
+// is done on it.
+const MaxCredentialBytes = 8 << 10
+
+// Principal is who a request acts for.
+type Principal struct {
+	KeyID     string
+	KeyPrefix string
+	Name      string
+	Key       *llm.Key
+}
+
+// Allows reports whether p may use model.
+func (p *Principal) Allows(model string) bool { return p.Key == nil || p.Key.Allows(model) }
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the principal stored by WithPrincipal, or nil.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(ctxKey{}).(*Principal)
+	return p
+}
+
+// Credential extracts the client's secret from Authorization: Bearer or
+// x-api-key (Anthropic style). It returns "" when neither is present.
+func Credential(h http.Header) string {
+	if v := h.Get("Authorization"); v != "" {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			return strings.TrimSpace(v[7:])
+		}
+		return ""
+	}
+	return strings.TrimSpace(h.Get("X-Api-Key"))
+}
+
+// HashKey returns the hex SHA-256 of a Sluice key, the form stored at rest.
+func HashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticate checks a Sluice key against snap. Every failure is the same
+// 401 so callers cannot tell a revoked key from an unknown one; the message
+// never echoes the credential.
+func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal, *llm.Error) {
+	if secret == "" {
+		return nil, llm.Errorf(llm.KindAuth, "missing API key: send Authorization: Bearer <key> or x-api-key")
+	}
+	if len(secret) > MaxCredentialBytes || !strings.HasPrefix(secret, "sk-") {
+		return nil, invalid()
+	}
+	k, ok := snap.Keys[HashKey(secret)]
+	if !ok || k.Disabled || k.Expired(now) {
+		return nil, invalid()
+	}
+	return &Principal{KeyID: k.ID, KeyPrefix: k.Prefix, Name: k.Name, Key: k}, nil
+}
+
+func invalid() *llm.Error {
+	return llm.Errorf(llm.KindAuth, "invalid, expired or revoked API key")
+}

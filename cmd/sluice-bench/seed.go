@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// admin talks to Sluice's admin REST API. It is not on the measured path.
+type admin struct {
+	base   string // http://127.0.0.1:port
+	key    string
+	client *http.Client
+}
+
+// post sends body as JSON and decodes a JSON answer into out (when not nil).
+// It returns the status code; a non-2xx status other than those in allowed
+// is an error whose text never contains the admin key.
+func (a *admin) post(ctx context.Context, path string, body, out any, allowed ...int) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-KEY", a.key)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	for _, s := range allowed {
+		if resp.StatusCode == s {
+			return s, nil
+		}
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("POST %s: status %d: %.300s", path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("POST %s: decode: %w", path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// seed creates the mock provider, the benchmark model and a fresh Sluice
+// key, and returns the key. Existing provider and model (409) are fine.
+func seed(ctx context.Context, a *admin, mockURL, mockKey, model string) (string, error) {
+	provider := map[string]any{
+		"name":     "mock",
+		"type":     "openai-compatible",
+		"base_url": mockURL + "/v1",
+		"api_key":  mockKey,
+	}
+	if _, err := a.post(ctx, "/admin/providers", provider, nil, http.StatusConflict); err != nil {
+		return "", err
+	}
+	m := map[string]any{
+		"name": model,
+		"deployments": []map[string]any{{
+			"provider":              "mock",
+			"model":                 model,
+			"weight":                1,
+			"input_price_per_mtok":  0.15,
+			"output_price_per_mtok": 0.6,
+		}},
+	}
+	if _, err := a.post(ctx, "/admin/models", m, nil, http.StatusConflict); err != nil {
+		return "", err
+	}
+	var key struct {
+		Key string `json:"key"`
+	}
+	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if _, err := a.post(ctx, "/admin/keys", map[string]any{"name": name}, &key); err != nil {
+		return "", err
+	}
+	if key.Key == "" {
+		return "", fmt.Errorf("POST /admin/keys: no key in the answer")
+	}
+	return key.Key, nil
+}
+
+// waitRoute sends one chat request through the proxy until it answers 200,
+// so the seeded configuration has reached the hot path before measuring.
+func waitRoute(ctx context.Context, url, auth string, body []byte, timeout time.Duration) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth)
+		resp, err := client.Do(req)
+		if err == nil {
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("status %d: %.300s", resp.StatusCode, data)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no 200 from %s within %s; last: %s", url, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package llm
+
+import (
+	"time"
+)
+
+// ProviderType names a provider wire family.
+type ProviderType string
+
+// Provider types known to this build.
+const (
+	// ProviderOpenAI speaks OpenAI's API at base_url (default https://api.openai.com/v1).
+	ProviderOpenAI ProviderType = "openai"
+	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
+	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
+	ProviderOpenAICompatible ProviderType = "openai-compatible"
+)
+
+// Timeouts bounds the phases of one upstream call. Zero means the default.
+type Timeouts struct {
+	// Connect bounds the TCP (and TLS) dial. Default 10s.
+	Connect time.Duration
+	// FirstByte bounds the wait for the upstream response headers. Default 60s.
+	FirstByte time.Duration
+	// Idle bounds the gap between two chunks of a streamed body. Default 60s.
+	Idle time.Duration
+}
+
+// Default timeouts.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultFirstByteTimeout = 60 * time.Second
+	DefaultIdleTimeout      = 60 * time.Second
+)
+
+// WithDefaults returns t with zero fields set to their defaults.
+func (t Timeouts) WithDefaults() Timeouts {
+	if t.Connect <= 0 {
+		t.Connect = DefaultConnectTimeout
+	}
+	if t.FirstByte <= 0 {
+		t.FirstByte = DefaultFirstByteTimeout
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultIdleTimeout
+	}
+	return t
+}
+
+// Provider is one configured upstream account: where it lives and how to
+// authenticate. APIKey is the decrypted secret; it lives only in memory and
+// must never be logged, rendered or put in a metric.
+type Provider struct {
+	ID       string
+	Name     string
+	Type     ProviderType
+	BaseURL  string
+	APIKey   string
+	Headers  map[string]string
+	Timeouts Timeouts
+	// UpdatedAt changes whenever any field changes; it lets runtime caches
+	// (HTTP transports) know when to rebuild.
+	UpdatedAt time.Time
+}
+
+// Deployment is one way to serve a model: a provider and the model name that
+// provider knows it by, with a routing weight and prices.
+type Deployment struct {
+	// Provider is the provider's name.
+	Provider string `json:"provider"`
+	// Model is the upstream model name sent to the provider.
+	Model string `json:"model"`
+	// Weight is the relative share of traffic; 0 counts as 1.
+	Weight int `json:"weight"`
+	// InputPricePerMTok is USD per million prompt tokens.
+	InputPricePerMTok float64 `json:"input_price_per_mtok"`
+	// OutputPricePerMTok is USD per million completion tokens.
+	OutputPricePerMTok float64 `json:"output_price_per_mtok"`
+}
+
+// ID names the deployment in headers, logs and metrics: "provider/model".
+func (d *Deployment) ID() string { return d.Provider + "/" + d.Model }
+
+// Cost is the USD price of u at d's prices.
+func (d *Deployment) Cost(u Usage) float64 {
+	return (float64(u.PromptTokens)*d.InputPricePerMTok + float64(u.CompletionTokens)*d.OutputPricePerMTok) / 1e6
+}
+
+// Model is a public model name and the deployments that can serve it.
+type Model struct {
+	ID          string
+	Name        string
+	Deployments []Deployment
+	CreatedAt   time.Time
+}
+
+// Key is a Sluice API key as the hot path sees it. The secret itself is
+// never kept: Hash is the hex SHA-256 of the full key.
+type Key struct {
+	ID        string
+	Name      string
+	Prefix    string
+	Hash      string
+	Models    []string
+	ExpiresAt *time.Time
+	Disabled  bool
+	Metadata  map[string]string
+}
+
+// Allows reports whether the key may use model. An empty allow-list allows all.
+func (k *Key) Allows(model string) bool {
+	if len(k.Models) == 0 {
+		return true
+	}
+	for _, m := range k.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// Expired reports whether the key has expired at now.
+func (k *Key) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// Snapshot is an immutable view of the whole configuration. The hot path
+// reads it through an atomic pointer and never mutates it.
+type Snapshot struct {
+	// Version increases with every configuration change.
+	Version   int64
+	Providers map[string]*Provider // by name
+	Models    map[string]*Model    // by public name
+	Keys      map[string]*Key      // by hex SHA-256 of the secret
+}
+
+// EmptySnapshot returns a snapshot with no configuration.
+func EmptySnapshot() *Snapshot {
+	return &Snapshot{
+		Providers: map[string]*Provider{},
+		Models:    map[string]*Model{},
+		Keys:      map[string]*Key{},
+	}
+}

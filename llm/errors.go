@@ -1,0 +1,97 @@
+package llm
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ErrorKind classifies an error by what the client should make of it.
+type ErrorKind int
+
+// Error kinds.
+const (
+	KindInvalidRequest ErrorKind = iota + 1
+	KindAuth
+	KindPermissionDenied
+	KindNotFound
+	KindTooLarge
+	KindRateLimited
+	KindUpstream    // the upstream answered with an error status
+	KindUnreachable // the upstream could not be reached
+	KindTimeout     // the upstream did not answer in time
+	KindCanceled    // the client went away
+	KindInternal    // a bug or an unavailable dependency of the gateway
+	KindUnavailable // no deployment can take the request now
+)
+
+// Error is the gateway's error. The router renders it in the client's API
+// dialect. Message must never contain a secret.
+type Error struct {
+	Kind    ErrorKind
+	Status  int    // HTTP status to answer with
+	Message string // safe to show the client
+	Type    string // OpenAI error.type
+	Param   string
+	Code    string
+	// RetryAfter, when positive, is sent as Retry-After.
+	RetryAfter time.Duration
+	// Provider is the provider that produced the error, if any.
+	Provider string
+	// Err is the underlying cause, for logs; never shown to clients.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s (%d): %v", e.Message, e.Status, e.Err)
+	}
+	return fmt.Sprintf("%s (%d)", e.Message, e.Status)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether another deployment may succeed where this one failed.
+func (e *Error) Retryable() bool {
+	switch e.Kind {
+	case KindUnreachable, KindTimeout:
+		return true
+	case KindUpstream:
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// Errorf builds an Error of kind with a formatted client-safe message and the
+// default status, type and code for that kind.
+func Errorf(kind ErrorKind, format string, args ...any) *Error {
+	e := &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	switch kind {
+	case KindInvalidRequest:
+		e.Status, e.Type = http.StatusBadRequest, "invalid_request_error"
+	case KindAuth:
+		e.Status, e.Type, e.Code = http.StatusUnauthorized, "authentication_error", "invalid_api_key"
+	case KindPermissionDenied:
+		e.Status, e.Type, e.Code = http.StatusForbidden, "permission_error", "model_not_allowed"
+	case KindNotFound:
+		e.Status, e.Type, e.Code = http.StatusNotFound, "invalid_request_error", "model_not_found"
+	case KindTooLarge:
+		e.Status, e.Type, e.Code = http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large"
+	case KindRateLimited:
+		e.Status, e.Type, e.Code = http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded"
+	case KindUpstream:
+		e.Status, e.Type, e.Code = http.StatusBadGateway, "upstream_error", "upstream_error"
+	case KindUnreachable:
+		e.Status, e.Type, e.Code = http.StatusBadGateway, "upstream_error", "upstream_unreachable"
+	case KindTimeout:
+		e.Status, e.Type, e.Code = http.StatusGatewayTimeout, "timeout_error", "upstream_timeout"
+	case KindCanceled:
+		e.Status, e.Type, e.Code = 499, "client_closed_request", "client_closed_request"
+	case KindUnavailable:
+		e.Status, e.Type, e.Code = http.StatusServiceUnavailable, "service_unavailable_error", "no_deployment_available"
+	default:
+		e.Status, e.Type, e.Code = http.StatusInternalServerError, "internal_error", "internal_error"
+	}
+	return e
+}

@@ -1,0 +1,80 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// Client is the HTTP client of one provider: its own connection pool and
+// timeouts. The first-byte timeout is enforced by the transport
+// (ResponseHeaderTimeout); the idle timeout between stream chunks is
+// enforced by the reader of the body.
+type Client struct {
+	HTTP     *http.Client
+	Timeouts llm.Timeouts
+	tr       *http.Transport
+}
+
+// NewClient returns a client with t's timeouts (defaults filled in).
+func NewClient(t llm.Timeouts) *Client {
+	t = t.WithDefaults()
+	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 nil, // never route provider traffic through an env proxy implicitly
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   t.Connect,
+		ResponseHeaderTimeout: t.FirstByte,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
+	}
+	return &Client{
+		HTTP: &http.Client{
+			Transport: tr,
+			// Provider calls never follow redirects: a redirect could carry
+			// the provider key to another host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Timeouts: t,
+		tr:       tr,
+	}
+}
+
+// CloseIdle closes the client's idle connections.
+func (c *Client) CloseIdle() { c.tr.CloseIdleConnections() }
+
+// classify turns a transport error into a gateway error.
+func classify(ctx context.Context, provider string, err error) *llm.Error {
+	var e *llm.Error
+	switch {
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
+		e = llm.Errorf(llm.KindCanceled, "client closed the request")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err):
+		e = llm.Errorf(llm.KindTimeout, "upstream %s timed out", provider)
+	default:
+		e = llm.Errorf(llm.KindUnreachable, "upstream %s unreachable", provider)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			e.Message = "upstream " + provider + " refused the connection"
+		}
+	}
+	e.Provider = provider
+	e.Err = err
+	return e
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

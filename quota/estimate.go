@@ -1,0 +1,120 @@
+package quota
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+
+	tiktoken "github.com/pkoukk/tiktoken-go"
+	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
+)
+
+// Estimator counts tokens with tiktoken's BPE ranks, which are embedded in
+// the binary (no network). Encodings are loaded on first use. It is safe for
+// concurrent use.
+type Estimator struct {
+	once sync.Once
+	enc  *tiktoken.Tiktoken
+	err  error
+}
+
+// NewEstimator returns an Estimator using o200k_base, the encoding of the
+// GPT-4o family; for other models it is an estimate, which is all a
+// fallback count can be.
+func NewEstimator() *Estimator { return &Estimator{} }
+
+func (e *Estimator) load() {
+	e.once.Do(func() {
+		// SetBpeLoader replaces a package variable of tiktoken-go; the offline
+		// loader is the only one this program ever installs.
+		tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
+		e.enc, e.err = tiktoken.GetEncoding("o200k_base")
+	})
+}
+
+// Count returns the number of tokens in s. If the encoding cannot be loaded
+// it falls back to one token per four bytes.
+func (e *Estimator) Count(s string) int {
+	if s == "" {
+		return 0
+	}
+	e.load()
+	if e.err != nil {
+		return (len(s) + 3) / 4
+	}
+	return len(e.enc.EncodeOrdinary(s))
+}
+
+// PromptTokens estimates the prompt tokens of an OpenAI-format request body:
+// chat messages (string or text-part content), a completions prompt, or
+// embeddings input. Per-message overhead follows OpenAI's published rule of
+// thumb (3 tokens per message, 3 to prime the reply).
+func (e *Estimator) PromptTokens(body []byte) int {
+	var req struct {
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+			Name    string          `json:"name"`
+		} `json:"messages"`
+		Prompt json.RawMessage `json:"prompt"`
+		Input  json.RawMessage `json:"input"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return 0
+	}
+	var sb strings.Builder
+	n := 0
+	for _, m := range req.Messages {
+		n += 3
+		sb.WriteString(m.Role)
+		sb.WriteByte(' ')
+		sb.WriteString(m.Name)
+		sb.WriteByte(' ')
+		appendText(&sb, m.Content)
+		sb.WriteByte('\n')
+	}
+	if len(req.Messages) > 0 {
+		n += 3
+	}
+	appendText(&sb, req.Prompt)
+	appendText(&sb, req.Input)
+	return n + e.Count(sb.String())
+}
+
+// appendText appends the text found in a JSON string, an array of strings,
+// or an array of content parts ({"type":"text","text":...}).
+func appendText(sb *strings.Builder, raw json.RawMessage) {
+	if len(raw) == 0 {
+		return
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			sb.WriteString(s)
+		}
+	case '[':
+		var parts []json.RawMessage
+		if json.Unmarshal(raw, &parts) != nil {
+			return
+		}
+		for _, p := range parts {
+			if len(p) == 0 {
+				continue
+			}
+			switch p[0] {
+			case '"':
+				appendText(sb, p)
+				sb.WriteByte(' ')
+			case '{':
+				var part struct {
+					Text string `json:"text"`
+				}
+				if json.Unmarshal(p, &part) == nil {
+					sb.WriteString(part.Text)
+					sb.WriteByte(' ')
+				}
+			}
+		}
+	}
+}

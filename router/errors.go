@@ -1,0 +1,79 @@
+package router
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// appendOpenAIError appends e in OpenAI's error shape:
+// {"error":{"message","type","param","code"}}.
+func appendOpenAIError(b []byte, e *llm.Error) []byte {
+	b = append(b, `{"error":{"message":`...)
+	b = appendJSONString(b, e.Message)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"param":`...)
+	b = appendNullableString(b, e.Param)
+	b = append(b, `,"code":`...)
+	b = appendNullableString(b, e.Code)
+	return append(b, "}}"...)
+}
+
+func appendNullableString(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, s)
+}
+
+// writeError renders e as the HTTP response. It must be called before any
+// byte of the body is written.
+func writeError(w http.ResponseWriter, e *llm.Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	status := e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+		if e.Status == 499 { // client is gone; nobody reads this
+			status = 499
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(appendOpenAIError(make([]byte, 0, 160), e))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

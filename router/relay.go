@@ -1,0 +1,547 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/auth"
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+)
+
+// maxResponseBytes bounds a non-streamed upstream body.
+const maxResponseBytes = 64 << 20
+
+// exchange is the state of one proxied request.
+type exchange struct {
+	h         *Handler
+	w         http.ResponseWriter
+	r         *http.Request
+	ep        llm.Endpoint
+	start     time.Time
+	rec       llm.Record
+	principal *auth.Principal
+	modelOK   bool          // rec.Model is a configured model (safe as a label)
+	upstream  time.Duration // time spent waiting on upstreams
+	overhead  time.Duration
+	req       *request
+	dep       *llm.Deployment
+}
+
+func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		x := &exchange{h: h, w: c.Writer, r: c.Request, ep: ep, start: h.opts.Now()}
+		x.serve()
+	}
+}
+
+func (x *exchange) serve() {
+	h := x.h
+	h.opts.Metrics.inflight.Inc()
+	defer h.opts.Metrics.inflight.Dec()
+	x.rec = llm.Record{RequestID: h.requestID(x.r), Time: x.start, Endpoint: x.ep, Status: llm.StatusOK}
+	x.w.Header().Set("X-Request-Id", x.rec.RequestID)
+	defer x.finish()
+
+	st := h.opts.State()
+	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(x.r.Header), x.start)
+	if aerr != nil {
+		x.fail(aerr)
+		return
+	}
+	x.principal = p
+	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
+
+	body, berr := readBody(x.w, x.r, h.opts.MaxBodyBytes)
+	if berr != nil {
+		x.fail(berr)
+		return
+	}
+	req, perr := parseRequest(body)
+	if perr != nil {
+		x.fail(perr)
+		return
+	}
+	if x.ep == llm.EndpointEmbeddings {
+		req.stream = false
+	}
+	x.req = req
+	x.rec.Stream = req.stream
+	m, ok := st.Snapshot.Models[req.model]
+	if !ok {
+		e := llm.Errorf(llm.KindNotFound, "the model %q does not exist or you do not have access to it", truncate(req.model, 256))
+		e.Param = "model"
+		x.fail(e)
+		return
+	}
+	x.rec.Model, x.modelOK = m.Name, true
+	if !p.Allows(m.Name) {
+		e := llm.Errorf(llm.KindPermissionDenied, "this API key is not allowed to use model %q", m.Name)
+		e.Param = "model"
+		x.fail(e)
+		return
+	}
+	x.attempt(st, m)
+}
+
+// attempt tries m's deployments in the balancer's order until one answers.
+// Failures are retried on the next deployment only before the first byte
+// reaches the client, and only when the error says another may succeed.
+func (x *exchange) attempt(st *State, m *llm.Model) {
+	h := x.h
+	var last *llm.Error
+	tries := 0
+	for _, i := range h.opts.Balancer.Plan(m) {
+		if tries >= h.opts.MaxAttempts {
+			break
+		}
+		d := &m.Deployments[i]
+		prov, ok := st.Providers.Get(d.Provider)
+		if !ok {
+			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID())
+			continue
+		}
+		if tries > 0 {
+			h.opts.Metrics.retries.WithLabelValues(m.Name).Inc()
+		}
+		tries++
+		x.dep = d
+		x.rec.Provider, x.rec.Deployment = d.Provider, d.ID()
+		err, retry := x.try(prov, d)
+		if err == nil {
+			return
+		}
+		last = err
+		if !retry || x.r.Context().Err() != nil {
+			break
+		}
+	}
+	if last == nil {
+		last = llm.Errorf(llm.KindUnavailable, "model %q has no deployment available", m.Name)
+	}
+	x.fail(last)
+}
+
+// try runs one attempt. It returns nil once a response (or a mid-stream
+// failure) has been delivered to the client; otherwise the error, and
+// whether another deployment may be tried.
+func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, bool) {
+	h := x.h
+	ctx, cancel := context.WithCancel(x.r.Context())
+	defer cancel()
+	done := h.opts.Balancer.Start(d.ID())
+	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.RequestID}
+	t0 := time.Now()
+	resp, err := prov.Do(ctx, call)
+	x.upstream += time.Since(t0)
+	if err != nil {
+		e := asError(err)
+		done(balancer.Outcome{Failed: e.Retryable(), RetryAfter: e.RetryAfter})
+		return e, e.Retryable()
+	}
+	defer resp.Body.Close()
+	var e *llm.Error
+	var retry bool
+	if x.req.stream && isEventStream(resp.Header) {
+		e, retry = x.stream(resp, d, cancel)
+	} else {
+		e, retry = x.json(resp, d)
+	}
+	failed := e != nil && e.Kind != llm.KindCanceled
+	if x.rec.Status == llm.StatusStreamBroken {
+		failed = true
+	}
+	done(balancer.Outcome{Failed: failed})
+	return e, retry
+}
+
+// json relays a non-streamed answer.
+func (x *exchange) json(resp *providers.Response, d *llm.Deployment) (*llm.Error, bool) {
+	t0 := time.Now()
+	body, err := readAllLimited(resp.Body, resp.Header, maxResponseBytes)
+	x.upstream += time.Since(t0)
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			return llm.Errorf(llm.KindCanceled, "client closed the request"), false
+		}
+		e := llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)
+		e.Err = err
+		return e, true
+	}
+	u, ok := parseUsage(member(body, "usage"))
+	if !ok {
+		u = x.estimate(completionText(body))
+	}
+	x.setUsage(u, d)
+	x.overhead = time.Since(x.start) - x.upstream
+	hd := x.w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	x.setHeaders(hd, d)
+	x.w.WriteHeader(resp.Status)
+	x.rec.HTTPStatus = resp.Status
+	if _, err := x.w.Write(body); err != nil {
+		x.rec.Status = llm.StatusClientCancelled
+	}
+	return nil, false
+}
+
+func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
+	hd["X-Sluice-Provider"] = []string{d.Provider}
+	hd["X-Sluice-Deployment"] = []string{d.ID()}
+	hd["X-Sluice-Overhead-Ms"] = []string{strconv.FormatFloat(ms(x.overhead), 'f', 3, 64)}
+}
+
+// stream relays server-sent events, one flush per event. Headers are held
+// back until the first event arrives, so an upstream that fails before
+// sending anything can still be retried on another deployment or reported
+// with a proper status.
+func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel context.CancelFunc) (*llm.Error, bool) {
+	h := x.h
+	idle := h.idleTimeout(d)
+	var idleHit atomic.Bool
+	timer := time.AfterFunc(idle, func() { idleHit.Store(true); cancel() })
+	defer timer.Stop()
+
+	rc := http.NewResponseController(x.w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	er := newEventReader(resp.Body)
+	var (
+		sent     bool
+		usage    llm.Usage
+		gotUsage bool
+		text     []byte
+		buf      = make([]byte, 0, 4096)
+	)
+	for {
+		t0 := time.Now()
+		data, event, err := er.next()
+		if !sent {
+			x.upstream += time.Since(t0)
+		}
+		if err != nil {
+			var e *llm.Error
+			switch {
+			case x.r.Context().Err() != nil:
+				x.rec.Status = llm.StatusClientCancelled
+				e = llm.Errorf(llm.KindCanceled, "client closed the request")
+			case idleHit.Load():
+				e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle)
+			case errors.Is(err, errEventTooLarge):
+				e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
+			default:
+				e = llm.Errorf(llm.KindUpstream, "upstream %s stream ended before completion", d.Provider)
+				e.Code = "stream_broken"
+			}
+			e.Err = err
+			if !sent {
+				return e, e.Kind != llm.KindCanceled
+			}
+			if e.Kind != llm.KindCanceled {
+				x.rec.Status = llm.StatusStreamBroken
+				x.rec.ErrorType = e.Type
+				e.Type, e.Code = "upstream_error", "stream_broken"
+				buf = append(appendOpenAIError(append(buf[:0], "data: "...), e), "\n\n"...)
+				_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+				_, _ = x.w.Write(buf)
+				_ = rc.Flush()
+			}
+			x.finishStream(usage, gotUsage, text, d)
+			return nil, false
+		}
+		timer.Reset(idle)
+		done := len(data) == 6 && string(data) == "[DONE]"
+		forward := true
+		if !done {
+			if string(event) == "error" || member(data, "error") != nil {
+				x.rec.Status = llm.StatusError
+				x.rec.ErrorType = "upstream_error"
+			}
+			if u, ok := parseUsage(member(data, "usage")); ok {
+				usage, gotUsage = u, true
+				if !x.req.includeUsage && emptyChoices(member(data, "choices")) {
+					forward = false
+				}
+			}
+			if !gotUsage && len(text) < 1<<20 {
+				text = appendDeltaText(text, member(data, "choices"))
+			}
+		}
+		if forward {
+			if !sent {
+				x.overhead = time.Since(x.start) - x.upstream
+				hd := x.w.Header()
+				hd["Content-Type"] = []string{"text/event-stream"}
+				hd["Cache-Control"] = []string{"no-cache"}
+				hd["X-Accel-Buffering"] = []string{"no"}
+				x.setHeaders(hd, d)
+				x.w.WriteHeader(http.StatusOK)
+				x.rec.HTTPStatus = http.StatusOK
+				sent = true
+			}
+			buf = append(append(append(buf[:0], "data: "...), data...), "\n\n"...)
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			if _, err := x.w.Write(buf); err == nil {
+				err = rc.Flush()
+			}
+			if x.rec.TTFT == 0 {
+				x.rec.TTFT = time.Since(x.start)
+			}
+			if err != nil {
+				x.rec.Status = llm.StatusClientCancelled
+				cancel()
+				x.finishStream(usage, gotUsage, text, d)
+				return nil, false
+			}
+		}
+		if done {
+			x.finishStream(usage, gotUsage, text, d)
+			return nil, false
+		}
+	}
+}
+
+func (x *exchange) finishStream(u llm.Usage, got bool, text []byte, d *llm.Deployment) {
+	if !got {
+		u = x.estimate(string(text))
+	}
+	x.setUsage(u, d)
+}
+
+func (h *Handler) idleTimeout(d *llm.Deployment) time.Duration {
+	if p, ok := h.opts.State().Snapshot.Providers[d.Provider]; ok {
+		return p.Timeouts.WithDefaults().Idle
+	}
+	return llm.DefaultIdleTimeout
+}
+
+// estimate counts tokens locally when the upstream reported none.
+func (x *exchange) estimate(completion string) llm.Usage {
+	est := x.h.opts.Estimator
+	u := llm.Usage{PromptTokens: est.PromptTokens(x.req.body), Estimated: true}
+	if x.ep != llm.EndpointEmbeddings {
+		u.CompletionTokens = est.Count(completion)
+	}
+	return u
+}
+
+func (x *exchange) setUsage(u llm.Usage, d *llm.Deployment) {
+	x.rec.PromptTokens, x.rec.CompletionTokens, x.rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens
+	x.rec.Estimated = u.Estimated
+	x.rec.Cost = d.Cost(u)
+}
+
+// fail answers with e (when nothing was written yet) and records it.
+func (x *exchange) fail(e *llm.Error) {
+	x.rec.HTTPStatus = e.Status
+	x.rec.ErrorType = e.Type
+	if e.Kind == llm.KindCanceled {
+		x.rec.Status = llm.StatusClientCancelled
+	} else {
+		x.rec.Status = llm.StatusError
+	}
+	if e.Err != nil && e.Kind != llm.KindCanceled {
+		x.h.opts.Logger.Warn("request failed", "request_id", x.rec.RequestID, "status", e.Status, "err", e.Error())
+	}
+	if x.req != nil && x.rec.PromptTokens == 0 && x.dep != nil {
+		// Nothing came back; record the prompt size for the attempt.
+		x.rec.PromptTokens = x.h.opts.Estimator.PromptTokens(x.req.body)
+		x.rec.Estimated = true
+	}
+	x.overhead = time.Since(x.start) - x.upstream
+	if x.dep != nil {
+		x.setHeaders(x.w.Header(), x.dep)
+	}
+	writeError(x.w, e)
+}
+
+// finish records usage, metrics and the access log line.
+func (x *exchange) finish() {
+	h := x.h
+	x.rec.Latency = time.Since(x.start)
+	if x.overhead == 0 {
+		x.overhead = x.rec.Latency - x.upstream
+	}
+	model := ""
+	if x.modelOK {
+		model = x.rec.Model
+	}
+	stream := "false"
+	if x.rec.Stream {
+		stream = "true"
+	}
+	m := h.opts.Metrics
+	m.requests.WithLabelValues(string(x.ep), model, x.rec.Provider, strconv.Itoa(x.rec.HTTPStatus), stream).Inc()
+	m.duration.WithLabelValues(string(x.ep), model, x.rec.Provider).Observe(x.rec.Latency.Seconds())
+	m.overhead.WithLabelValues(string(x.ep)).Observe(x.overhead.Seconds())
+	if x.rec.TTFT > 0 {
+		m.ttft.WithLabelValues(model, x.rec.Provider).Observe(x.rec.TTFT.Seconds())
+	}
+	if x.rec.PromptTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "input").Add(float64(x.rec.PromptTokens))
+	}
+	if x.rec.CompletionTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "output").Add(float64(x.rec.CompletionTokens))
+	}
+	if x.rec.CachedTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "cached_input").Add(float64(x.rec.CachedTokens))
+	}
+	if x.rec.Cost > 0 {
+		m.cost.WithLabelValues(model, x.rec.Provider).Add(x.rec.Cost)
+	}
+	h.opts.AccessLog.write(&x.rec, x.r.URL.Path, x.overhead)
+	// Only authenticated requests produce usage rows: anonymous traffic
+	// must not be able to fill the database.
+	if x.principal != nil {
+		h.opts.Usage.Record(x.rec)
+	}
+}
+
+// readBody reads the request body up to limit, answering 413 beyond it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
+	if r.ContentLength > limit {
+		return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
+	}
+	body, err := readAllLimited(http.MaxBytesReader(w, r.Body, limit), r.Header, limit)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
+		}
+		if r.Context().Err() != nil {
+			return nil, llm.Errorf(llm.KindCanceled, "client closed the request")
+		}
+		return nil, llm.Errorf(llm.KindInvalidRequest, "cannot read request body")
+	}
+	if len(body) == 0 {
+		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is empty; send a JSON object")
+	}
+	return body, nil
+}
+
+// readAllLimited reads r, sizing the buffer from Content-Length when known.
+func readAllLimited(r io.Reader, h http.Header, limit int64) ([]byte, error) {
+	n := int64(512)
+	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl >= 0 && cl <= limit {
+		n = cl + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	_, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return buf.Bytes(), nil
+}
+
+func isEventStream(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+}
+
+func asError(err error) *llm.Error {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	e = llm.Errorf(llm.KindInternal, "internal error")
+	e.Err = err
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// wireUsage is OpenAI's usage object.
+type wireUsage struct {
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+// parseUsage decodes an OpenAI usage value; ok is false when absent or null.
+func parseUsage(raw []byte) (llm.Usage, bool) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return llm.Usage{}, false
+	}
+	var w wireUsage
+	if json.Unmarshal(raw, &w) != nil {
+		return llm.Usage{}, false
+	}
+	u := llm.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens}
+	if w.PromptTokensDetails != nil {
+		u.CachedTokens = w.PromptTokensDetails.CachedTokens
+	}
+	return u, true
+}
+
+// emptyChoices reports whether a choices value is absent, null or [].
+func emptyChoices(raw []byte) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return true
+	}
+	if raw[0] != '[' {
+		return false
+	}
+	return skipWS(raw, 1) < len(raw) && raw[skipWS(raw, 1)] == ']'
+}
+
+// appendDeltaText appends the text of streamed choices (delta.content for
+// chat, text for completions).
+func appendDeltaText(b []byte, choices []byte) []byte {
+	if len(choices) < 2 || choices[0] != '[' {
+		return b
+	}
+	var cs []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(choices, &cs) != nil {
+		return b
+	}
+	for _, c := range cs {
+		b = append(b, c.Delta.Content...)
+		b = append(b, c.Text...)
+	}
+	return b
+}
+
+// completionText returns the generated text of a non-streamed response.
+func completionText(body []byte) string {
+	var r struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return ""
+	}
+	var sb strings.Builder
+	for _, c := range r.Choices {
+		sb.WriteString(c.Message.Content)
+		sb.WriteString(c.Text)
+	}
+	return sb.String()
+}

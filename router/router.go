@@ -1,0 +1,173 @@
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/quota"
+)
+
+// State is the configuration the proxy serves from: a snapshot and the
+// providers built from it. It is immutable; a reload swaps in a new one.
+type State struct {
+	Snapshot  *llm.Snapshot
+	Providers *providers.Registry
+}
+
+// Recorder receives one usage record per request; it must not block.
+type Recorder interface {
+	Record(llm.Record)
+}
+
+// Options configures the proxy handler.
+type Options struct {
+	// State returns the current configuration; it is called once per
+	// request and must be cheap (an atomic load).
+	State func() *State
+	// Balancer orders deployments and keeps their health. Required.
+	Balancer *balancer.Balancer
+	// Usage receives usage records. Required.
+	Usage Recorder
+	// Estimator counts tokens when an upstream reports no usage. Required.
+	Estimator *quota.Estimator
+	// Metrics may be nil (no metrics).
+	Metrics *Metrics
+	// AccessLog may be nil (no access log).
+	AccessLog *AccessLog
+	// Logger receives operational errors. Nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies. Default 10 MiB.
+	MaxBodyBytes int64
+	// MaxAttempts bounds the deployments tried for one request. Default 3.
+	MaxAttempts int
+	// WriteTimeout bounds each write to a streaming client, so a client
+	// that stops reading frees its request. Default 30s.
+	WriteTimeout time.Duration
+	// Ready reports whether the gateway's dependencies are reachable, for
+	// /readyz. Nil means always ready.
+	Ready func(context.Context) error
+	// Now is injectable for tests.
+	Now func() time.Time
+}
+
+// Handler serves the proxy listener.
+type Handler struct {
+	opts   Options
+	engine *gin.Engine
+	idBase string
+	idSeq  atomic.Uint64
+}
+
+// New builds the proxy handler.
+func New(o Options) *Handler {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 10 << 20
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var seed [6]byte
+	_, _ = rand.Read(seed[:])
+	h := &Handler{opts: o, idBase: "req_" + hex.EncodeToString(seed[:])}
+	e := gin.New()
+	e.Use(h.recovery)
+	e.HandleMethodNotAllowed = false
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	v1 := e.Group("/v1")
+	v1.POST("/chat/completions", h.relay(llm.EndpointChat))
+	v1.POST("/completions", h.relay(llm.EndpointCompletions))
+	v1.POST("/embeddings", h.relay(llm.EndpointEmbeddings))
+	v1.GET("/models", h.models)
+	v1.GET("/models/:model", h.model)
+	e.GET("/healthz", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ok"}`)) })
+	e.GET("/readyz", h.readyz)
+	e.NoRoute(func(c *gin.Context) {
+		e := llm.Errorf(llm.KindNotFound, "unknown path %s %s", c.Request.Method, c.Request.URL.Path)
+		e.Code = "unknown_url"
+		writeError(c.Writer, e)
+	})
+	h.engine = e
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.ServeHTTP(w, r) }
+
+// Engine exposes the gin engine (for route listing in tests).
+func (h *Handler) Engine() *gin.Engine { return h.engine }
+
+func (h *Handler) recovery(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.opts.Logger.Error("panic in proxy handler", "panic", v, "path", c.Request.URL.Path)
+			if !c.Writer.Written() {
+				writeError(c.Writer, llm.Errorf(llm.KindInternal, "internal error"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func (h *Handler) readyz(c *gin.Context) {
+	if h.opts.Ready != nil {
+		if err := h.opts.Ready(c.Request.Context()); err != nil {
+			b := append([]byte(`{"status":"unavailable","error":`), appendJSONString(nil, err.Error())...)
+			writeJSON(c.Writer, http.StatusServiceUnavailable, append(b, '}'))
+			return
+		}
+	}
+	writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ready"}`))
+}
+
+// requestID returns the client's X-Request-Id when it is short and plain,
+// else a new id unique to this process.
+func (h *Handler) requestID(r *http.Request) string {
+	if v := r.Header.Get("X-Request-Id"); v != "" && len(v) <= 128 && plainID(v) {
+		return v
+	}
+	return h.idBase + strconv.FormatUint(h.idSeq.Add(1), 36)
+}
+
+func plainID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

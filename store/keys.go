@@ -1,0 +1,349 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+)
+
+// Sluice key format.
+const (
+	// KeyPrefix starts every Sluice key secret.
+	KeyPrefix = "sk-sluice-"
+	// keySecretBytes is the random part's size: 192 bits.
+	keySecretBytes = 24
+	// keyBodyLen is the base62 length of keySecretBytes (62^33 > 2^192).
+	keyBodyLen = 33
+	// displayPrefixLen is how much of the secret is stored for display.
+	displayPrefixLen = 12
+)
+
+// HashKey returns the hex SHA-256 of a Sluice key secret: the form in which
+// keys are stored and looked up (llm.Snapshot.Keys is keyed by it).
+func HashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// newSecret returns a fresh "sk-sluice-" key with 192 random bits.
+func newSecret() (string, error) {
+	b := make([]byte, keySecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	body := new(big.Int).SetBytes(b).Text(62)
+	if len(body) < keyBodyLen {
+		body = strings.Repeat("0", keyBodyLen-len(body)) + body
+	}
+	return KeyPrefix + body, nil
+}
+
+// OptionalTime is a JSON field that distinguishes "absent" (Set false) from
+// null (Set true, Time nil) and a value.
+type OptionalTime struct {
+	Set  bool
+	Time *time.Time
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *OptionalTime) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		o.Time = nil
+		return nil
+	}
+	var t time.Time
+	if err := json.Unmarshal(b, &t); err != nil {
+		return err
+	}
+	o.Time = &t
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o OptionalTime) MarshalJSON() ([]byte, error) {
+	if o.Time == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(o.Time)
+}
+
+// KeyInput creates or replaces a Sluice key.
+type KeyInput struct {
+	Name string `json:"name"`
+	// Models is the allow-list of public model names; empty allows all.
+	Models    []string          `json:"models"`
+	ExpiresAt *time.Time        `json:"expires_at"`
+	Metadata  map[string]string `json:"metadata"`
+	Disabled  bool              `json:"disabled"`
+}
+
+// AsPatch turns a full replacement (PUT) into a patch that sets every field.
+func (in KeyInput) AsPatch() KeyPatch {
+	m, md, d := in.Models, in.Metadata, in.Disabled
+	if m == nil {
+		m = []string{}
+	}
+	if md == nil {
+		md = map[string]string{}
+	}
+	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d}
+}
+
+// KeyPatch changes the fields that are set. ExpiresAt: absent keeps, null
+// clears, a time sets.
+type KeyPatch struct {
+	Name      *string            `json:"name"`
+	Models    *[]string          `json:"models"`
+	ExpiresAt OptionalTime       `json:"expires_at"`
+	Metadata  *map[string]string `json:"metadata"`
+	Disabled  *bool              `json:"disabled"`
+}
+
+// Key is the admin view of a Sluice key: never the secret or its hash.
+type Key struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Prefix    string            `json:"prefix"`
+	Models    []string          `json:"models"`
+	ExpiresAt *time.Time        `json:"expires_at"`
+	Metadata  map[string]string `json:"metadata"`
+	Disabled  bool              `json:"disabled"`
+	CreatedAt time.Time         `json:"created_at"`
+	RevokedAt *time.Time        `json:"revoked_at"`
+}
+
+func validateKey(in KeyInput) error {
+	if err := validText("name", in.Name, maxNameLen, false); err != nil {
+		return err
+	}
+	if len(in.Models) > maxKeyModels {
+		return invalid("models", "at most %d models", maxKeyModels)
+	}
+	for i, m := range in.Models {
+		if err := validText(fmt.Sprintf("models[%d]", i), m, maxNameLen, true); err != nil {
+			return err
+		}
+	}
+	if len(in.Metadata) > maxMetadata {
+		return invalid("metadata", "at most %d entries", maxMetadata)
+	}
+	for k, v := range in.Metadata {
+		if err := validText("metadata", k, maxNameLen, false); err != nil {
+			return invalid("metadata", "keys must be 1-%d bytes without control characters", maxNameLen)
+		}
+		if len(v) > maxMetadataLen {
+			return invalid("metadata."+k, "must be at most %d bytes", maxMetadataLen)
+		}
+	}
+	return nil
+}
+
+// keyRow is a key as stored.
+type keyRow struct {
+	Key
+	Hash string
+}
+
+const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at`
+
+func scanKey(sc rowScanner) (*keyRow, error) {
+	var k keyRow
+	var models, md string
+	var exp, created, revoked dbTime
+	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
+		return nil, fmt.Errorf("store: key %s: bad models: %w", k.ID, err)
+	}
+	if err := json.Unmarshal([]byte(md), &k.Metadata); err != nil {
+		return nil, fmt.Errorf("store: key %s: bad metadata: %w", k.ID, err)
+	}
+	if k.Models == nil {
+		k.Models = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	k.ExpiresAt, k.CreatedAt, k.RevokedAt = exp.ptr(), created.T, revoked.ptr()
+	return &k, nil
+}
+
+func getKey(ctx context.Context, q queryer, id string) (*keyRow, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("key %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get key: %w", err)
+	}
+	return k, nil
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Millisecond)
+	return &u
+}
+
+// CreateKey creates a Sluice key and returns its view and the secret. The
+// secret is not stored (only its SHA-256) and cannot be shown again.
+func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error) {
+	if err := validateKey(in); err != nil {
+		return Key{}, "", err
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return Key{}, "", err
+	}
+	k := Key{
+		ID: newID("key_"), Name: in.Name, Prefix: secret[:displayPrefixLen],
+		Models: in.Models, ExpiresAt: utcPtr(in.ExpiresAt), Metadata: in.Metadata,
+		Disabled: in.Disabled, CreatedAt: now(),
+	}
+	if k.Models == nil {
+		k.Models = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	err = s.configTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			k.ID, k.Name, k.Prefix, HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
+			k.Disabled, s.tv(k.CreatedAt), nil)
+		if err != nil {
+			return fmt.Errorf("store: insert key: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Key{}, "", err
+	}
+	return k, secret, nil
+}
+
+// GetKey returns the key with the given id, revoked or not.
+func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {
+	k, err := getKey(ctx, s.rdb, id)
+	if err != nil {
+		return Key{}, err
+	}
+	return k.Key, nil
+}
+
+// ListKeys returns one page of keys (revoked included) ordered by creation, and the total count.
+func (s *Store) ListKeys(ctx context.Context, p Page) ([]Key, int, error) {
+	p = p.Normalize()
+	total, err := s.count(ctx, "api_keys")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id LIMIT $1 OFFSET $2`,
+		p.PageSize, p.offset())
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []Key{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: list keys: %w", err)
+		}
+		out = append(out, k.Key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list keys: %w", err)
+	}
+	return out, total, nil
+}
+
+// UpdateKey applies patch to the key with the given id. A revoked key
+// cannot be changed (ErrConflict).
+func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, error) {
+	var out Key
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return conflict("key %s is revoked", k.ID)
+		}
+		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled}
+		if patch.Name != nil {
+			in.Name = *patch.Name
+		}
+		if patch.Models != nil {
+			in.Models = *patch.Models
+		}
+		if patch.ExpiresAt.Set {
+			in.ExpiresAt = utcPtr(patch.ExpiresAt.Time)
+		}
+		if patch.Metadata != nil {
+			in.Metadata = *patch.Metadata
+		}
+		if patch.Disabled != nil {
+			in.Disabled = *patch.Disabled
+		}
+		if err := validateKey(in); err != nil {
+			return err
+		}
+		if in.Models == nil {
+			in.Models = []string{}
+		}
+		if in.Metadata == nil {
+			in.Metadata = map[string]string{}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6 WHERE id=$1`,
+			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled)
+		if err != nil {
+			return fmt.Errorf("store: update key: %w", err)
+		}
+		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled
+		out = k.Key
+		return nil
+	})
+	return out, err
+}
+
+// RevokeKey marks the key revoked and disabled; it disappears from the
+// snapshot but GetKey still shows it. Revoking twice keeps the first time.
+func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
+	var out Key
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if k.RevokedAt == nil {
+			t := now()
+			k.RevokedAt = &t
+		}
+		k.Disabled = true
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET disabled=$2, revoked_at=$3 WHERE id=$1`,
+			k.ID, true, s.tv(*k.RevokedAt)); err != nil {
+			return fmt.Errorf("store: revoke key: %w", err)
+		}
+		out = k.Key
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// ModelInput creates or replaces a model.
+type ModelInput struct {
+	Name        string           `json:"name"`
+	Deployments []llm.Deployment `json:"deployments"`
+}
+
+// AsPatch turns a full replacement (PUT) into a patch that sets every field.
+func (in ModelInput) AsPatch() ModelPatch {
+	d := in.Deployments
+	return ModelPatch{Name: &in.Name, Deployments: &d}
+}
+
+// ModelPatch changes the fields that are non-nil. Deployments, when given,
+// replaces the whole list.
+type ModelPatch struct {
+	Name        *string           `json:"name"`
+	Deployments *[]llm.Deployment `json:"deployments"`
+}
+
+// Model is the admin view of a model.
+type Model struct {
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Deployments []llm.Deployment `json:"deployments"`
+	CreatedAt   time.Time        `json:"created_at"`
+	UpdatedAt   time.Time        `json:"updated_at"`
+}
+
+const modelCols = `id, name, deployments, created_at, updated_at`
+
+func scanModel(sc rowScanner) (*Model, error) {
+	var m Model
+	var deps string
+	var created, updated dbTime
+	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(deps), &m.Deployments); err != nil {
+		return nil, fmt.Errorf("store: model %s: bad deployments: %w", m.ID, err)
+	}
+	if m.Deployments == nil {
+		m.Deployments = []llm.Deployment{}
+	}
+	m.CreatedAt, m.UpdatedAt = created.T, updated.T
+	return &m, nil
+}
+
+func loadModelRows(ctx context.Context, q queryer) ([]*Model, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: load models: %w", err)
+	}
+	defer rows.Close()
+	var out []*Model
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: load models: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: load models: %w", err)
+	}
+	return out, nil
+}
+
+func getModel(ctx context.Context, q queryer, idOrName string) (*Model, error) {
+	m, err := scanModel(q.QueryRowContext(ctx, `SELECT `+modelCols+` FROM models
+		WHERE id = $1 OR name = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1`, idOrName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("model %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get model: %w", err)
+	}
+	return m, nil
+}
+
+// validateModel checks the model's fields; provider existence is checked
+// against the providers table inside tx.
+func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
+	if err := validText("name", in.Name, maxNameLen, true); err != nil {
+		return err
+	}
+	if len(in.Deployments) == 0 {
+		return invalid("deployments", "at least one deployment is required")
+	}
+	if len(in.Deployments) > maxDeployments {
+		return invalid("deployments", "at most %d deployments", maxDeployments)
+	}
+	for i, d := range in.Deployments {
+		f := fmt.Sprintf("deployments[%d]", i)
+		if d.Provider == "" {
+			return invalid(f+".provider", "is required")
+		}
+		if err := validText(f+".model", d.Model, 256, false); err != nil {
+			return err
+		}
+		if d.Weight < 0 {
+			return invalid(f+".weight", "must be >= 0")
+		}
+		if d.InputPricePerMTok < 0 || math.IsNaN(d.InputPricePerMTok) || math.IsInf(d.InputPricePerMTok, 0) {
+			return invalid(f+".input_price_per_mtok", "must be a finite number >= 0")
+		}
+		if d.OutputPricePerMTok < 0 || math.IsNaN(d.OutputPricePerMTok) || math.IsInf(d.OutputPricePerMTok, 0) {
+			return invalid(f+".output_price_per_mtok", "must be a finite number >= 0")
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM providers WHERE name = $1`, d.Provider).Scan(&n); err != nil {
+			return fmt.Errorf("store: check provider: %w", err)
+		}
+		if n == 0 {
+			return invalid(f+".provider", "provider %q does not exist", d.Provider)
+		}
+	}
+	return nil
+}
+
+// CreateModel validates and stores a new model.
+func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
+	if err := validText("name", in.Name, maxNameLen, true); err != nil {
+		return Model{}, err
+	}
+	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: in.Deployments, CreatedAt: now()}
+	m.UpdatedAt = m.CreatedAt
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
+		if err := validateModel(ctx, tx, in); err != nil {
+			return err
+		}
+		if taken, err := nameTaken(ctx, tx, "models", m.Name, m.ID); err != nil {
+			return err
+		} else if taken {
+			return conflict("a model named %q already exists", m.Name)
+		}
+		deps, err := json.Marshal(m.Deployments)
+		if err != nil {
+			return fmt.Errorf("store: encode deployments: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5)`,
+			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt))
+		if isUniqueViolation(err) {
+			return conflict("a model named %q already exists", m.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("store: insert model: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Model{}, err
+	}
+	return m, nil
+}
+
+// GetModel returns the model with the given id or name.
+func (s *Store) GetModel(ctx context.Context, idOrName string) (Model, error) {
+	m, err := getModel(ctx, s.rdb, idOrName)
+	if err != nil {
+		return Model{}, err
+	}
+	return *m, nil
+}
+
+// ListModels returns one page of models ordered by creation, and the total count.
+func (s *Store) ListModels(ctx context.Context, p Page) ([]Model, int, error) {
+	p = p.Normalize()
+	total, err := s.count(ctx, "models")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at, id LIMIT $1 OFFSET $2`,
+		p.PageSize, p.offset())
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list models: %w", err)
+	}
+	defer rows.Close()
+	out := []Model{}
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: list models: %w", err)
+		}
+		out = append(out, *m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list models: %w", err)
+	}
+	return out, total, nil
+}
+
+// UpdateModel applies patch to the model with the given id or name.
+func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPatch) (Model, error) {
+	var out Model
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
+		m, err := getModel(ctx, tx, idOrName)
+		if err != nil {
+			return err
+		}
+		in := ModelInput{Name: m.Name, Deployments: m.Deployments}
+		if patch.Name != nil {
+			in.Name = *patch.Name
+		}
+		if patch.Deployments != nil {
+			in.Deployments = *patch.Deployments
+		}
+		if err := validateModel(ctx, tx, in); err != nil {
+			return err
+		}
+		if in.Name != m.Name {
+			if taken, err := nameTaken(ctx, tx, "models", in.Name, m.ID); err != nil {
+				return err
+			} else if taken {
+				return conflict("a model named %q already exists", in.Name)
+			}
+		}
+		m.Name, m.Deployments, m.UpdatedAt = in.Name, in.Deployments, now()
+		deps, err := json.Marshal(m.Deployments)
+		if err != nil {
+			return fmt.Errorf("store: encode deployments: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4 WHERE id=$1`,
+			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt))
+		if isUniqueViolation(err) {
+			return conflict("a model named %q already exists", m.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("store: update model: %w", err)
+		}
+		out = *m
+		return nil
+	})
+	return out, err
+}
+
+// DeleteModel deletes the model with the given id or name.
+func (s *Store) DeleteModel(ctx context.Context, idOrName string) error {
+	return s.configTx(ctx, func(tx *sql.Tx) error {
+		m, err := getModel(ctx, tx, idOrName)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM models WHERE id = $1`, m.ID); err != nil {
+			return fmt.Errorf("store: delete model: %w", err)
+		}
+		return nil
+	})
+}
+
+// renameProviderInModels rewrites deployments that reference oldName.
+func (s *Store) renameProviderInModels(ctx context.Context, tx *sql.Tx, oldName, newName string) error {
+	models, err := loadModelRows(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, m := range models {
+		changed := false
+		for i := range m.Deployments {
+			if m.Deployments[i].Provider == oldName {
+				m.Deployments[i].Provider = newName
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		deps, err := json.Marshal(m.Deployments)
+		if err != nil {
+			return fmt.Errorf("store: encode deployments: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE models SET deployments=$2, updated_at=$3 WHERE id=$1`,
+			m.ID, string(deps), s.tv(now())); err != nil {
+			return fmt.Errorf("store: rename provider in models: %w", err)
+		}
+	}
+	return nil
+}

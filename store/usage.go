@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// usageCols are usage_records' columns in insert order.
+var usageCols = []string{"request_id", "ts", "key_id", "key_prefix", "endpoint", "model", "provider", "deployment",
+	"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "latency_ms", "ttft_ms",
+	"http_status", "status", "error_type", "stream", "estimated"}
+
+// usageChunk rows per INSERT statement: 19 columns × 500 = 9,500
+// parameters, under both SQLite's (32,766) and PostgreSQL's (65,535) limits.
+const usageChunk = 500
+
+// InsertUsage writes records in one transaction with multi-row inserts.
+// A record whose request_id is already stored is skipped, so retrying a
+// batch never duplicates rows. Records without a RequestID get a random one.
+func (s *Store) InsertUsage(ctx context.Context, recs []llm.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(recs); start += usageChunk {
+			end := min(start+usageChunk, len(recs))
+			if err := s.insertUsageChunk(ctx, tx, recs[start:end]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) insertUsageChunk(ctx context.Context, tx *sql.Tx, recs []llm.Record) error {
+	var b strings.Builder
+	b.Grow(64 + len(recs)*len(usageCols)*6)
+	b.WriteString("INSERT INTO usage_records (")
+	b.WriteString(strings.Join(usageCols, ", "))
+	b.WriteString(") VALUES ")
+	args := make([]any, 0, len(recs)*len(usageCols))
+	n := 0
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range usageCols {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		}
+		b.WriteByte(')')
+		id := r.RequestID
+		if id == "" {
+			id = newID("req_")
+		}
+		ts := r.Time
+		if ts.IsZero() {
+			ts = time.Now()
+		}
+		args = append(args, id, s.tv(ts), r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment,
+			int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CachedTokens), r.Cost,
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), r.Status, r.ErrorType, r.Stream, r.Estimated)
+	}
+	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("store: insert usage: %w", err)
+	}
+	return nil
+}
+
+func durMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Usage group_by values.
+const (
+	GroupByHour     = "hour"
+	GroupByDay      = "day"
+	GroupByKey      = "key"
+	GroupByModel    = "model"
+	GroupByProvider = "provider"
+)
+
+// UsageQuery selects and groups usage records.
+type UsageQuery struct {
+	// From (inclusive) and To (exclusive) bound the record time. Zero To
+	// means now; zero From means 24 hours before To.
+	From, To time.Time
+	// GroupBy is hour, day, key, model or provider.
+	GroupBy string
+	// KeyID and Model, when set, filter the records.
+	KeyID, Model string
+}
+
+// UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
+// for hour and day, else the key id, model or provider.
+type UsageRow struct {
+	Group            string  `json:"group"`
+	Requests         int64   `json:"requests"`
+	PromptTokens     int64   `json:"prompt_tokens"`
+	CompletionTokens int64   `json:"completion_tokens"`
+	CachedTokens     int64   `json:"cached_tokens"`
+	Cost             float64 `json:"cost"`
+	// Errors counts records with http_status >= 400 or status other than "ok".
+	Errors int64 `json:"errors"`
+}
+
+// groupExpr returns the SQL grouping expression and whether it is a time
+// bucket in unix milliseconds.
+func (s *Store) groupExpr(groupBy string) (string, bool, error) {
+	bucket := func(ms int64) string {
+		if s.dialect == DialectSQLite {
+			return fmt.Sprintf("(ts / %d) * %d", ms, ms)
+		}
+		return fmt.Sprintf("CAST(FLOOR(EXTRACT(EPOCH FROM ts) / %d) * %d AS BIGINT)", ms/1000, ms)
+	}
+	switch groupBy {
+	case GroupByHour:
+		return bucket(int64(time.Hour / time.Millisecond)), true, nil
+	case GroupByDay:
+		return bucket(int64(24 * time.Hour / time.Millisecond)), true, nil
+	case GroupByKey:
+		return "key_id", false, nil
+	case GroupByModel:
+		return "model", false, nil
+	case GroupByProvider:
+		return "provider", false, nil
+	}
+	return "", false, invalid("group_by", "must be one of hour, day, key, model, provider")
+}
+
+// QueryUsage aggregates usage records by q.GroupBy, ordered by group.
+func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	expr, isTime, err := s.groupExpr(q.GroupBy)
+	if err != nil {
+		return nil, err
+	}
+	if q.To.IsZero() {
+		q.To = time.Now()
+	}
+	if q.From.IsZero() {
+		q.From = q.To.Add(-24 * time.Hour)
+	}
+	if q.From.After(q.To) {
+		return nil, invalid("from", "must not be after to")
+	}
+	where := []string{"ts >= $1", "ts < $2"}
+	args := []any{s.tv(q.From), s.tv(q.To)}
+	if q.KeyID != "" {
+		args = append(args, q.KeyID)
+		where = append(where, "key_id = $"+strconv.Itoa(len(args)))
+	}
+	if q.Model != "" {
+		args = append(args, q.Model)
+		where = append(where, "model = $"+strconv.Itoa(len(args)))
+	}
+	query := `SELECT ` + expr + ` AS grp, COUNT(*),
+		CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), CAST(SUM(cached_tokens) AS BIGINT),
+		SUM(cost), SUM(CASE WHEN http_status >= 400 OR status <> 'ok' THEN 1 ELSE 0 END)
+		FROM usage_records WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query usage: %w", err)
+	}
+	defer rows.Close()
+	out := []UsageRow{}
+	for rows.Next() {
+		var r UsageRow
+		var g any
+		if err := rows.Scan(&g, &r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.Cost, &r.Errors); err != nil {
+			return nil, fmt.Errorf("store: query usage: %w", err)
+		}
+		if isTime {
+			ms, err := toInt64(g)
+			if err != nil {
+				return nil, fmt.Errorf("store: query usage: %w", err)
+			}
+			r.Group = time.UnixMilli(ms).UTC().Format(time.RFC3339)
+		} else {
+			r.Group = toString(g)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: query usage: %w", err)
+	}
+	return out, nil
+}
+
+func toInt64(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case float64:
+		return int64(x), nil
+	case []byte:
+		return strconv.ParseInt(string(x), 10, 64)
+	case string:
+		return strconv.ParseInt(x, 10, 64)
+	}
+	return 0, fmt.Errorf("unexpected bucket type %T", v)
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
