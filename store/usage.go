@@ -55,9 +55,15 @@ func (s *Store) insertUsageChunk(ctx context.Context, tx *sql.Tx, recs []llm.Rec
 			if j > 0 {
 				b.WriteByte(',')
 			}
+			// SQLite resolves each named "$N" with a linear search, which
+			// makes big multi-row inserts quadratic; plain "?" is O(1).
 			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
+			if s.dialect == DialectSQLite {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(n))
+			}
 		}
 		b.WriteByte(')')
 		id := r.RequestID

@@ -1,0 +1,164 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/store"
+)
+
+// MinAdminKeyLen is the shortest admin key New accepts.
+const MinAdminKeyLen = 32
+
+// Options configures the admin handler.
+type Options struct {
+	// Store persists the configuration. Required.
+	Store *store.Store
+	// AdminKey authenticates every route but the health probes. At least
+	// MinAdminKeyLen characters.
+	AdminKey string
+	// Metrics serves GET /metrics (behind auth). Nil means no /metrics route.
+	Metrics http.Handler
+	// Ready backs GET /readyz. Its error message is shown (with URL
+	// credentials redacted), so it should name the failed dependency, e.g.
+	// "store unreachable". Nil pings the store.
+	Ready func(context.Context) error
+	// OnChange is called after each successful configuration write. May be nil.
+	OnChange func()
+	// Logger receives handler errors and panics. Nil discards.
+	Logger *slog.Logger
+}
+
+// New returns the admin API as an http.Handler.
+func New(opts Options) (http.Handler, error) {
+	return NewEngine(opts)
+}
+
+// NewEngine returns the admin API's gin engine, so tests can walk Routes().
+func NewEngine(opts Options) (*gin.Engine, error) {
+	if len(opts.AdminKey) < MinAdminKeyLen {
+		return nil, errors.New("admin: the admin key must be at least 32 characters")
+	}
+	if opts.Store == nil {
+		return nil, errors.New("admin: Options.Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{opts: opts, keyHash: sha256.Sum256([]byte(opts.AdminKey)), log: opts.Logger}
+
+	e := gin.New()
+	// Redirects would answer before the auth middleware runs.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = false
+	e.Use(a.recovery, a.auth)
+	e.NoRoute(func(c *gin.Context) {
+		a.error(c, http.StatusNotFound, "not found", "invalid_request_error", "", "not_found")
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", a.readyz)
+	if opts.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(opts.Metrics))
+	}
+
+	g := e.Group("/admin")
+	g.GET("/providers", a.listProviders)
+	g.POST("/providers", a.createProvider)
+	g.GET("/providers/:id", a.getProvider)
+	g.PATCH("/providers/:id", a.patchProvider)
+	g.PUT("/providers/:id", a.putProvider)
+	g.DELETE("/providers/:id", a.deleteProvider)
+
+	g.GET("/models", a.listModels)
+	g.POST("/models", a.createModel)
+	g.GET("/models/:id", a.getModel)
+	g.PATCH("/models/:id", a.patchModel)
+	g.PUT("/models/:id", a.putModel)
+	g.DELETE("/models/:id", a.deleteModel)
+
+	g.GET("/keys", a.listKeys)
+	g.POST("/keys", a.createKey)
+	g.GET("/keys/:id", a.getKey)
+	g.PATCH("/keys/:id", a.patchKey)
+	g.PUT("/keys/:id", a.putKey)
+	g.DELETE("/keys/:id", a.revokeKey)
+
+	g.GET("/usage", a.usage)
+	return e, nil
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	opts    Options
+	keyHash [sha256.Size]byte
+	log     *slog.Logger
+}
+
+// publicRoute reports whether the matched route needs no admin key.
+func publicRoute(c *gin.Context) bool {
+	if c.Request.Method != http.MethodGet {
+		return false
+	}
+	p := c.FullPath()
+	return p == "/healthz" || p == "/readyz"
+}
+
+// auth requires the admin key in X-API-KEY or Authorization: Bearer. The
+// value is compared exactly (no trimming, case-sensitive) in constant time.
+func (a *api) auth(c *gin.Context) {
+	if publicRoute(c) {
+		c.Next()
+		return
+	}
+	var presented string
+	var ok bool
+	if v := c.Request.Header.Values("X-Api-Key"); len(v) > 0 {
+		presented, ok = v[0], len(v) == 1
+	} else if h := c.Request.Header.Values("Authorization"); len(h) == 1 {
+		if len(h[0]) > 7 && strings.EqualFold(h[0][:7], "bearer ") {
+			presented, ok = h[0][7:], true
+		}
+	}
+	sum := sha256.Sum256([]byte(presented))
+	if !ok || subtle.ConstantTimeCompare(sum[:], a.keyHash[:]) != 1 {
+		a.error(c, http.StatusUnauthorized, "invalid admin key", "authentication_error", "", "invalid_admin_key")
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// recovery turns a panic into a JSON 500 without details.
+func (a *api) recovery(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			panic(r)
+		}
+		a.log.Error("admin: panic in handler", "method", c.Request.Method, "route", c.FullPath(), "stack", string(debug.Stack()))
+		if !c.Writer.Written() {
+			a.error(c, http.StatusInternalServerError, "internal error", "internal_error", "", "internal_error")
+		}
+		c.Abort()
+	}()
+	c.Next()
+}
+
+func (a *api) changed() {
+	if a.opts.OnChange != nil {
+		a.opts.OnChange()
+	}
+}

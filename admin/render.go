@@ -1,0 +1,132 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/store"
+)
+
+// maxBody is the largest request body accepted.
+const maxBody = 1 << 20
+
+// errorBody is the OpenAI error shape.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// error renders an OpenAI-shaped error. message must be safe to show.
+func (a *api) error(c *gin.Context, status int, message, typ, param, code string) {
+	c.JSON(status, errorBody{Error: errorDetail{Message: message, Type: typ, Param: optional(param), Code: optional(code)}})
+}
+
+// fail maps a store error to a response. Unknown errors are logged and
+// answered with a generic 500.
+func (a *api) fail(c *gin.Context, err error) {
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		a.error(c, http.StatusBadRequest, ve.Error(), "invalid_request_error", ve.Field, "invalid_value")
+	case errors.Is(err, store.ErrNotFound):
+		a.error(c, http.StatusNotFound, err.Error(), "invalid_request_error", "", "not_found")
+	case errors.Is(err, store.ErrConflict):
+		a.error(c, http.StatusConflict, err.Error(), "invalid_request_error", "", "conflict")
+	default:
+		a.log.Error("admin: request failed", "method", c.Request.Method, "route", c.FullPath(), "err", err)
+		a.error(c, http.StatusInternalServerError, "internal error", "internal_error", "", "internal_error")
+	}
+}
+
+// decode reads a JSON body of at most maxBody bytes into v strictly:
+// unknown fields and trailing data are rejected. It renders the error and
+// returns false on failure.
+func (a *api) decode(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			a.error(c, http.StatusRequestEntityTooLarge, "request body is larger than 1 MiB", "invalid_request_error", "", "request_too_large")
+			return false
+		}
+		a.error(c, http.StatusBadRequest, "could not read request body", "invalid_request_error", "", "invalid_json")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg, param := "invalid JSON body", ""
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			param = te.Field
+			msg = "invalid JSON: " + te.Field + " has the wrong type"
+		case errors.As(err, &se):
+			msg = "invalid JSON: syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			param = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			if len(param) > 64 {
+				param = param[:64]
+			}
+			msg = "invalid JSON: unknown field"
+		case errors.Is(err, io.EOF):
+			msg = "request body is empty"
+		}
+		a.error(c, http.StatusBadRequest, msg, "invalid_request_error", param, "invalid_json")
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		a.error(c, http.StatusBadRequest, "invalid JSON: trailing data after the object", "invalid_request_error", "", "invalid_json")
+		return false
+	}
+	return true
+}
+
+// listResponse is every list endpoint's envelope.
+type listResponse[T any] struct {
+	Items    []T `json:"items"`
+	Total    int `json:"total"`
+	Page     int `json:"page"`
+	PageSize int `json:"page_size"`
+}
+
+// page parses ?page and ?page_size; it renders the error and returns false
+// when they are not integers.
+func (a *api) page(c *gin.Context) (store.Page, bool) {
+	var p store.Page
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"page", &p.Page}, {"page_size", &p.PageSize}} {
+		if v := c.Query(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				a.error(c, http.StatusBadRequest, f.name+" must be a positive integer", "invalid_request_error", f.name, "invalid_value")
+				return p, false
+			}
+			*f.dst = n
+		}
+	}
+	return p.Normalize(), true
+}

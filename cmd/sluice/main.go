@@ -1,0 +1,175 @@
+// Command sluice is the Sluice AI gateway.
+//
+//	sluice serve     run the gateway (proxy :9080, admin 127.0.0.1:9180)
+//	sluice migrate   apply database migrations and exit
+//	sluice version   print the version
+//
+// Settings come from flags or the environment: SLUICE_LISTEN,
+// SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
+// SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
+// REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_LOG_LEVEL,
+// SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sluice-ai/sluice/server"
+	"github.com/sluice-ai/sluice/store"
+)
+
+// Set by -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintf(stdout, "sluice %s (%s)\n", version, commit)
+		return 0
+	case "serve", "migrate":
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	cfg, level, err := parseConfig(cmd, args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cmd == "migrate" {
+		return migrate(ctx, cfg, log, stderr)
+	}
+	srv, err := server.New(ctx, cfg, log, server.Version{Version: version, Commit: commit})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+	if k := srv.GeneratedAdminKey(); k != "" {
+		// Printed once, to the terminal only; it is never logged.
+		fmt.Fprintf(stderr, "admin key: %s\n(no SLUICE_ADMIN_KEY was set: this key was generated for this run only; set SLUICE_ADMIN_KEY to keep one)\n", k)
+	}
+	if err := srv.Run(ctx); err != nil {
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func migrate(ctx context.Context, cfg server.Config, log *slog.Logger, stderr io.Writer) int {
+	cfg.SetDefaults()
+	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		fmt.Fprintf(stderr, "sluice: migrate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "migrations applied")
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: sluice <command> [flags]
+
+commands:
+  serve     run the gateway (default)
+  migrate   apply database migrations and exit
+  version   print the version
+
+run "sluice serve -h" for flags; every flag has an environment variable.
+`)
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, slog.Level, error) {
+	fs := flag.NewFlagSet("sluice "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c server.Config
+	fs.StringVar(&c.Listen, "listen", env("SLUICE_LISTEN", ":9080"), "proxy listen address (SLUICE_LISTEN)")
+	fs.StringVar(&c.TLSListen, "tls-listen", env("SLUICE_TLS_LISTEN", ":9443"), "HTTPS proxy listen address (SLUICE_TLS_LISTEN)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "TLS certificate file (SLUICE_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "TLS key file (SLUICE_TLS_KEY)")
+	fs.StringVar(&c.AdminListen, "admin-listen", env("SLUICE_ADMIN_LISTEN", "127.0.0.1:9180"), "admin listen address (SLUICE_ADMIN_LISTEN)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "database URL; empty = SQLite in the data dir (DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./data"), "data directory (SLUICE_DATA_DIR)")
+	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", env("REDIS_CONN_STRING", "")), "Redis URL (REDIS_URL)")
+	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
+	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
+	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
+	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, 0, err
+	}
+	if fs.NArg() > 0 {
+		return c, 0, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// Secrets come only from the environment, never from flags (which show
+	// up in process listings).
+	c.AdminKey = os.Getenv("SLUICE_ADMIN_KEY")
+	c.EncryptionKey = os.Getenv("SLUICE_ENCRYPTION_KEY")
+	c.MaxBodyBytes = *maxBody
+	c.ShutdownTimeout = *shutdown
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*lvl)); err != nil {
+		return c, 0, fmt.Errorf("invalid log level %q", *lvl)
+	}
+	return c, level, nil
+}
+
+func envInt(name string, def int64) int64 {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}

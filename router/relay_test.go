@@ -1,0 +1,274 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-ai/sluice/auth"
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/quota"
+)
+
+type recs struct {
+	mu   sync.Mutex
+	list []llm.Record
+}
+
+func (r *recs) Record(x llm.Record) { r.mu.Lock(); r.list = append(r.list, x); r.mu.Unlock() }
+func (r *recs) last() llm.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.list[len(r.list)-1]
+}
+
+const testKey = "sk-test-key"
+
+// newTestProxy returns a proxy whose model "m" is served by the given
+// upstreams in order (weights make the first one preferred).
+func newTestProxy(t *testing.T, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
+	t.Helper()
+	snap := llm.EmptySnapshot()
+	m := &llm.Model{Name: "m"}
+	for i, u := range upstreams {
+		name := fmt.Sprintf("p%d", i)
+		snap.Providers[name] = &llm.Provider{Name: name, Type: llm.ProviderOpenAICompatible, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
+		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, InputPricePerMTok: 1, OutputPricePerMTok: 2})
+	}
+	snap.Models["m"] = m
+	snap.Keys[auth.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
+	reg, errs := providers.NewRegistry(nil, snap)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	st := &State{Snapshot: snap, Providers: reg}
+	r := &recs{}
+	h := New(Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, r
+}
+
+func post(t *testing.T, url, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func sseUpstream(events []string, thenClose bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range events {
+			fmt.Fprintf(w, "data: %s\n\n", e)
+			w.(http.Flusher).Flush()
+		}
+		if thenClose {
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func TestStreamDropsUsageChunkUnlessAsked(t *testing.T) {
+	up := httptest.NewServer(sseUpstream([]string{
+		`{"id":"1","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}`,
+		`{"id":"1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}`,
+		`[DONE]`,
+	}, false))
+	defer up.Close()
+	srv, r := newTestProxy(t, time.Second, up.URL)
+	for _, asked := range []bool{false, true} {
+		body := `{"model":"m","stream":true}`
+		if asked {
+			body = `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`
+		}
+		resp := post(t, srv.URL, body)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+			t.Fatalf("status %d body %q", resp.StatusCode, b)
+		}
+		if got := strings.Contains(string(b), `"prompt_tokens":3`); got != asked {
+			t.Fatalf("asked=%v but usage chunk forwarded=%v: %s", asked, got, b)
+		}
+		rec := r.last()
+		if rec.PromptTokens != 3 || rec.CompletionTokens != 1 || rec.Estimated || rec.Cost == 0 {
+			t.Fatalf("record %+v", rec)
+		}
+	}
+}
+
+func TestStreamBrokenEndsWithErrorEvent(t *testing.T) {
+	up := httptest.NewServer(sseUpstream([]string{`{"id":"1","choices":[{"index":0,"delta":{"content":"hello there"}}]}`}, true))
+	defer up.Close()
+	srv, r := newTestProxy(t, time.Second, up.URL)
+	resp := post(t, srv.URL, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	b, _ := io.ReadAll(resp.Body)
+	s := string(b)
+	if strings.Contains(s, "[DONE]") || !strings.Contains(s, `"code":"stream_broken"`) {
+		t.Fatalf("body %q", s)
+	}
+	rec := r.last()
+	if rec.Status != llm.StatusStreamBroken || !rec.Estimated || rec.CompletionTokens == 0 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestStreamStallHitsIdleTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	srv, _ := newTestProxy(t, 300*time.Millisecond, up.URL)
+	start := time.Now()
+	resp := post(t, srv.URL, `{"model":"m","stream":true}`)
+	b, _ := io.ReadAll(resp.Body)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("stall not cut: %v", d)
+	}
+	if !strings.Contains(string(b), "stream_broken") {
+		t.Fatalf("body %q", b)
+	}
+}
+
+func TestFallbackBeforeFirstByte(t *testing.T) {
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(503)
+		fmt.Fprint(w, `{"error":{"message":"down","type":"server_error"}}`)
+	}))
+	defer bad.Close()
+	var gotModel string
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotModel = string(member(b, "model"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}`)
+	}))
+	defer good.Close()
+	srv, r := newTestProxy(t, time.Second, bad.URL, good.URL)
+	resp := post(t, srv.URL, `{"model":"m","messages":[]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Provider") != "p1" || gotModel != `"up-p1"` {
+		t.Fatalf("status %d provider %q model %s", resp.StatusCode, resp.Header.Get("X-Sluice-Provider"), gotModel)
+	}
+	if rec := r.last(); rec.CachedTokens != 1 || rec.PromptTokens != 5 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestUpstreamErrorsMapped(t *testing.T) {
+	tests := []struct {
+		status     int
+		header     string
+		wantStatus int
+		wantRetry  string
+	}{
+		{500, "", 500, ""},
+		{429, "7", 429, "7"},
+		{401, "", 502, ""},
+		{400, "", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.header != "" {
+					w.Header().Set("Retry-After", tt.header)
+				}
+				w.WriteHeader(tt.status)
+				fmt.Fprintf(w, `{"error":{"message":"bad key sk-upstream-secret-123456","type":"x"}}`)
+			}))
+			defer up.Close()
+			srv, _ := newTestProxy(t, time.Second, up.URL)
+			resp := post(t, srv.URL, `{"model":"m"}`)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || resp.Header.Get("Retry-After") != tt.wantRetry {
+				t.Fatalf("status %d retry %q body %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+			}
+			if strings.Contains(string(b), "secret") || strings.Contains(string(b), "upstream-") {
+				t.Fatalf("provider key leaked: %s", b)
+			}
+		})
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	srv, _ := newTestProxy(t, time.Second, "http://127.0.0.1:1")
+	tests := []struct {
+		name, body, key string
+		want            int
+	}{
+		{"bad json", `{"model":`, testKey, 400},
+		{"no model", `{}`, testKey, 400},
+		{"unknown model", `{"model":"zzz"}`, testKey, 404},
+		{"bad key", `{"model":"m"}`, "sk-nope", 401},
+		{"too big", `{"model":"m","x":"` + strings.Repeat("a", 1<<16) + `"}`, testKey, 413},
+		{"unreachable", `{"model":"m"}`, testKey, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+tt.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.want || resp.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(string(b), `{"error":{"message":`) {
+				t.Fatalf("status %d ct %q body %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+			}
+		})
+	}
+}
+
+func TestClientCancelCancelsUpstream(t *testing.T) {
+	gone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"%d\"}}]}\n\n", i); err != nil {
+				break
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				close(gone)
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer up.Close()
+	srv, _ := newTestProxy(t, time.Second, up.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = bufio.NewReader(resp.Body).ReadString('\n')
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-gone:
+	case <-time.After(time.Second):
+		t.Fatal("upstream not cancelled within 1s of the client leaving")
+	}
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Config is everything serve needs. cmd/sluice fills it from flags and the
+// environment; tests fill it directly.
+type Config struct {
+	// Listen is the proxy listener address. Default ":9080".
+	Listen string
+	// TLSListen is the HTTPS proxy listener, used when TLSCert and TLSKey
+	// are set. Default ":9443".
+	TLSListen        string
+	TLSCert, TLSKey  string
+	// AdminListen is the admin listener. Default "127.0.0.1:9180".
+	AdminListen string
+	// AdminKey authenticates the admin API; at least 32 characters. When
+	// empty, New generates one (GeneratedAdminKey reports it).
+	AdminKey string
+	// DatabaseURL: "" = SQLite in DataDir; postgres://… = PostgreSQL.
+	DatabaseURL string
+	// DataDir holds the SQLite file and the generated encryption key. Default "./data".
+	DataDir string
+	// EncryptionKey encrypts provider keys at rest (64 hex chars or base64 of 32 bytes).
+	EncryptionKey string
+	// RedisURL, when set, fans configuration changes out over Redis pub/sub
+	// and is checked by /readyz.
+	RedisURL string
+	// AccessLog is "stdout" (default), "stderr", "off", or a file path.
+	AccessLog string
+	// MaxBodyBytes bounds request bodies. Default 10 MiB.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	ShutdownTimeout time.Duration
+	// PollInterval is the configuration version poll. Default 500ms.
+	PollInterval time.Duration
+}
+
+// exampleAdminKeys are keys printed in documentation; they are refused.
+var exampleAdminKeys = map[string]bool{
+	"edd1c9f034335f136f87ad84b625c8f1":                                 true, // APISIX's documented default
+	"change-me-change-me-change-me-change-me":                          true,
+	"sluice-admin-key-change-me-please-0000":                           true,
+	"0000000000000000000000000000000000000000000000000000000000000000": true,
+}
+
+// SetDefaults fills empty fields.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":9080"
+	}
+	if c.TLSListen == "" {
+		c.TLSListen = ":9443"
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = "127.0.0.1:9180"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.AccessLog == "" {
+		c.AccessLog = "stdout"
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 10 << 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	if c.AdminKey != "" {
+		if len(c.AdminKey) < 32 {
+			return errors.New("admin key (SLUICE_ADMIN_KEY) must be at least 32 characters")
+		}
+		if exampleAdminKeys[c.AdminKey] {
+			return errors.New("admin key (SLUICE_ADMIN_KEY) is a documented example; generate your own")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("TLS needs both SLUICE_TLS_CERT and SLUICE_TLS_KEY")
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("max body bytes %s is too small", strconv.FormatInt(c.MaxBodyBytes, 10))
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-ai/sluice/admin"
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/quota"
+	"github.com/sluice-ai/sluice/router"
+	"github.com/sluice-ai/sluice/store"
+	"github.com/sluice-ai/sluice/usage"
+)
+
+// Version is the build version, set by cmd/sluice.
+type Version struct{ Version, Commit string }
+
+// Server is a running Sluice: the proxy and admin handlers and everything
+// behind them.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	state    atomic.Pointer[router.State]
+	reloadMu sync.Mutex
+	recorder *usage.Recorder
+	access   *router.AccessLog
+	accessF  io.Closer
+	fanout   *fanout
+	proxy    *router.Handler
+	admin    http.Handler
+	balancer *balancer.Balancer
+
+	generatedKey string
+}
+
+// New builds a Server: it opens and migrates the store and loads the
+// configuration. Nothing listens until Run.
+func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Server, err error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log}
+	if cfg.AdminKey == "" {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		s.generatedKey = hex.EncodeToString(b[:])
+		s.cfg.AdminKey = s.generatedKey
+	}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	s.store, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.store.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if cfg.RedisURL != "" {
+		s.fanout, err = newFanout(ctx, cfg.RedisURL, log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.state.Store(&router.State{})
+	if err := s.reload(ctx, true); err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sluice_build_info",
+		Help:        "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": v.Version, "commit": v.Commit},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+
+	s.recorder = usage.NewRecorder(s.store, usage.Options{Logger: log, Registerer: reg})
+	if err := s.openAccessLog(); err != nil {
+		return nil, err
+	}
+	s.balancer = balancer.New(balancer.Options{})
+	s.proxy = router.New(router.Options{
+		State:        s.state.Load,
+		Balancer:     s.balancer,
+		Usage:        s.recorder,
+		Estimator:    quota.NewEstimator(),
+		Metrics:      router.NewMetrics(reg),
+		AccessLog:    s.access,
+		Logger:       log,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready:        s.ready,
+	})
+	s.admin, err = admin.New(admin.Options{
+		Store:    s.store,
+		AdminKey: s.cfg.AdminKey,
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:    s.ready,
+		OnChange: s.configChanged,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// GeneratedAdminKey returns the admin key New generated because none was
+// configured, or "".
+func (s *Server) GeneratedAdminKey() string { return s.generatedKey }
+
+// ProxyHandler serves the proxy listener.
+func (s *Server) ProxyHandler() http.Handler { return s.proxy }
+
+// AdminHandler serves the admin listener.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+func (s *Server) openAccessLog() error {
+	var out io.Writer
+	switch s.cfg.AccessLog {
+	case "off", "none", "false":
+		return nil
+	case "stdout":
+		out = os.Stdout
+	case "stderr":
+		out = os.Stderr
+	default:
+		f, err := os.OpenFile(s.cfg.AccessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		out, s.accessF = f, f
+	}
+	s.access = router.NewAccessLog(out)
+	return nil
+}
+
+// reload loads the snapshot and swaps it in when its version changed (or
+// always, with force).
+func (s *Server) reload(ctx context.Context, force bool) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cur := s.state.Load()
+	if !force && cur.Snapshot != nil {
+		v, err := s.store.Version(ctx)
+		if err == nil && v == cur.Snapshot.Version {
+			return nil
+		}
+	}
+	snap, err := s.store.LoadSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("load configuration: %w", err)
+	}
+	reg, errs := providers.NewRegistry(cur.Providers, snap)
+	for _, e := range errs {
+		s.log.Warn("provider skipped", "err", e)
+	}
+	s.state.Store(&router.State{Snapshot: snap, Providers: reg})
+	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
+	return nil
+}
+
+// configChanged runs after an admin write on this replica: reload now and
+// tell the other replicas.
+func (s *Server) configChanged() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.reload(ctx, true); err != nil {
+		s.log.Error("reload after admin change failed", "err", err)
+	}
+	if s.fanout != nil {
+		s.fanout.publish(ctx, s.state.Load().Snapshot.Version)
+	}
+}
+
+// ready reports whether the store (and Redis, when configured) answer.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	if s.fanout != nil {
+		if err := s.fanout.ping(ctx); err != nil {
+			return errors.New("redis unreachable")
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully: stop accepting,
+// drain in-flight requests (streams included) for up to ShutdownTimeout,
+// flush usage records and the access log, close the store.
+func (s *Server) Run(ctx context.Context) error {
+	proxyLn, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		s.closeAll()
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", s.cfg.AdminListen)
+	if err != nil {
+		proxyLn.Close()
+		s.closeAll()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return s.Serve(ctx, proxyLn, adminLn)
+}
+
+// Serve is Run on listeners the caller opened (tests use port 0).
+func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
+	defer s.closeAll()
+	bg, stopBg := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.store.Watch(bg, s.cfg.PollInterval, func(int64) {
+			if err := s.reload(bg, false); err != nil && bg.Err() == nil {
+				s.log.Warn("configuration reload failed", "err", err)
+			}
+		})
+	})
+	if s.fanout != nil {
+		wg.Go(func() {
+			s.fanout.subscribe(bg, func() {
+				if err := s.reload(bg, false); err != nil && bg.Err() == nil {
+					s.log.Warn("configuration reload failed", "err", err)
+				}
+			})
+		})
+	}
+	servers := []*http.Server{newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)}
+	errc := make(chan error, 3)
+	go func() { errc <- servers[0].Serve(proxyLn) }()
+	go func() { errc <- servers[1].Serve(adminLn) }()
+	if s.cfg.TLSCert != "" {
+		tlsSrv := newHTTPServer(s.proxy, s.log)
+		servers = append(servers, tlsSrv)
+		go func() { errc <- tlsSrv.ListenAndServeTLS(s.cfg.TLSCert, s.cfg.TLSKey) }()
+	}
+	s.log.Info("sluice serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "database", s.store.Dialect(), "redis", s.fanout != nil)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var swg sync.WaitGroup
+	for _, srv := range servers {
+		swg.Go(func() {
+			if err := srv.Shutdown(sctx); err != nil {
+				s.log.Warn("forced close of remaining connections", "err", err)
+				_ = srv.Close()
+			}
+		})
+	}
+	swg.Wait()
+	stopBg()
+	wg.Wait()
+	return runErr
+}
+
+// closeAll flushes usage and logs and closes the store. It is idempotent.
+func (s *Server) closeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.recorder != nil {
+		if err := s.recorder.Close(ctx); err != nil {
+			s.log.Error("usage flush incomplete", "err", err)
+		}
+		s.recorder = nil
+	}
+	if s.access != nil {
+		_ = s.access.Close(ctx)
+		s.access = nil
+	}
+	if s.accessF != nil {
+		_ = s.accessF.Close()
+		s.accessF = nil
+	}
+	if s.fanout != nil {
+		s.fanout.close()
+		s.fanout = nil
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+		s.store = nil
+	}
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: it would cut long streams. Slow readers are
+		// bounded per write by the router instead.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
