@@ -21,7 +21,7 @@ func redact(s string) string {
 }
 
 func (a *api) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	var err error
 	if a.opts.Ready != nil {

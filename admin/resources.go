@@ -15,7 +15,7 @@ func (a *api) listProviders(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := a.opts.Store.ListProviders(c, p)
+	items, total, err := a.opts.Store.ListProviders(c.Request.Context(), p)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -28,7 +28,7 @@ func (a *api) createProvider(c *gin.Context) {
 	if !a.decode(c, &in) {
 		return
 	}
-	out, err := a.opts.Store.CreateProvider(c, in)
+	out, err := a.opts.Store.CreateProvider(c.Request.Context(), in)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -38,7 +38,7 @@ func (a *api) createProvider(c *gin.Context) {
 }
 
 func (a *api) getProvider(c *gin.Context) {
-	out, err := a.opts.Store.GetProvider(c, c.Param("id"))
+	out, err := a.opts.Store.GetProvider(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -63,7 +63,7 @@ func (a *api) putProvider(c *gin.Context) {
 }
 
 func (a *api) updateProvider(c *gin.Context, patch store.ProviderPatch) {
-	out, err := a.opts.Store.UpdateProvider(c, c.Param("id"), patch)
+	out, err := a.opts.Store.UpdateProvider(c.Request.Context(), c.Param("id"), patch)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -73,7 +73,7 @@ func (a *api) updateProvider(c *gin.Context, patch store.ProviderPatch) {
 }
 
 func (a *api) deleteProvider(c *gin.Context) {
-	if err := a.opts.Store.DeleteProvider(c, c.Param("id")); err != nil {
+	if err := a.opts.Store.DeleteProvider(c.Request.Context(), c.Param("id")); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -88,7 +88,7 @@ func (a *api) listModels(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := a.opts.Store.ListModels(c, p)
+	items, total, err := a.opts.Store.ListModels(c.Request.Context(), p)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -101,7 +101,7 @@ func (a *api) createModel(c *gin.Context) {
 	if !a.decode(c, &in) {
 		return
 	}
-	out, err := a.opts.Store.CreateModel(c, in)
+	out, err := a.opts.Store.CreateModel(c.Request.Context(), in)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -111,7 +111,7 @@ func (a *api) createModel(c *gin.Context) {
 }
 
 func (a *api) getModel(c *gin.Context) {
-	out, err := a.opts.Store.GetModel(c, c.Param("id"))
+	out, err := a.opts.Store.GetModel(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -136,7 +136,7 @@ func (a *api) putModel(c *gin.Context) {
 }
 
 func (a *api) updateModel(c *gin.Context, patch store.ModelPatch) {
-	out, err := a.opts.Store.UpdateModel(c, c.Param("id"), patch)
+	out, err := a.opts.Store.UpdateModel(c.Request.Context(), c.Param("id"), patch)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -146,7 +146,7 @@ func (a *api) updateModel(c *gin.Context, patch store.ModelPatch) {
 }
 
 func (a *api) deleteModel(c *gin.Context) {
-	if err := a.opts.Store.DeleteModel(c, c.Param("id")); err != nil {
+	if err := a.opts.Store.DeleteModel(c.Request.Context(), c.Param("id")); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -167,7 +167,7 @@ func (a *api) listKeys(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, total, err := a.opts.Store.ListKeys(c, p)
+	items, total, err := a.opts.Store.ListKeys(c.Request.Context(), p)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -180,7 +180,7 @@ func (a *api) createKey(c *gin.Context) {
 	if !a.decode(c, &in) {
 		return
 	}
-	k, secret, err := a.opts.Store.CreateKey(c, in)
+	k, secret, err := a.opts.Store.CreateKey(c.Request.Context(), in)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -191,7 +191,7 @@ func (a *api) createKey(c *gin.Context) {
 }
 
 func (a *api) getKey(c *gin.Context) {
-	out, err := a.opts.Store.GetKey(c, c.Param("id"))
+	out, err := a.opts.Store.GetKey(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -216,7 +216,7 @@ func (a *api) putKey(c *gin.Context) {
 }
 
 func (a *api) updateKey(c *gin.Context, patch store.KeyPatch) {
-	out, err := a.opts.Store.UpdateKey(c, c.Param("id"), patch)
+	out, err := a.opts.Store.UpdateKey(c.Request.Context(), c.Param("id"), patch)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -226,7 +226,7 @@ func (a *api) updateKey(c *gin.Context, patch store.KeyPatch) {
 }
 
 func (a *api) revokeKey(c *gin.Context) {
-	out, err := a.opts.Store.RevokeKey(c, c.Param("id"))
+	out, err := a.opts.Store.RevokeKey(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return

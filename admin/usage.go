@@ -49,7 +49,7 @@ func (a *api) usage(c *gin.Context) {
 		}
 		q.From = t
 	}
-	rows, err := a.opts.Store.QueryUsage(c, q)
+	rows, err := a.opts.Store.QueryUsage(c.Request.Context(), q)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver for schema setup
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	_ "modernc.org/sqlite" // read usage_records from the gateway's SQLite file
 )
 
 // binaries holds the paths of the binaries TestMain builds.
@@ -687,4 +689,94 @@ func redisURL(t testing.TB) string {
 		serviceUnavailable(t, "Redis", fmt.Errorf("PING answered %q, %v", line, err))
 	}
 	return raw
+}
+
+// ---- client helpers ----
+
+// testCtx returns a context bounded by d and cancelled at cleanup.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// chatParams is a one-message chat request for model.
+func chatParams(model, text string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    openai.ChatModel(model),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
+	}
+}
+
+// wantAPIError fails unless err is an *openai.Error with status (and code, when not "").
+func wantAPIError(t testing.TB, err error, status int, code string) *openai.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want API error %d %q, got success", status, code)
+	}
+	var apierr *openai.Error
+	if !errors.As(err, &apierr) {
+		t.Fatalf("want *openai.Error %d %q, got %T: %v", status, code, err, err)
+	}
+	if apierr.StatusCode != status || (code != "" && apierr.Code != code) {
+		t.Fatalf("want %d %q, got %d code=%q type=%q message=%q", status, code, apierr.StatusCode, apierr.Code, apierr.Type, apierr.Message)
+	}
+	if apierr.Message == "" || apierr.Type == "" {
+		t.Errorf("error shape incomplete: %s", apierr.RawJSON())
+	}
+	return apierr
+}
+
+// addRoute creates provider name on base (a mock URL) with extra headers
+// and timeouts, and a model of the same name deployed on it.
+func (g *gateway) addRoute(t testing.TB, name, base string, headers map[string]string, to *timeouts) {
+	t.Helper()
+	g.addProvider(t, provider{Name: name, BaseURL: base + "/v1", APIKey: "sk-upstream-" + randHex(t, 8), Headers: headers, Timeouts: to})
+	g.addModel(t, name, name)
+}
+
+// bodyRecorder is an openai-go middleware that keeps a copy of every
+// response body (streams included, as they are read).
+type bodyRecorder struct {
+	mu     sync.Mutex
+	bodies []*syncBuffer
+}
+
+func (b *bodyRecorder) middleware() option.RequestOption {
+	return option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		resp, err := next(req)
+		if err != nil || resp == nil || resp.Body == nil {
+			return resp, err
+		}
+		buf := &syncBuffer{}
+		b.mu.Lock()
+		b.bodies = append(b.bodies, buf)
+		b.mu.Unlock()
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(resp.Body, buf), resp.Body}
+		return resp, nil
+	})
+}
+
+func (b *bodyRecorder) all() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var sb strings.Builder
+	for _, x := range b.bodies {
+		sb.WriteString(x.String())
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func (b *bodyRecorder) last() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.bodies) == 0 {
+		return ""
+	}
+	return b.bodies[len(b.bodies)-1].String()
 }

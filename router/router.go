@@ -92,6 +92,11 @@ func New(o Options) *Handler {
 	var seed [6]byte
 	_, _ = rand.Read(seed[:])
 	h := &Handler{opts: o, idBase: "req_" + hex.EncodeToString(seed[:])}
+	if gin.Mode() == gin.DebugMode {
+		// gin's debug mode prints every route to stdout, where the access
+		// log goes. Its mode is gin's own (atomic) global; GIN_MODE still wins.
+		gin.SetMode(gin.ReleaseMode)
+	}
 	e := gin.New()
 	e.Use(h.recovery)
 	e.HandleMethodNotAllowed = false

@@ -14,8 +14,8 @@ type Config struct {
 	Listen string
 	// TLSListen is the HTTPS proxy listener, used when TLSCert and TLSKey
 	// are set. Default ":9443".
-	TLSListen        string
-	TLSCert, TLSKey  string
+	TLSListen       string
+	TLSCert, TLSKey string
 	// AdminListen is the admin listener. Default "127.0.0.1:9180".
 	AdminListen string
 	// AdminKey authenticates the admin API; at least 32 characters. When
