@@ -250,7 +250,7 @@ type gateway struct {
 	DataDir   string
 	AccessLog string
 
-	mu         sync.Mutex
+	mu          sync.Mutex
 	adminBodies []string // every admin response body, for secret checks
 }
 
@@ -457,14 +457,15 @@ func (g *gateway) addKey(t testing.TB, name string, models []string) createdKey 
 }
 
 // client returns an openai-go client for the proxy with key.
-func (g *gateway) client(key string, opts ...option.RequestOption) openai.Client {
+func (g *gateway) client(key string, opts ...option.RequestOption) *openai.Client {
 	base := []option.RequestOption{
 		option.WithBaseURL(g.Proxy + "/v1/"),
 		option.WithAPIKey(key),
 		option.WithMaxRetries(0),
 		option.WithRequestTimeout(30 * time.Second),
 	}
-	return openai.NewClient(append(base, opts...)...)
+	c := openai.NewClient(append(base, opts...)...)
+	return &c
 }
 
 // usageRow is one item of GET /admin/usage.

@@ -105,7 +105,7 @@ func TestOpenAIEndpoints(t *testing.T) {
 			t.Errorf("accumulated usage = %+v", acc.Usage)
 		}
 		if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != content.String() {
-			t.Errorf("accumulator content %q, want %q", acc.Choices, content.String())
+			t.Errorf("accumulator choices %+v, want content %q", acc.Choices, content.String())
 		}
 		checkSluiceHeaders(t, resp, "mock")
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {

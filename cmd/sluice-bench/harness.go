@@ -283,6 +283,7 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		"REDIS_URL="+cfg.RedisURL,
 		"SLUICE_ACCESS_LOG="+accessLog,
 		"SLUICE_LOG_LEVEL="+cfg.LogLevel,
+		"GIN_MODE=release", // production mode, whatever sluice's own default
 	)
 	sl, err := startProc("sluice", sluiceBin, []string{"serve"}, env, tmp, filepath.Join(tmp, "sluice.log"))
 	if err != nil {

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"generated key", Config{}, true},
+		{"short key", Config{AdminKey: "short"}, false},
+		{"31 chars", Config{AdminKey: strings.Repeat("a", 31)}, false},
+		{"32 chars", Config{AdminKey: strings.Repeat("a", 32)}, true},
+		{"documented example", Config{AdminKey: "edd1c9f034335f136f87ad84b625c8f1"}, false},
+		{"half TLS", Config{AdminKey: strings.Repeat("a", 32), TLSCert: "c"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.SetDefaults()
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestServeSQLite boots the whole server in-process on SQLite, seeds it
+// through the admin API, and checks readiness, reload after admin writes and
+// the usage flush on shutdown.
+func TestServeSQLite(t *testing.T) {
+	upstream := newUpstream(t)
+	dir := t.TempDir()
+	const adminKey = "0123456789abcdef0123456789abcdef-test"
+	cfg := Config{AdminKey: adminKey, DataDir: dir, AccessLog: "off", ShutdownTimeout: 5 * time.Second}
+	ctx := context.Background()
+	srv, err := New(ctx, cfg, nil, Version{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.GeneratedAdminKey() != "" {
+		t.Fatal("a configured admin key must not be replaced")
+	}
+	pl, al := listen(t), listen(t)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(runCtx, pl, al) }()
+	proxy, adm := "http://"+pl.Addr().String(), "http://"+al.Addr().String()
+
+	for _, base := range []string{proxy, adm} {
+		if code, _ := call(t, "GET", base+"/readyz", "", nil); code != 200 {
+			t.Fatalf("%s/readyz = %d", base, code)
+		}
+	}
+	admin := func(method, path, body string) (int, map[string]any) {
+		code, b := call(t, method, adm+path, body, http.Header{"X-Api-Key": {adminKey}})
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return code, m
+	}
+	if code, _ := admin("POST", "/admin/providers", `{"name":"up","type":"openai-compatible","base_url":"`+upstream+`/v1","api_key":"sk-upstream"}`); code != 201 {
+		t.Fatalf("create provider: %d", code)
+	}
+	if code, _ := admin("POST", "/admin/models", `{"name":"m","deployments":[{"provider":"up","model":"real","input_price_per_mtok":1,"output_price_per_mtok":1}]}`); code != 201 {
+		t.Fatalf("create model: %d", code)
+	}
+	code, key := admin("POST", "/admin/keys", `{"name":"k"}`)
+	if code != 201 {
+		t.Fatalf("create key: %d", code)
+	}
+	secret := key["key"].(string)
+	// The admin write reloads this replica at once: no wait needed.
+	code, body := call(t, "POST", proxy+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, http.Header{"Authorization": {"Bearer " + secret}})
+	if code != 200 {
+		t.Fatalf("chat: %d %s", code, body)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Reopen the same data dir: the usage row was flushed on shutdown.
+	srv2, err := New(ctx, cfg, nil, Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.closeAll()
+	rows, err := srv2.store.QueryUsage(ctx, storeQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Requests != 1 || rows[0].PromptTokens != 3 {
+		t.Fatalf("usage after restart: %+v", rows)
+	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func call(t *testing.T, method, url, body string, h http.Header) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewBufferString(body))
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func newUpstream(t *testing.T) string {
+	t.Helper()
+	l := listen(t)
+	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	})}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return "http://" + l.Addr().String()
+}
