@@ -132,7 +132,7 @@ func TestBrokenStreams(t *testing.T) {
 		if rec.Status != "stream_broken" {
 			t.Errorf("usage status = %q, want stream_broken", rec.Status)
 		}
-		if !rec.Estimated || rec.PromptTokens <= 0 {
+		if !rec.Estimated || rec.PromptTokens <= 0 || rec.CompletionTokens <= 0 {
 			t.Errorf("usage row not estimated or no tokens: %+v", rec)
 		}
 	})
@@ -162,6 +162,9 @@ func TestBrokenStreams(t *testing.T) {
 		}
 		if strings.Contains(rb.last(), "[DONE]") {
 			t.Errorf("stalled stream ends with [DONE]")
+		}
+		if !strings.Contains(rb.last(), `data: {"error":`) {
+			t.Errorf("stalled stream has no error event:\n%s", rb.last())
 		}
 		rec := g.waitRecord(t, id)
 		if rec.Status == "ok" {

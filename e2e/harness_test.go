@@ -287,6 +287,11 @@ func startGateway(t testing.TB, o gwOptions) *gateway {
 		g.proc, g.Proxy, g.Admin = p, "http://"+pAddr, "http://"+aAddr
 		err := g.waitReady(20 * time.Second)
 		if err == nil {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("sluice %s output (tail):\n%s", g.Proxy, tail(p.output(), 3000))
+				}
+			})
 			return g
 		}
 		// A port taken between freeAddr and the bind: retry with new ports.

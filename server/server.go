@@ -107,11 +107,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		return nil, err
 	}
 	s.balancer = balancer.New(balancer.Options{})
+	est := quota.NewEstimator()
+	go est.Warm()
 	s.proxy = router.New(router.Options{
 		State:        s.state.Load,
 		Balancer:     s.balancer,
 		Usage:        s.recorder,
-		Estimator:    quota.NewEstimator(),
+		Estimator:    est,
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
 		Logger:       log,

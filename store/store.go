@@ -77,6 +77,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.EncryptionKey == "" && dialect == DialectPostgres {
+		log.Warn("SLUICE_ENCRYPTION_KEY is not set while sharing a PostgreSQL database: every replica must use the same encryption key, or replicas cannot read each other's provider API keys")
+	}
 	s := &Store{dialect: dialect, aead: aead, log: log}
 	switch dialect {
 	case DialectSQLite:
