@@ -35,7 +35,7 @@ const testKey = "sk-test-key"
 
 // newTestProxy returns a proxy whose model "m" is served by the given
 // upstreams in order (weights make the first one preferred).
-func newTestProxy(t *testing.T, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
+func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
 	t.Helper()
 	snap := llm.EmptySnapshot()
 	m := &llm.Model{Name: "m"}
