@@ -63,7 +63,11 @@ func (x *exchange) serve() {
 	x.principal = p
 	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
 
+	// A client that trickles its body must not hold the request forever.
+	rc := http.NewResponseController(x.w)
+	_ = rc.SetReadDeadline(time.Now().Add(h.opts.BodyReadTimeout))
 	body, berr := readBody(x.w, x.r, h.opts.MaxBodyBytes)
+	_ = rc.SetReadDeadline(time.Time{})
 	if berr != nil {
 		x.fail(berr)
 		return
@@ -156,7 +160,7 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, 
 	if x.req.stream && isEventStream(resp.Header) {
 		e, retry = x.stream(resp, d, cancel)
 	} else {
-		e, retry = x.json(resp, d)
+		e, retry = x.json(resp, d, cancel)
 	}
 	failed := e != nil && e.Kind != llm.KindCanceled
 	if x.rec.Status == llm.StatusStreamBroken {
@@ -166,14 +170,24 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, 
 	return e, retry
 }
 
-// json relays a non-streamed answer.
-func (x *exchange) json(resp *providers.Response, d *llm.Deployment) (*llm.Error, bool) {
+// json relays a non-streamed answer. The provider's idle timeout bounds
+// each gap while the body arrives, as it does between stream events.
+func (x *exchange) json(resp *providers.Response, d *llm.Deployment, cancel context.CancelFunc) (*llm.Error, bool) {
+	idle := x.h.idleTimeout(d)
+	var idleHit atomic.Bool
+	timer := time.AfterFunc(idle, func() { idleHit.Store(true); cancel() })
 	t0 := time.Now()
-	body, err := readAllLimited(resp.Body, resp.Header, maxResponseBytes)
+	body, err := readAllLimited(&idleReader{r: resp.Body, t: timer, d: idle}, resp.Header, maxResponseBytes)
+	timer.Stop()
 	x.upstream += time.Since(t0)
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			return llm.Errorf(llm.KindCanceled, "client closed the request"), false
+		}
+		if idleHit.Load() {
+			e := llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
+			e.Err = err
+			return e, true
 		}
 		e := llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)
 		e.Err = err
@@ -444,6 +458,20 @@ func readAllLimited(r io.Reader, h http.Header, limit int64) ([]byte, error) {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	return buf.Bytes(), nil
+}
+
+// idleReader resets t to d after every read, so t fires only when the
+// upstream goes quiet for d.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.t.Reset(r.d)
+	return n, err
 }
 
 func isEventStream(h http.Header) bool {

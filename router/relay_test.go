@@ -272,3 +272,20 @@ func TestClientCancelCancelsUpstream(t *testing.T) {
 		t.Fatal("upstream not cancelled within 1s of the client leaving")
 	}
 }
+
+func TestNonStreamBodyStallHitsIdleTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		fmt.Fprint(w, `{"id":`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	srv, _ := newTestProxy(t, 300*time.Millisecond, up.URL)
+	start := time.Now()
+	resp := post(t, srv.URL, `{"model":"m"}`)
+	if resp.StatusCode != 504 || time.Since(start) > 2*time.Second {
+		t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
+	}
+}

@@ -54,6 +54,8 @@ type Options struct {
 	// WriteTimeout bounds each write to a streaming client, so a client
 	// that stops reading frees its request. Default 30s.
 	WriteTimeout time.Duration
+	// BodyReadTimeout bounds reading a request body. Default 60s.
+	BodyReadTimeout time.Duration
 	// Ready reports whether the gateway's dependencies are reachable, for
 	// /readyz. Nil means always ready.
 	Ready func(context.Context) error
@@ -79,6 +81,9 @@ func New(o Options) *Handler {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = 60 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
