@@ -31,6 +31,13 @@ type Options struct {
 	// credentials redacted), so it should name the failed dependency, e.g.
 	// "store unreachable". Nil pings the store.
 	Ready func(context.Context) error
+	// UI serves the dashboard's static files at GET /ui and GET /ui/*. The
+	// routes are public: the files hold no data, and every call the page
+	// makes goes to /admin/* with the admin key. Nil means no /ui routes.
+	UI http.Handler
+	// Health backs GET /admin/health (behind auth), rendered as
+	// {"items": <result>}. Nil means no /admin/health route.
+	Health func(context.Context) any
 	// OnChange is called after each successful configuration write. May be nil.
 	OnChange func()
 	// Logger receives handler errors and panics. Nil discards.
@@ -70,6 +77,10 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	if opts.Metrics != nil {
 		e.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
+	if opts.UI != nil {
+		e.GET("/ui", gin.WrapH(opts.UI))
+		e.GET("/ui/*filepath", gin.WrapH(opts.UI))
+	}
 
 	g := e.Group("/admin")
 	g.GET("/providers", a.listProviders)
@@ -94,6 +105,9 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	g.DELETE("/keys/:id", a.revokeKey)
 
 	g.GET("/usage", a.usage)
+	if opts.Health != nil {
+		g.GET("/health", a.health)
+	}
 	return e, nil
 }
 
@@ -104,13 +118,17 @@ type api struct {
 	log     *slog.Logger
 }
 
-// publicRoute reports whether the matched route needs no admin key.
+// publicRoute reports whether the matched route needs no admin key: the
+// health probes and the dashboard's static files.
 func publicRoute(c *gin.Context) bool {
 	if c.Request.Method != http.MethodGet {
 		return false
 	}
-	p := c.FullPath()
-	return p == "/healthz" || p == "/readyz"
+	switch c.FullPath() {
+	case "/healthz", "/readyz", "/ui", "/ui/*filepath":
+		return true
+	}
+	return false
 }
 
 // auth requires the admin key in X-API-KEY or Authorization: Bearer. The

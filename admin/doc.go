@@ -1,7 +1,8 @@
 // Package admin serves Sluice's admin REST API on the admin listener with
 // gin: CRUD for providers, models and keys, usage queries, /metrics and the
-// health probes. Every route except GET /healthz and GET /readyz requires
-// the admin key (X-API-KEY or Authorization: Bearer), including unknown
-// paths. Provider credentials are write-only and key secrets are shown only
-// in the response that creates them.
+// health probes, deployment health, and the dashboard mount at /ui. Every
+// route except GET /healthz, GET /readyz and the dashboard's static files
+// (GET /ui, GET /ui/*) requires the admin key (X-API-KEY or Authorization:
+// Bearer), including unknown paths. Provider credentials are write-only and
+// key secrets are shown only in the response that creates them.
 package admin

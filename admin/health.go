@@ -37,6 +37,11 @@ func (a *api) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
+// health serves GET /admin/health: Options.Health's result as {"items": …}.
+func (a *api) health(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"items": a.opts.Health(c.Request.Context())})
+}
+
 type readyError string
 
 func (e readyError) Error() string { return string(e) }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -61,6 +62,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log}
+	if cfg.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, fmt.Errorf("TLS certificate: %w", err)
+		}
+	}
 	if cfg.AdminKey == "" {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -256,15 +262,22 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			})
 		})
 	}
-	servers := []*http.Server{newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)}
+	proxySrv, adminSrv := newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)
+	servers := []*http.Server{proxySrv, adminSrv}
 	errc := make(chan error, 3)
-	go func() { errc <- servers[0].Serve(proxyLn) }()
-	go func() { errc <- servers[1].Serve(adminLn) }()
 	if s.cfg.TLSCert != "" {
+		tlsLn, err := net.Listen("tcp", s.cfg.TLSListen)
+		if err != nil {
+			stopBg()
+			wg.Wait()
+			return fmt.Errorf("TLS listener: %w", err)
+		}
 		tlsSrv := newHTTPServer(s.proxy, s.log)
 		servers = append(servers, tlsSrv)
-		go func() { errc <- tlsSrv.ListenAndServeTLS(s.cfg.TLSCert, s.cfg.TLSKey) }()
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, s.cfg.TLSCert, s.cfg.TLSKey) }()
 	}
+	go func() { errc <- proxySrv.Serve(proxyLn) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
 	s.log.Info("sluice serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "database", s.store.Dialect(), "redis", s.fanout != nil)
 
 	var runErr error

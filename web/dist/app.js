@@ -199,7 +199,7 @@ function renderChart(w, rows) {
   const slot = iw / data.length;
   const bw = Math.max(2, Math.min(40, slot * 0.7));
 
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': w.title, preserveAspectRatio: 'none' });
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': w.title });
   root.classList.add('chart-svg');
 
   for (let v = 0; v <= top + step / 2; v += step) {
