@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +32,17 @@ func TestNewRejectsShortKey(t *testing.T) {
 
 const unauthorizedBody = `{"error":{"message":"invalid admin key","type":"authentication_error","param":null,"code":"invalid_admin_key"}}`
 
+// uiStub stands in for the dashboard's file server.
+var uiStub = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ui:" + r.URL.Path)) })
+
 // TestAuthMatrix walks every registered route: all but the health probes
-// must answer 401 to anything but the exact admin key.
+// and the dashboard's static files must answer 401 to anything but the
+// exact admin key, and the public set is exactly those four routes.
 func TestAuthMatrix(t *testing.T) {
-	h := newHarness(t, store.DialectSQLite, nil)
+	h := newHarness(t, store.DialectSQLite, func(o *Options) {
+		o.UI = uiStub
+		o.Health = func(context.Context) any { return []string{} }
+	})
 	upper := strings.ToUpper(testAdminKey)
 	bad := []map[string]string{
 		{},
@@ -62,20 +71,37 @@ func TestAuthMatrix(t *testing.T) {
 	if len(routes) < 20 {
 		t.Fatalf("only %d routes", len(routes))
 	}
-	paths := []struct{ method, path string }{
-		{"GET", "/admin/nope"}, {"GET", "/admin/providers/"}, {"POST", "/admin"}, {"GET", "/nope"},
-		{"HEAD", "/healthz"}, {"POST", "/healthz"}, {"GET", "/admin//providers"}, {"OPTIONS", "/admin/keys"},
+	type probe struct {
+		method, path string
+		public       bool
 	}
+	paths := []probe{
+		{"GET", "/admin/nope", false}, {"GET", "/admin/providers/", false}, {"POST", "/admin", false}, {"GET", "/nope", false},
+		{"HEAD", "/healthz", false}, {"POST", "/healthz", false}, {"GET", "/admin//providers", false}, {"OPTIONS", "/admin/keys", false},
+		{"POST", "/ui", false}, {"POST", "/ui/app.js", false}, {"DELETE", "/ui/", false}, {"HEAD", "/ui/", false},
+		{"GET", "/uix", false}, {"GET", "/admin/ui", false}, {"GET", "/admin/health/", false},
+		{"GET", "/ui/", true}, {"GET", "/ui/app.js", true}, {"GET", "/ui/a/b/../c", true},
+	}
+	wantPublic := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /ui": true, "GET /ui/*filepath": true}
+	gotPublic := map[string]bool{}
 	for _, r := range routes {
-		paths = append(paths, struct{ method, path string }{r.Method, strings.ReplaceAll(r.Path, ":id", "x")})
+		p := strings.ReplaceAll(r.Path, ":id", "x")
+		p = strings.ReplaceAll(p, "*filepath", "x/app.js")
+		// Which routes answer without any key is measured, not assumed.
+		if w := h.doHeaders(r.Method, p, "", nil); w.Code != http.StatusUnauthorized {
+			gotPublic[r.Method+" "+r.Path] = true
+		}
+		paths = append(paths, probe{r.Method, p, wantPublic[r.Method+" "+r.Path]})
+	}
+	if !maps.Equal(gotPublic, wantPublic) {
+		t.Fatalf("public routes = %v, want %v", slices.Sorted(maps.Keys(gotPublic)), slices.Sorted(maps.Keys(wantPublic)))
 	}
 	for _, p := range paths {
-		public := p.method == "GET" && (p.path == "/healthz" || p.path == "/readyz")
 		for _, hdr := range bad {
 			w := h.doHeaders(p.method, p.path, "", hdr)
-			if public {
+			if p.public {
 				if w.Code != http.StatusOK {
-					t.Fatalf("%s %s public probe = %d", p.method, p.path, w.Code)
+					t.Fatalf("%s %s public route = %d", p.method, p.path, w.Code)
 				}
 				continue
 			}
@@ -96,6 +122,53 @@ func TestAuthMatrix(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != "sluice_up 1\n" {
 		t.Fatalf("metrics = %d %s", w.Code, w.Body)
 	}
+}
+
+// TestUIMount checks that /ui reaches Options.UI with the full path and no
+// key, and that without a UI there are no public /ui routes.
+func TestUIMount(t *testing.T) {
+	h := newHarness(t, store.DialectSQLite, func(o *Options) { o.UI = uiStub })
+	for _, p := range []string{"/ui", "/ui/", "/ui/app.js", "/ui/deep/link"} {
+		w := h.doHeaders("GET", p, "", nil)
+		if w.Code != http.StatusOK || w.Body.String() != "ui:"+p {
+			t.Fatalf("GET %s = %d %s", p, w.Code, w.Body)
+		}
+	}
+	h = newHarness(t, store.DialectSQLite, nil)
+	for _, p := range []string{"/ui", "/ui/"} {
+		if w := h.doHeaders("GET", p, "", nil); w.Code != http.StatusUnauthorized {
+			t.Fatalf("GET %s without UI = %d, want 401", p, w.Code)
+		}
+		h.expectError(h.do("GET", p, ""), http.StatusNotFound, "")
+	}
+}
+
+// TestHealthAPI checks GET /admin/health: behind auth, {"items": …} of
+// Options.Health, and absent when Health is nil.
+func TestHealthAPI(t *testing.T) {
+	type item struct {
+		Deployment string `json:"deployment"`
+		Healthy    bool   `json:"healthy"`
+	}
+	var gotCtx bool
+	h := newHarness(t, store.DialectSQLite, func(o *Options) {
+		o.Health = func(ctx context.Context) any {
+			gotCtx = ctx != nil
+			return []item{{"up/a", true}, {"up/b", false}}
+		}
+	})
+	if w := h.doHeaders("GET", "/admin/health", "", nil); w.Code != http.StatusUnauthorized || w.Body.String() != unauthorizedBody {
+		t.Fatalf("no key = %d %s", w.Code, w.Body)
+	}
+	var body struct {
+		Items []item `json:"items"`
+	}
+	h.expect(h.do("GET", "/admin/health", ""), http.StatusOK, &body)
+	if !gotCtx || len(body.Items) != 2 || body.Items[0] != (item{"up/a", true}) || body.Items[1] != (item{"up/b", false}) {
+		t.Fatalf("health = %+v", body)
+	}
+	h = newHarness(t, store.DialectSQLite, nil)
+	h.expectError(h.do("GET", "/admin/health", ""), http.StatusNotFound, "")
 }
 
 func TestProvidersAPI(t *testing.T) {

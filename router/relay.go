@@ -234,7 +234,8 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 		sent     bool
 		usage    llm.Usage
 		gotUsage bool
-		text     []byte
+		text     []byte // raw choices values, back to back
+		ends     []int  // where each value in text ends
 		buf      = make([]byte, 0, 4096)
 	)
 	for {
@@ -270,25 +271,29 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 				_, _ = x.w.Write(buf)
 				_ = rc.Flush()
 			}
-			x.finishStream(usage, gotUsage, text, d)
+			x.finishStream(usage, gotUsage, text, ends, d)
 			return nil, false
 		}
 		timer.Reset(idle)
 		done := len(data) == 6 && string(data) == "[DONE]"
 		forward := true
 		if !done {
-			if string(event) == "error" || member(data, "error") != nil {
+			errV, usageV, choicesV := chunkMembers(data)
+			if string(event) == "error" || errV != nil {
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
 			}
-			if u, ok := parseUsage(member(data, "usage")); ok {
+			if u, ok := parseUsage(usageV); ok {
 				usage, gotUsage = u, true
-				if !x.req.includeUsage && emptyChoices(member(data, "choices")) {
+				if !x.req.includeUsage && emptyChoices(choicesV) {
 					forward = false
 				}
 			}
-			if !gotUsage && len(text) < 1<<20 {
-				text = appendDeltaText(text, member(data, "choices"))
+			if !gotUsage && len(text) < 1<<20 && len(choicesV) > 2 {
+				// Keep the raw choices; they are decoded only if the stream
+				// ends without usage and tokens must be estimated.
+				text = append(text, choicesV...)
+				ends = append(ends, len(text))
 			}
 		}
 		if forward {
@@ -314,19 +319,25 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 			if err != nil {
 				x.rec.Status = llm.StatusClientCancelled
 				cancel()
-				x.finishStream(usage, gotUsage, text, d)
+				x.finishStream(usage, gotUsage, text, ends, d)
 				return nil, false
 			}
 		}
 		if done {
-			x.finishStream(usage, gotUsage, text, d)
+			x.finishStream(usage, gotUsage, text, ends, d)
 			return nil, false
 		}
 	}
 }
 
-func (x *exchange) finishStream(u llm.Usage, got bool, text []byte, d *llm.Deployment) {
+func (x *exchange) finishStream(u llm.Usage, got bool, choices []byte, ends []int, d *llm.Deployment) {
 	if !got {
+		var text []byte
+		start := 0
+		for _, end := range ends {
+			text = appendDeltaText(text, choices[start:end])
+			start = end
+		}
 		u = x.estimate(string(text))
 	}
 	x.setUsage(u, d)
@@ -518,6 +529,23 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 		u.CachedTokens = w.PromptTokensDetails.CachedTokens
 	}
 	return u, true
+}
+
+// chunkMembers returns the error, usage and choices values of a stream
+// chunk in one scan of its top level.
+func chunkMembers(b []byte) (errV, usageV, choicesV []byte) {
+	_, _ = eachMember(b, func(k []byte, vs, ve int) error {
+		switch string(k) {
+		case "error":
+			errV = b[vs:ve]
+		case "usage":
+			usageV = b[vs:ve]
+		case "choices":
+			choicesV = b[vs:ve]
+		}
+		return nil
+	})
+	return
 }
 
 // emptyChoices reports whether a choices value is absent, null or [].

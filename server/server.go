@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluice-ai/sluice/router"
 	"github.com/sluice-ai/sluice/store"
 	"github.com/sluice-ai/sluice/usage"
+	"github.com/sluice-ai/sluice/web"
 )
 
 // Version is the build version, set by cmd/sluice.
@@ -133,6 +135,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Ready:    s.ready,
 		OnChange: s.configChanged,
 		Logger:   log,
+		UI:       web.Handler(),
+		Health:   s.health,
 	})
 	if err != nil {
 		return nil, err
@@ -206,6 +210,36 @@ func (s *Server) configChanged() {
 	if s.fanout != nil {
 		s.fanout.publish(ctx, s.state.Load().Snapshot.Version)
 	}
+}
+
+// deploymentHealth is one row of GET /admin/health.
+type deploymentHealth struct {
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	balancer.Status
+}
+
+// health lists every deployment of the current snapshot with its balancer
+// status, sorted by model then deployment.
+func (s *Server) health(context.Context) any {
+	out := []deploymentHealth{}
+	snap := s.state.Load().Snapshot
+	if snap == nil {
+		return out
+	}
+	for _, m := range snap.Models {
+		for i := range m.Deployments {
+			d := &m.Deployments[i]
+			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID())})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Model != out[j].Model {
+			return out[i].Model < out[j].Model
+		}
+		return out[i].Deployment < out[j].Deployment
+	})
+	return out
 }
 
 // ready reports whether the store (and Redis, when configured) answer.
