@@ -3,7 +3,8 @@
 # (127.0.0.1:5432, trust auth for user postgres, database "test") and Redis
 # (127.0.0.1:6379) answer, starting or installing them when needed, then runs
 # gofmt, go vet and the whole test suite with the race detector, with the
-# service-backed tests required rather than skipped.
+# service-backed tests required rather than skipped. It also installs
+# Debian's chromium when missing, for the dashboard's headless browser test.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -147,8 +148,20 @@ ensure_redis() {
 	wait_for Redis redis_up
 }
 
+# ensure_chromium installs Debian's chromium for the dashboard's browser
+# test (web/ui_test.go drives it over the DevTools protocol; no Node needed).
+ensure_chromium() {
+	if [[ -x /usr/bin/chromium ]]; then
+		log "chromium is installed"
+		return
+	fi
+	apt_install chromium
+	[[ -x /usr/bin/chromium ]] || die "chromium was installed but /usr/bin/chromium is missing"
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
 
 export SLUICE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/test?sslmode=disable"
 export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

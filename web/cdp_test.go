@@ -426,14 +426,17 @@ func (p *page) screenshot(ctx context.Context, path string, width int) {
 			"width": width, "height": h, "deviceScaleFactor": 1, "mobile": width < 600,
 		}, nil)
 	}
+	// Let debounced resize handlers (the chart redraw) run before measuring.
+	settle := `new Promise(r => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => r(true))), 400))`
 	setSize(900)
+	p.eval(ctx, settle, nil)
 	var height int
-	p.eval(ctx, `new Promise(r => requestAnimationFrame(() => r(Math.ceil(document.documentElement.scrollHeight))))`, &height)
+	p.eval(ctx, `Math.ceil(document.documentElement.scrollHeight)`, &height)
 	setSize(max(600, min(height, 8000)))
+	p.eval(ctx, settle, nil)
 	var shot struct {
 		Data string `json:"data"`
 	}
-	p.eval(ctx, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, nil)
 	p.call(ctx, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
 	png, err := base64.StdEncoding.DecodeString(shot.Data)
 	if err != nil {

@@ -19,6 +19,9 @@ const state = {
   timer: 0,
   lastLoad: 0,
   loading: null,
+  again: false,
+  last: null, // the last data rendered, to redraw the chart on resize
+  resizeTimer: 0,
 };
 
 // --- formatting -----------------------------------------------------------
@@ -193,11 +196,15 @@ function renderChart(w, rows) {
   const max = Math.max(0, ...data.map((d) => d.input + d.output));
   const { top, step } = niceScale(max);
 
-  const W = 960, H = 280, padL = 56, padR = 12, padT = 12, padB = 30;
+  // Draw at the container's pixel width so text keeps its size on any screen.
+  const W = Math.max(280, Math.round(box.clientWidth) || 960);
+  const H = W < 600 ? 220 : 280;
+  const padL = 48, padR = 8, padT = 12, padB = 30;
   const iw = W - padL - padR, ih = H - padT - padB;
   const y = (v) => padT + ih - (v / top) * ih;
   const slot = iw / data.length;
   const bw = Math.max(2, Math.min(40, slot * 0.7));
+  const labelWidth = w.group === 'hour' ? 64 : 52;
 
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': w.title });
   root.classList.add('chart-svg');
@@ -210,7 +217,7 @@ function renderChart(w, rows) {
     root.append(label);
   }
 
-  const every = Math.ceil(data.length / 12);
+  const every = Math.max(1, Math.ceil(labelWidth / slot));
   data.forEach((d, i) => {
     const cx = padL + slot * i + slot / 2;
     const x = cx - bw / 2;
@@ -228,7 +235,7 @@ function renderChart(w, rows) {
       g.append(svg('rect', { x, y: y(d.input + d.output), width: bw, height: y(d.input) - y(d.input + d.output), class: 'bar bar-out' }));
     }
     root.append(g);
-    if (i % every === 0 || i === data.length - 1) {
+    if ((data.length - 1 - i) % every === 0) {
       const label = svg('text', { x: cx, y: H - 10, 'text-anchor': 'middle', class: 'tick' });
       label.textContent = w.group === 'hour' ? hourFmt.format(d.t) : dayFmt.format(d.t);
       root.append(label);
@@ -281,7 +288,7 @@ function renderTables(d) {
     const k = keys.get(r.group);
     if (!r.group) return el('span', { class: 'muted' }, 'no key');
     if (!k) return el('span', { class: 'muted', title: String(r.group) }, 'deleted key');
-    return el('span', { class: 'keyname' }, orDash(k.name), el('code', { class: 'prefix' }, orDash(k.prefix)),
+    return el('span', { class: 'keyname' }, orDash(k.name), ' ', el('code', { class: 'prefix' }, orDash(k.prefix)),
       k.revoked_at ? el('span', { class: 'badge badge-off' }, 'revoked') : null,
       !k.revoked_at && k.disabled ? el('span', { class: 'badge badge-off' }, 'disabled') : null);
   };
@@ -308,6 +315,7 @@ function renderTables(d) {
 }
 
 function render(d) {
+  state.last = d;
   renderKPIs(d.series);
   renderChart(d.w, d.series);
   renderTables(d);
@@ -345,7 +353,11 @@ function banner(msg) {
 
 /** Loads and renders; resolves to false when the key was rejected. */
 async function refresh() {
-  if (state.loading) return state.loading;
+  if (state.loading) {
+    // A range change during a load must not be lost: load again after.
+    state.again = true;
+    return state.loading;
+  }
   document.body.dataset.loading = 'true';
   state.loading = (async () => {
     try {
@@ -366,6 +378,10 @@ async function refresh() {
     } finally {
       state.loading = null;
       delete document.body.dataset.loading;
+      if (state.again) {
+        state.again = false;
+        if (adminKey()) setTimeout(refresh, 0);
+      }
     }
   })();
   return state.loading;
@@ -418,6 +434,12 @@ function init() {
   for (const b of document.querySelectorAll('[data-range]')) {
     b.addEventListener('click', () => selectRange(b.dataset.range));
   }
+  window.addEventListener('resize', () => {
+    clearTimeout(state.resizeTimer);
+    state.resizeTimer = setTimeout(() => {
+      if (state.last && !$('#dash').hidden) renderChart(state.last.w, state.last.series);
+    }, 150);
+  });
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.timer && Date.now() - state.lastLoad >= REFRESH_MS) refresh();
   });
