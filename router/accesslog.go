@@ -2,7 +2,9 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"strconv"
 	"sync"
@@ -68,7 +70,7 @@ func (l *AccessLog) Close(ctx context.Context) error {
 	}
 }
 
-func (l *AccessLog) write(rec *llm.Record, path string, overhead time.Duration) {
+func (l *AccessLog) write(rec *llm.Record, path string, overhead time.Duration, body []byte) {
 	if l == nil {
 		return
 	}
@@ -113,6 +115,17 @@ func (l *AccessLog) write(rec *llm.Record, path string, overhead time.Duration) 
 	b = strconv.AppendFloat(b, ms(rec.TTFT), 'f', 3, 64)
 	b = append(b, `,"overhead_ms":`...)
 	b = strconv.AppendFloat(b, ms(overhead), 'f', 3, 64)
+	if body != nil {
+		// body passed parseRequest: valid UTF-8 JSON. Compacted so the
+		// line stays one line.
+		b = append(b, `,"request_body":`...)
+		var cb bytes.Buffer
+		if json.Compact(&cb, body) == nil {
+			b = append(b, cb.Bytes()...)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
 	b = append(b, "}\n"...)
 	l.mu.Lock()
 	_, _ = l.w.Write(b)

@@ -424,7 +424,11 @@ func (x *exchange) finish() {
 	if x.rec.Cost > 0 {
 		m.cost.WithLabelValues(model, x.rec.Provider).Add(x.rec.Cost)
 	}
-	h.opts.AccessLog.write(&x.rec, x.r.URL.Path, x.overhead)
+	var body []byte
+	if h.opts.LogBodies && x.req != nil {
+		body = x.req.body
+	}
+	h.opts.AccessLog.write(&x.rec, x.r.URL.Path, x.overhead, body)
 	// Only authenticated requests produce usage rows: anonymous traffic
 	// must not be able to fill the database.
 	if x.principal != nil {

@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -289,3 +290,39 @@ func TestNonStreamBodyStallHitsIdleTimeout(t *testing.T) {
 		t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
 	}
 }
+
+func TestAccessLogLine(t *testing.T) {
+	for _, bodies := range []bool{false, true} {
+		var buf safeBuffer
+		al := NewAccessLog(&buf)
+		rec := &llm.Record{RequestID: "r\"1", KeyPrefix: "sk-abc", Model: "m", HTTPStatus: 200, Status: llm.StatusOK, PromptTokens: 3}
+		var body []byte
+		if bodies {
+			body = []byte("{\n  \"model\": \"m\"\n}")
+		}
+		al.write(rec, "/v1/chat/completions", time.Millisecond, body)
+		if err := al.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		line := buf.String()
+		var m map[string]any
+		if strings.Count(line, "\n") != 1 || json.Unmarshal([]byte(line), &m) != nil {
+			t.Fatalf("not one JSON line: %q", line)
+		}
+		if m["request_id"] != "r\"1" || m["prompt_tokens"] != float64(3) || (m["request_body"] != nil) != bodies {
+			t.Fatalf("fields %v", m)
+		}
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -45,6 +45,10 @@ type Options struct {
 	Metrics *Metrics
 	// AccessLog may be nil (no access log).
 	AccessLog *AccessLog
+	// LogBodies adds each request's JSON body to its access-log line. Off by
+	// default: prompts are often confidential. Credentials are never in a
+	// body the gateway accepts, but a prompt may contain anything.
+	LogBodies bool
 	// Logger receives operational errors. Nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
