@@ -32,6 +32,8 @@ type Config struct {
 	RedisURL string
 	// AccessLog is "stdout" (default), "stderr", "off", or a file path.
 	AccessLog string
+	// AccessLogBodies adds request bodies (prompts) to the access log. Off by default.
+	AccessLogBodies bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.

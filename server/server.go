@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Estimator:    est,
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
+		LogBodies:    cfg.AccessLogBodies,
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,

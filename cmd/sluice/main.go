@@ -7,8 +7,8 @@
 // Settings come from flags or the environment: SLUICE_LISTEN,
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
-// REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_LOG_LEVEL,
-// SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT.
+// REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
+// SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT.
 package main
 
 import (
@@ -134,6 +134,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.StringVar(&c.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./data"), "data directory (SLUICE_DATA_DIR)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", env("REDIS_CONN_STRING", "")), "Redis URL (REDIS_URL)")
 	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
+	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", os.Getenv("SLUICE_ACCESS_LOG_BODIES") == "true", "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
 	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
