@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	tiktoken "github.com/pkoukk/tiktoken-go"
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
@@ -36,6 +37,16 @@ func (e *Estimator) load() {
 // does not pay for it (about 150 ms). Safe to call from a goroutine.
 func (e *Estimator) Warm() { e.load() }
 
+// Bounds that keep counting linear. tiktoken's byte-pair merge is quadratic
+// in the length of one pre-token, so a long run without whitespace (base64,
+// a repeated character) is estimated at four bytes a token instead of being
+// merged; and text beyond sampleBytes is extrapolated from its first
+// sampleBytes. Without them a 1 MiB run of one letter takes minutes.
+const (
+	maxRunBytes = 128
+	sampleBytes = 64 << 10
+)
+
 // Count returns the number of tokens in s. If the encoding cannot be loaded
 // it falls back to one token per four bytes.
 func (e *Estimator) Count(s string) int {
@@ -46,8 +57,46 @@ func (e *Estimator) Count(s string) int {
 	if e.err != nil {
 		return (len(s) + 3) / 4
 	}
-	return len(e.enc.EncodeOrdinary(s))
+	if len(s) > sampleBytes {
+		cut := sampleBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		n := e.count(s[:cut])
+		return int(int64(n) * int64(len(s)) / int64(cut))
+	}
+	return e.count(s)
 }
+
+// count tokenizes s, estimating overlong whitespace-free runs.
+func (e *Estimator) count(s string) int {
+	extra := 0
+	var sb *strings.Builder
+	last, run := 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && !isSpace(s[i]) {
+			run++
+			continue
+		}
+		if run > maxRunBytes {
+			if sb == nil {
+				sb = &strings.Builder{}
+				sb.Grow(len(s))
+			}
+			sb.WriteString(s[last : i-run])
+			extra += (run + 3) / 4
+			last = i
+		}
+		run = 0
+	}
+	if sb == nil {
+		return len(e.enc.EncodeOrdinary(s))
+	}
+	sb.WriteString(s[last:])
+	return extra + len(e.enc.EncodeOrdinary(sb.String()))
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // PromptTokens estimates the prompt tokens of an OpenAI-format request body:
 // chat messages (string or text-part content), a completions prompt, or

@@ -1,6 +1,10 @@
 package quota
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestCountOffline(t *testing.T) {
 	e := NewEstimator()
@@ -34,10 +38,50 @@ func TestPromptTokens(t *testing.T) {
 	}
 }
 
+func BenchmarkCountLongRun(b *testing.B) {
+	e := NewEstimator()
+	e.Warm()
+	s := strings.Repeat("x", 1<<20)
+	for b.Loop() {
+		e.Count(s)
+	}
+}
+
 func BenchmarkCount(b *testing.B) {
 	e := NewEstimator()
 	e.Count("warm")
 	for b.Loop() {
 		e.Count("The quick brown fox jumps over the lazy dog, again and again.")
+	}
+}
+
+func TestCountIsBoundedOnPathologicalInput(t *testing.T) {
+	e := NewEstimator()
+	e.Warm()
+	tests := []struct {
+		name string
+		s    string
+		min  int
+	}{
+		{"one long run", strings.Repeat("x", 1<<20), 1 << 18},
+		{"long text", strings.Repeat("hello world ", 200000), 400000},
+		{"base64 in prose", "look: " + strings.Repeat("QUJD", 5000) + " done", 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A liveness guard, not a timing assertion: unbounded merging
+			// takes minutes here; bounded counting takes milliseconds.
+			done := make(chan int, 1)
+			go func() { done <- e.Count(tt.s) }()
+			var n int
+			select {
+			case n = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Count did not finish")
+			}
+			if n < tt.min {
+				t.Fatalf("Count = %d, want >= %d", n, tt.min)
+			}
+		})
 	}
 }

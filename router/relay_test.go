@@ -38,6 +38,12 @@ const testKey = "sk-test-key"
 // upstreams in order (weights make the first one preferred).
 func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
 	t.Helper()
+	return newTestProxyWith(t, nil, idle, upstreams...)
+}
+
+// newTestProxyWith is newTestProxy with a hook to change the options.
+func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
+	t.Helper()
 	snap := llm.EmptySnapshot()
 	m := &llm.Model{Name: "m"}
 	for i, u := range upstreams {
@@ -53,7 +59,11 @@ func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httpt
 	}
 	st := &State{Snapshot: snap, Providers: reg}
 	r := &recs{}
-	h := New(Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16})
+	o := Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16}
+	if tweak != nil {
+		tweak(&o)
+	}
+	h := New(o)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, r

@@ -104,7 +104,7 @@ func TestServeSQLite(t *testing.T) {
 	}
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,7 +128,9 @@ func call(t *testing.T, method, url, body string, h http.Header) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func newUpstream(t *testing.T) string {
+func newUpstream(t *testing.T) string { return newUpstreamTB(t) }
+
+func newUpstreamTB(t testing.TB) string {
 	t.Helper()
 	l := listen(t)
 	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

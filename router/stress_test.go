@@ -1,0 +1,156 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// slowStream is an upstream that streams a chunk every 20 ms until the
+// request is cancelled, counting the cancellations it sees.
+type slowStream struct {
+	cancelled atomic.Int64
+	active    atomic.Int64
+}
+
+func (s *slowStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	w.Header().Set("Content-Type", "text/event-stream")
+	for i := 0; i < 1000; i++ {
+		if _, err := fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"%d \"}}]}\n\n", i); err != nil {
+			s.cancelled.Add(1)
+			return
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			s.cancelled.Add(1)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestManyStreamsCancelledAtRandom is RELIABILITY.md's T1 at test scale:
+// 100 concurrent streams whose clients leave at random times (some before
+// the first byte). Every upstream request must be cancelled, and the
+// gateway's goroutines must return to the baseline.
+func TestManyStreamsCancelledAtRandom(t *testing.T) {
+	up := &slowStream{}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	srv, r := newTestProxy(t, 5*time.Second, upSrv.URL)
+	baseline := runtime.NumGoroutine()
+
+	const n = 100
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			after := time.Duration(rand.IntN(400)) * time.Millisecond
+			time.AfterFunc(after, cancel)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return // cancelled before the response
+			}
+			br := bufio.NewReader(resp.Body)
+			for {
+				if _, err := br.ReadString('\n'); err != nil {
+					break
+				}
+			}
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(3 * time.Second)
+	for up.active.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a := up.active.Load(); a != 0 {
+		t.Fatalf("%d upstream streams still open after every client left", a)
+	}
+	if c := up.cancelled.Load(); c == 0 {
+		t.Fatal("no upstream saw a cancellation")
+	}
+	http.DefaultClient.CloseIdleConnections()
+	for time.Now().Before(deadline) && runtime.NumGoroutine() > baseline+5 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > baseline+5 {
+		t.Fatalf("goroutines %d, baseline %d: streams leaked", g, baseline)
+	}
+	// Every request that reached the gateway produced one usage record.
+	r.mu.Lock()
+	recorded := len(r.list)
+	r.mu.Unlock()
+	if recorded < int(up.cancelled.Load()) {
+		t.Fatalf("%d usage records for %d cancelled upstream streams", recorded, up.cancelled.Load())
+	}
+}
+
+// TestSlowReaderIsDropped: a client that stops reading must not hold the
+// stream forever; the per-write deadline ends it and cancels the upstream.
+func TestSlowReaderIsDropped(t *testing.T) {
+	big := strings.Repeat("x", 32<<10)
+	upstreamDone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(upstreamDone)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < 4000; i++ { // ~128 MiB if nobody stops it
+			if _, err := fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}\n\n", big); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			if r.Context().Err() != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	srv, r := newTestProxyWith(t, func(o *Options) { o.WriteTimeout = 300 * time.Millisecond }, 5*time.Second, up.URL)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096) // keep the kernel from absorbing the stream
+	}
+	body := `{"model":"m","stream":true}`
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", testKey, len(body), body)
+	// Never read from conn.
+	select {
+	case <-upstreamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream still streaming 5s after the client stopped reading")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		n := len(r.list)
+		r.mu.Unlock()
+		if n > 0 {
+			if rec := r.last(); rec.Status != "client_cancelled" {
+				t.Fatalf("record status %q", rec.Status)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no usage record for the dropped stream")
+}
