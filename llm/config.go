@@ -20,17 +20,22 @@ const (
 type Timeouts struct {
 	// Connect bounds the TCP (and TLS) dial. Default 10s.
 	Connect time.Duration
-	// FirstByte bounds the wait for the upstream response headers. Default 60s.
+	// FirstByte bounds the wait for the upstream response headers. A
+	// non-streamed answer sends its headers only when the whole generation
+	// is done, so this is also the longest a non-streamed call may take.
+	// Default 10m, as OpenAI's SDKs.
 	FirstByte time.Duration
-	// Idle bounds the gap between two chunks of a streamed body. Default 60s.
+	// Idle bounds the gap between two chunks of a body, including the wait
+	// for the first event of a stream (reasoning models think before they
+	// speak). Default 5m.
 	Idle time.Duration
 }
 
 // Default timeouts.
 const (
 	DefaultConnectTimeout   = 10 * time.Second
-	DefaultFirstByteTimeout = 60 * time.Second
-	DefaultIdleTimeout      = 60 * time.Second
+	DefaultFirstByteTimeout = 10 * time.Minute
+	DefaultIdleTimeout      = 5 * time.Minute
 )
 
 // WithDefaults returns t with zero fields set to their defaults.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,9 +46,10 @@ func (h *Handler) model(c *gin.Context) {
 		writeError(c.Writer, aerr)
 		return
 	}
-	m, ok := st.Snapshot.Models[c.Param("model")]
+	id := strings.TrimPrefix(c.Param("model"), "/")
+	m, ok := st.Snapshot.Models[id]
 	if !ok || !p.Allows(m.Name) {
-		writeError(c.Writer, llm.Errorf(llm.KindNotFound, "the model %q does not exist or you do not have access to it", c.Param("model")))
+		writeError(c.Writer, llm.Errorf(llm.KindNotFound, "the model %q does not exist or you do not have access to it", truncate(id, 256)))
 		return
 	}
 	writeJSON(c.Writer, http.StatusOK, appendModel(nil, m))

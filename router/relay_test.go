@@ -336,3 +336,38 @@ func (s *safeBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestModelsAndCORS(t *testing.T) {
+	srv, _ := newTestProxyWith(t, func(o *Options) { o.CORSOrigins = []string{"https://app.example"} }, time.Second, "http://127.0.0.1:1")
+	get := func(path, origin string) *http.Response {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := get("/v1/models/m", "https://app.example"); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Fatalf("model: %d %v", r.StatusCode, r.Header)
+	}
+	if r := get("/v1/models/org/unknown", "https://evil.example"); r.StatusCode != 404 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("slash model: %d %v", r.StatusCode, r.Header)
+	}
+	req, _ := http.NewRequest("OPTIONS", srv.URL+"/v1/chat/completions", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Headers") != "authorization, content-type" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -58,6 +58,9 @@ type Options struct {
 	// WriteTimeout bounds each write to a streaming client, so a client
 	// that stops reading frees its request. Default 30s.
 	WriteTimeout time.Duration
+	// CORSOrigins lists the browser origins allowed to call the proxy
+	// ("*" for any). Empty disables CORS.
+	CORSOrigins []string
 	// BodyReadTimeout bounds reading a request body. Default 60s.
 	BodyReadTimeout time.Duration
 	// Ready reports whether the gateway's dependencies are reachable, for
@@ -108,6 +111,9 @@ func New(o Options) *Handler {
 	}
 	e := gin.New()
 	e.Use(h.recovery)
+	if len(o.CORSOrigins) > 0 {
+		e.Use(h.cors)
+	}
 	e.HandleMethodNotAllowed = false
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
@@ -116,7 +122,7 @@ func New(o Options) *Handler {
 	v1.POST("/completions", h.relay(llm.EndpointCompletions))
 	v1.POST("/embeddings", h.relay(llm.EndpointEmbeddings))
 	v1.GET("/models", h.models)
-	v1.GET("/models/:model", h.model)
+	v1.GET("/models/*model", h.model) // ids may contain slashes (org/model)
 	e.GET("/healthz", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ok"}`)) })
 	e.GET("/readyz", h.readyz)
 	e.NoRoute(func(c *gin.Context) {

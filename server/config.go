@@ -34,6 +34,8 @@ type Config struct {
 	AccessLog string
 	// AccessLogBodies adds request bodies (prompts) to the access log. Off by default.
 	AccessLogBodies bool
+	// CORSOrigins lists browser origins allowed to call the proxy ("*" = any).
+	CORSOrigins []string
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.

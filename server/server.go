@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
+		CORSOrigins:  cfg.CORSOrigins,
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,

@@ -8,7 +8,8 @@
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
-// SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT.
+// SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
+// SLUICE_CORS_ORIGINS.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -135,6 +137,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", env("REDIS_CONN_STRING", "")), "Redis URL (REDIS_URL)")
 	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
 	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", os.Getenv("SLUICE_ACCESS_LOG_BODIES") == "true", "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
+	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
 	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
@@ -149,6 +152,11 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	c.AdminKey = os.Getenv("SLUICE_ADMIN_KEY")
 	c.EncryptionKey = os.Getenv("SLUICE_ENCRYPTION_KEY")
 	c.MaxBodyBytes = *maxBody
+	for _, o := range strings.Split(*cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
 	c.ShutdownTimeout = *shutdown
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*lvl)); err != nil {

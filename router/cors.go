@@ -1,0 +1,45 @@
+package router
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// exposedHeaders are the response headers browsers may read.
+const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Deployment, X-Sluice-Overhead-Ms, Retry-After"
+
+// cors answers CORS preflights and marks responses readable by the allowed
+// origins, so browser apps can call the gateway directly. Credentials
+// (cookies) are never allowed: clients authenticate with bearer keys.
+func (h *Handler) cors(c *gin.Context) {
+	origin := c.Request.Header.Get("Origin")
+	if origin == "" || !h.originAllowed(origin) {
+		c.Next()
+		return
+	}
+	hd := c.Writer.Header()
+	hd.Set("Access-Control-Allow-Origin", origin)
+	hd.Add("Vary", "Origin")
+	if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
+		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		if rh := c.Request.Header.Get("Access-Control-Request-Headers"); rh != "" {
+			hd.Set("Access-Control-Allow-Headers", rh)
+		}
+		hd.Set("Access-Control-Max-Age", "600")
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	hd.Set("Access-Control-Expose-Headers", exposedHeaders)
+	c.Next()
+}
+
+func (h *Handler) originAllowed(origin string) bool {
+	for _, o := range h.opts.CORSOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
