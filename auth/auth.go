@@ -67,7 +67,10 @@ func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal,
 	if len(secret) > MaxCredentialBytes || !strings.HasPrefix(secret, "sk-") {
 		return nil, invalid()
 	}
-	k, ok := snap.Keys[HashKey(secret)]
+	sum := sha256.Sum256([]byte(secret))
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	k, ok := snap.Keys[string(hx[:])] // no allocation for the lookup
 	if !ok || k.Disabled || k.Expired(now) {
 		return nil, invalid()
 	}

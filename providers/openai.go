@@ -86,7 +86,9 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	for _, kv := range o.headers {
 		h[kv[0]] = []string{kv[1]}
 	}
-	resp, err := o.client.HTTP.Do(req)
+	// RoundTrip straight on the transport: http.Client would clone the
+	// headers for redirects, which provider calls never follow.
+	resp, err := o.client.tr.RoundTrip(req)
 	if err != nil {
 		return nil, classify(ctx, o.name, o.redactErr(err))
 	}

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -459,20 +458,32 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm
 }
 
 // readAllLimited reads r, sizing the buffer from Content-Length when known.
+// More than limit bytes is an *http.MaxBytesError.
 func readAllLimited(r io.Reader, h http.Header, limit int64) ([]byte, error) {
 	n := int64(512)
 	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl >= 0 && cl <= limit {
-		n = cl + 1
+		n = cl + 1 // one spare byte so EOF is seen without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	_, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+	buf := make([]byte, 0, n)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, &http.MaxBytesError{Limit: limit}
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > limit {
+			return nil, &http.MaxBytesError{Limit: limit}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(buf.Len()) > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	}
-	return buf.Bytes(), nil
 }
 
 // idleReader resets t to d after every read, so t fires only when the
