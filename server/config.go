@@ -44,12 +44,16 @@ type Config struct {
 	PollInterval time.Duration
 }
 
-// exampleAdminKeys are keys printed in documentation; they are refused.
-var exampleAdminKeys = map[string]bool{
-	"edd1c9f034335f136f87ad84b625c8f1":                                 true, // APISIX's documented default
-	"change-me-change-me-change-me-change-me":                          true,
-	"sluice-admin-key-change-me-please-0000":                           true,
-	"0000000000000000000000000000000000000000000000000000000000000000": true,
+// isExampleAdminKey reports keys printed in documentation; they are refused.
+func isExampleAdminKey(k string) bool {
+	switch k {
+	case "edd1c9f034335f136f87ad84b625c8f1", // APISIX's documented default
+		"change-me-change-me-change-me-change-me",
+		"sluice-admin-key-change-me-please-0000",
+		"0000000000000000000000000000000000000000000000000000000000000000":
+		return true
+	}
+	return false
 }
 
 // SetDefaults fills empty fields.
@@ -86,7 +90,7 @@ func (c *Config) Validate() error {
 		if len(c.AdminKey) < 32 {
 			return errors.New("admin key (SLUICE_ADMIN_KEY) must be at least 32 characters")
 		}
-		if exampleAdminKeys[c.AdminKey] {
+		if isExampleAdminKey(c.AdminKey) {
 			return errors.New("admin key (SLUICE_ADMIN_KEY) is a documented example; generate your own")
 		}
 	}
