@@ -24,12 +24,33 @@ type Estimator struct {
 // fallback count can be.
 func NewEstimator() *Estimator { return &Estimator{} }
 
+// o200kPattern is o200k_base's pre-tokenizer, as tiktoken defines it.
+const o200kPattern = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?` + "|" +
+	`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?` + "|" +
+	`\p{N}{1,3}` + "|" +
+	` ?[^\s\p{L}\p{N}]+[\r\n/]*` + "|" +
+	`\s*[\r\n]+` + "|" +
+	`\s+(?!\S)` + "|" +
+	`\s+`
+
+// load builds the o200k_base encoding from the ranks embedded by
+// tiktoken-go-loader. It does not go through tiktoken.GetEncoding, whose
+// loader and cache are package globals of tiktoken-go.
 func (e *Estimator) load() {
 	e.once.Do(func() {
-		// SetBpeLoader replaces a package variable of tiktoken-go; the offline
-		// loader is the only one this program ever installs.
-		tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
-		e.enc, e.err = tiktoken.GetEncoding("o200k_base")
+		ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe("o200k_base.tiktoken")
+		if err != nil {
+			e.err = err
+			return
+		}
+		special := map[string]int{tiktoken.ENDOFTEXT: 199999, tiktoken.ENDOFPROMPT: 200018}
+		bpe, err := tiktoken.NewCoreBPE(ranks, special, o200kPattern)
+		if err != nil {
+			e.err = err
+			return
+		}
+		enc := &tiktoken.Encoding{Name: tiktoken.MODEL_O200K_BASE, PatStr: o200kPattern, MergeableRanks: ranks, SpecialTokens: special}
+		e.enc = tiktoken.NewTiktoken(bpe, enc, map[string]any{tiktoken.ENDOFTEXT: true, tiktoken.ENDOFPROMPT: true})
 	})
 }
 
