@@ -27,9 +27,10 @@ const maxEventBytes = 16 << 20
 var errEventTooLarge = errors.New("upstream event too large")
 
 // next returns the next event's data and event name. The slices are valid
-// until the next call. At the end of the stream it returns io.EOF, also when
-// the final event was not terminated by a blank line (that event is dropped
-// as incomplete).
+// until the next call. At the end of the stream it returns io.EOF. A final
+// event whose lines are complete but which lacks the closing blank line is
+// still returned (some servers end with "data: [DONE]\n"); a stream cut in
+// the middle of a line returns io.ErrUnexpectedEOF.
 func (r *eventReader) next() (data, event []byte, err error) {
 	r.data = r.data[:0]
 	r.event = r.event[:0]
@@ -37,6 +38,9 @@ func (r *eventReader) next() (data, event []byte, err error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
+			if err == io.EOF && hasData {
+				return r.data, r.event, nil
+			}
 			return nil, nil, err
 		}
 		if len(line) == 0 {
