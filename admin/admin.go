@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 
@@ -35,6 +36,8 @@ type Options struct {
 	// routes are public: the files hold no data, and every call the page
 	// makes goes to /admin/* with the admin key. Nil means no /ui routes.
 	UI http.Handler
+	// Pprof, when true, serves Go's profiler at /debug/pprof/ (behind auth).
+	Pprof bool
 	// Health backs GET /admin/health (behind auth), rendered as
 	// {"items": <result>}. Nil means no /admin/health route.
 	Health func(context.Context) any
@@ -108,6 +111,9 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	if opts.Health != nil {
 		g.GET("/health", a.health)
 	}
+	if opts.Pprof {
+		e.GET("/debug/pprof/*name", gin.WrapF(pprofHandler))
+	}
 	return e, nil
 }
 
@@ -178,5 +184,23 @@ func (a *api) recovery(c *gin.Context) {
 func (a *api) changed() {
 	if a.opts.OnChange != nil {
 		a.opts.OnChange()
+	}
+}
+
+// pprofHandler serves net/http/pprof's pages by name.
+func pprofHandler(w http.ResponseWriter, r *http.Request) {
+	switch name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name {
+	case "", "/":
+		pprof.Index(w, r)
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	case "profile":
+		pprof.Profile(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	default:
+		pprof.Handler(name).ServeHTTP(w, r)
 	}
 }

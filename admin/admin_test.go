@@ -42,6 +42,7 @@ func TestAuthMatrix(t *testing.T) {
 	h := newHarness(t, store.DialectSQLite, func(o *Options) {
 		o.UI = uiStub
 		o.Health = func(context.Context) any { return []string{} }
+		o.Pprof = true
 	})
 	upper := strings.ToUpper(testAdminKey)
 	bad := []map[string]string{

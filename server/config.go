@@ -36,6 +36,8 @@ type Config struct {
 	AccessLogBodies bool
 	// CORSOrigins lists browser origins allowed to call the proxy ("*" = any).
 	CORSOrigins []string
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
+	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.

@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready:    s.ready,
 		OnChange: s.configChanged,
+		Pprof:    cfg.Pprof,
 		Logger:   log,
 		UI:       web.Handler(),
 		Health:   s.health,
