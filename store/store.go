@@ -57,6 +57,8 @@ type Store struct {
 	pgDSN   string // for the LISTEN connection; never logged
 	aead    cipher.AEAD
 	log     *slog.Logger
+
+	usageStmts stmtCache // prepared usage INSERTs by row count
 }
 
 // Open connects to the database described by opts. It does not migrate:
@@ -214,7 +216,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	err := errors.Join(s.usageStmts.close(), s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -16,9 +18,28 @@ var usageCols = []string{"request_id", "ts", "key_id", "key_prefix", "endpoint",
 	"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "latency_ms", "ttft_ms",
 	"http_status", "status", "error_type", "stream", "estimated"}
 
-// usageChunk rows per INSERT statement: 19 columns × 500 = 9,500
-// parameters, under both SQLite's (32,766) and PostgreSQL's (65,535) limits.
-const usageChunk = 500
+// usageChunkSizes are the row counts of the multi-row INSERTs a batch is
+// split into, largest first. Each size's statement is prepared once and
+// reused, so SQL is parsed once per size rather than once per batch; 256
+// rows × 19 columns stays under both databases' parameter limits.
+func usageChunkSizes() [5]int { return [5]int{256, 64, 16, 4, 1} }
+
+// stmtCache holds prepared usage INSERTs by row count.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[int]*sql.Stmt
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}
 
 // InsertUsage writes records in one transaction with multi-row inserts.
 // A record whose request_id is already stored is skipped, so retrying a
@@ -27,26 +48,71 @@ func (s *Store) InsertUsage(ctx context.Context, recs []llm.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(recs); start += usageChunk {
-			end := min(start+usageChunk, len(recs))
-			if err := s.insertUsageChunk(ctx, tx, recs[start:end]); err != nil {
-				return err
+	// Split into chunks and prepare their statements before the
+	// transaction: on SQLite the transaction holds the only writer
+	// connection, so preparing inside it would wait forever.
+	var sizes []int
+	for left := len(recs); left > 0; {
+		n := 1
+		for _, size := range usageChunkSizes() {
+			if size <= left {
+				n = size
+				break
 			}
+		}
+		sizes = append(sizes, n)
+		left -= n
+	}
+	stmts := make([]*sql.Stmt, len(sizes))
+	for i, n := range sizes {
+		st, err := s.usageStmt(ctx, n)
+		if err != nil {
+			return err
+		}
+		stmts[i] = st
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		args := make([]any, 0, sizes[0]*len(usageCols))
+		rest := recs
+		for i, n := range sizes {
+			args = s.appendUsageArgs(args[:0], rest[:n])
+			if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("store: insert usage: %w", err)
+			}
+			rest = rest[n:]
 		}
 		return nil
 	})
 }
 
-func (s *Store) insertUsageChunk(ctx context.Context, tx *sql.Tx, recs []llm.Record) error {
+// usageStmt returns the prepared INSERT of n rows.
+func (s *Store) usageStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	c := &s.usageStmts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[n]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.usageInsertSQL(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare usage insert: %w", err)
+	}
+	if c.m == nil {
+		c.m = map[int]*sql.Stmt{}
+	}
+	c.m[n] = st
+	return st, nil
+}
+
+// usageInsertSQL is the INSERT of n usage rows.
+func (s *Store) usageInsertSQL(n int) string {
 	var b strings.Builder
-	b.Grow(64 + len(recs)*len(usageCols)*6)
+	b.Grow(64 + n*len(usageCols)*6)
 	b.WriteString("INSERT INTO usage_records (")
 	b.WriteString(strings.Join(usageCols, ", "))
 	b.WriteString(") VALUES ")
-	args := make([]any, 0, len(recs)*len(usageCols))
-	n := 0
-	for i, r := range recs {
+	p := 0
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -57,15 +123,23 @@ func (s *Store) insertUsageChunk(ctx context.Context, tx *sql.Tx, recs []llm.Rec
 			}
 			// SQLite resolves each named "$N" with a linear search, which
 			// makes big multi-row inserts quadratic; plain "?" is O(1).
-			n++
+			p++
 			if s.dialect == DialectSQLite {
 				b.WriteByte('?')
 			} else {
 				b.WriteByte('$')
-				b.WriteString(strconv.Itoa(n))
+				b.WriteString(strconv.Itoa(p))
 			}
 		}
 		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+	return b.String()
+}
+
+// appendUsageArgs appends the column values of recs in usageCols order.
+func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
+	for _, r := range recs {
 		id := r.RequestID
 		if id == "" {
 			id = newID("req_")
@@ -78,11 +152,7 @@ func (s *Store) insertUsageChunk(ctx context.Context, tx *sql.Tx, recs []llm.Rec
 			int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CachedTokens), r.Cost,
 			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), r.Status, r.ErrorType, r.Stream, r.Estimated)
 	}
-	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("store: insert usage: %w", err)
-	}
-	return nil
+	return args
 }
 
 func durMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
