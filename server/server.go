@@ -182,6 +182,9 @@ func (s *Server) openAccessLog() error {
 func (s *Server) reload(ctx context.Context, force bool) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if s.store == nil {
+		return errors.New("server is shut down")
+	}
 	cur := s.state.Load()
 	if !force && cur.Snapshot != nil {
 		v, err := s.store.Version(ctx)
@@ -201,6 +204,11 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
 	return nil
 }
+
+// Reload re-reads the configuration from the store now (cmd/sluice calls
+// it on SIGHUP). Replicas also reload on their own; this is for operators
+// who changed the database by hand.
+func (s *Server) Reload(ctx context.Context) error { return s.reload(ctx, true) }
 
 // configChanged runs after an admin write on this replica: reload now and
 // tell the other replicas.
@@ -365,10 +373,12 @@ func (s *Server) closeAll() {
 		s.fanout.close()
 		s.fanout = nil
 	}
+	s.reloadMu.Lock() // no reload may run on a closed store
 	if s.store != nil {
 		_ = s.store.Close()
 		s.store = nil
 	}
+	s.reloadMu.Unlock()
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ai/sluice/store"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -140,4 +142,36 @@ func newUpstreamTB(t testing.TB) string {
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 	return "http://" + l.Addr().String()
+}
+
+// TestReload checks that Reload (SIGHUP) picks up a change written to the
+// database by another process, and fails cleanly after shutdown.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, err := New(ctx, Config{AdminKey: "0123456789abcdef0123456789abcdef-hup", DataDir: dir, AccessLog: "off"}, nil, Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, _, err := other.CreateKey(ctx, store.KeyInput{Name: "by-hand"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.state.Load().Snapshot.Keys); n != 0 {
+		t.Fatalf("keys before reload: %d", n)
+	}
+	if err := srv.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.state.Load().Snapshot.Keys); n != 1 {
+		t.Fatalf("keys after reload: %d", n)
+	}
+	srv.closeAll()
+	if err := srv.Reload(ctx); err == nil {
+		t.Fatal("reload after shutdown must fail, not panic")
+	}
 }

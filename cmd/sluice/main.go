@@ -4,6 +4,10 @@
 //	sluice migrate   apply database migrations and exit
 //	sluice version   print the version
 //
+// SIGINT and SIGTERM shut down gracefully (in-flight requests, streams
+// included, are drained and usage is flushed); SIGHUP reloads the
+// configuration from the database.
+//
 // Settings come from flags or the environment: SLUICE_LISTEN,
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
@@ -81,6 +85,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Printed once, to the terminal only; it is never logged.
 		fmt.Fprintf(stderr, "admin key: %s\n(no SLUICE_ADMIN_KEY was set: this key was generated for this run only; set SLUICE_ADMIN_KEY to keep one)\n", k)
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.Reload(ctx); err != nil {
+					log.Error("reload on SIGHUP failed", "err", err)
+				} else {
+					log.Info("configuration reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("serve failed", "err", err)
 		return 1
