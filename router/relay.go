@@ -309,13 +309,14 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 			}
 			buf = append(append(append(buf[:0], "data: "...), data...), "\n\n"...)
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-			if _, err := x.w.Write(buf); err == nil {
-				err = rc.Flush()
+			_, werr := x.w.Write(buf)
+			if werr == nil {
+				werr = rc.Flush()
 			}
 			if x.rec.TTFT == 0 {
 				x.rec.TTFT = time.Since(x.start)
 			}
-			if err != nil {
+			if werr != nil {
 				x.rec.Status = llm.StatusClientCancelled
 				cancel()
 				x.finishStream(usage, gotUsage, text, ends, d)

@@ -117,7 +117,7 @@ func parseURL(raw, dataDir string) (dialect, dsn string, err error) {
 		path, query, _ := strings.Cut(strings.TrimPrefix(raw, "file:"), "?")
 		return DialectSQLite, sqliteDSN(path, query), nil
 	}
-	return "", "", errors.New("store: unsupported database URL: want postgres://, postgresql://, sqlite:// or file:")
+	return "", "", errors.New("store: unsupported database URL (want postgres://, postgresql://, sqlite:// or file:…)")
 }
 
 // sqliteDSN builds a modernc DSN with Sluice's pragmas, keeping any the
