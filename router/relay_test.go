@@ -21,8 +21,9 @@ import (
 )
 
 type recs struct {
-	mu   sync.Mutex
-	list []llm.Record
+	mu      sync.Mutex
+	list    []llm.Record
+	handler http.Handler // the proxy under test, for direct calls
 }
 
 func (r *recs) Record(x llm.Record) { r.mu.Lock(); r.list = append(r.list, x); r.mu.Unlock() }
@@ -64,6 +65,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 		tweak(&o)
 	}
 	h := New(o)
+	r.handler = h
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, r

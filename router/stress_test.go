@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -161,4 +162,45 @@ func relayGoroutines() int {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "router.(*exchange).serve")
+}
+
+// failingWriter accepts the headers and then fails every body write, as a
+// client connection that broke without its request context ending yet.
+type failingWriter struct {
+	h      http.Header
+	writes atomic.Int32
+}
+
+func (f *failingWriter) Header() http.Header { return f.h }
+func (f *failingWriter) WriteHeader(int)     {}
+func (f *failingWriter) Write(p []byte) (int, error) {
+	f.writes.Add(1)
+	return 0, errors.New("broken pipe")
+}
+
+// TestWriteErrorEndsStream: the first failed write must end the relay and
+// cancel the upstream, without waiting for the request context.
+func TestWriteErrorEndsStream(t *testing.T) {
+	up := &slowStream{}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	srv, r := newTestProxy(t, 5*time.Second, upSrv.URL)
+	_ = srv
+	h := r.handler
+	w := &failingWriter{h: http.Header{}}
+	req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(w, req); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay kept streaming into a broken client")
+	}
+	if n := w.writes.Load(); n != 1 {
+		t.Fatalf("%d writes after the first failure", n-1)
+	}
+	if rec := r.last(); rec.Status != "client_cancelled" {
+		t.Fatalf("record status %q", rec.Status)
+	}
 }
