@@ -218,15 +218,6 @@ func (m *mockLLM) stats(t testing.TB) mockStats {
 	return s
 }
 
-func (m *mockLLM) reset(t testing.TB) {
-	t.Helper()
-	resp, err := http.Post(m.URL+"/_mock/reset", "application/json", nil)
-	if err != nil {
-		t.Fatalf("mock reset: %v", err)
-	}
-	resp.Body.Close()
-}
-
 // ---- sluice ----
 
 // gwOptions configures a gateway process.
@@ -325,14 +316,6 @@ func (g *gateway) waitReady(timeout time.Duration) error {
 		}
 	}
 	return nil
-}
-
-// restart stops the process (SIGTERM) and starts a new one with the same
-// options (same data dir, admin key and database).
-func (g *gateway) restart(t testing.TB) *gateway {
-	t.Helper()
-	g.stop(20 * time.Second)
-	return startGateway(t, g.opts)
 }
 
 // logs returns everything the process wrote plus the access log.

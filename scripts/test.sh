@@ -159,9 +159,21 @@ ensure_chromium() {
 	[[ -x /usr/bin/chromium ]] || die "chromium was installed but /usr/bin/chromium is missing"
 }
 
+# ensure_node installs Node.js and npm for the official-SDK test
+# (e2e/node, the openai npm package) when the machine lacks them.
+ensure_node() {
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		log "node $(node --version) is installed"
+		return
+	fi
+	apt_install nodejs npm
+	command -v node >/dev/null 2>&1 || die "nodejs was installed but node is missing"
+}
+
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_node
 
 export SLUICE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/test?sslmode=disable"
 export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
@@ -177,6 +189,10 @@ fi
 
 log "go vet ./..."
 go vet ./...
+
+# staticcheck, pinned; fetched through the Go module proxy on first use.
+log "staticcheck ./..."
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 log "go test -race -count=1 -timeout 15m ./..."
 go test -race -count=1 -timeout 15m ./...
