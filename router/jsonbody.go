@@ -248,8 +248,16 @@ const includeUsageTrue = `{"include_usage":true}`
 // upstreamModel and, for streams, stream_options.include_usage forced on so
 // the upstream reports usage. It returns r.body itself when nothing changes.
 func (r *request) upstreamBody(upstreamModel string) []byte {
+	return r.rewrite(upstreamModel, true)
+}
+
+// injectsUsage reports whether upstreamBody adds include_usage.
+func (r *request) injectsUsage() bool { return r.stream && !r.includeUsage }
+
+// rewrite is upstreamBody with the include_usage injection optional.
+func (r *request) rewrite(upstreamModel string, injectUsage bool) []byte {
 	changeModel := upstreamModel != r.model
-	changeSO := r.stream && !r.includeUsage
+	changeSO := injectUsage && r.injectsUsage()
 	if !changeModel && !changeSO {
 		return r.body
 	}

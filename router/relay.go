@@ -147,6 +147,12 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, 
 	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.RequestID}
 	t0 := time.Now()
 	resp, err := prov.Do(ctx, call)
+	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
+		// Some OpenAI-compatible servers reject stream_options. Ask again
+		// exactly as the client did; usage is then estimated if missing.
+		call.Body = x.req.rewrite(d.Model, false)
+		resp, err = prov.Do(ctx, call)
+	}
 	x.upstream += time.Since(t0)
 	if err != nil {
 		e := asError(err)
@@ -499,6 +505,14 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.t.Reset(r.d)
 	return n, err
+}
+
+// rejectsStreamOptions reports an upstream 400/422 that blames the
+// stream_options the gateway added.
+func rejectsStreamOptions(err error) bool {
+	var e *llm.Error
+	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity) &&
+		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
 
 func isEventStream(h http.Header) bool {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +372,32 @@ func TestModelsAndCORS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Headers") != "authorization, content-type" {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestStreamOptionsRejectedUpstream: an OpenAI-compatible server that
+// rejects the injected stream_options gets the client's request unchanged.
+func TestStreamOptionsRejectedUpstream(t *testing.T) {
+	var calls atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "stream_options") {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hello world\"}}]}\n\ndata: [DONE]\n\n")
+	}))
+	defer up.Close()
+	srv, r := newTestProxy(t, time.Second, up.URL)
+	resp := post(t, srv.URL, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "[DONE]") || calls.Load() != 2 {
+		t.Fatalf("status %d calls %d body %s", resp.StatusCode, calls.Load(), b)
+	}
+	if rec := r.last(); !rec.Estimated || rec.CompletionTokens == 0 {
+		t.Fatalf("record %+v", rec)
 	}
 }
