@@ -198,6 +198,12 @@ func (x *exchange) json(resp *providers.Response, d *llm.Deployment, cancel cont
 		e.Err = err
 		return e, true
 	}
+	if i := skipWS(body, 0); i >= len(body) || (body[i] != '{' && body[i] != '[') {
+		// An HTML error page from a proxy in front of the provider, say.
+		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not JSON", d.Provider)
+		e.Code = "invalid_upstream_response"
+		return e, true
+	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {
 		u = x.estimate(completionText(body))

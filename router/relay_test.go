@@ -401,3 +401,17 @@ func TestStreamOptionsRejectedUpstream(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+func TestNonJSONUpstreamBodyIs502(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html>gateway portal</html>")
+	}))
+	defer up.Close()
+	srv, _ := newTestProxy(t, time.Second, up.URL)
+	resp := post(t, srv.URL, `{"model":"m"}`)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 502 || !strings.Contains(string(b), "invalid_upstream_response") {
+		t.Fatalf("status %d body %s", resp.StatusCode, b)
+	}
+}
