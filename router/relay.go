@@ -52,6 +52,18 @@ func (x *exchange) serve() {
 	x.rec = llm.Record{RequestID: h.requestID(x.r), Time: x.start, Endpoint: x.ep, Status: llm.StatusOK}
 	x.w.Header().Set("X-Request-Id", x.rec.RequestID)
 	defer x.finish()
+	if max := h.opts.MaxInFlight; max > 0 {
+		n := h.inflight.Add(1)
+		defer h.inflight.Add(-1)
+		if n > max {
+			// Shed load at once rather than queue: the client (or its SDK)
+			// retries after a second, perhaps on another replica.
+			e := llm.Errorf(llm.KindUnavailable, "the gateway is at capacity (%d requests in flight); retry shortly", max)
+			e.Code, e.RetryAfter = "overloaded", time.Second
+			x.fail(e)
+			return
+		}
+	}
 
 	st := h.opts.State()
 	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(x.r.Header), x.start)

@@ -58,6 +58,9 @@ type Options struct {
 	// WriteTimeout bounds each write to a streaming client, so a client
 	// that stops reading frees its request. Default 30s.
 	WriteTimeout time.Duration
+	// MaxInFlight bounds the model requests served at once; beyond it new
+	// ones get 503 with Retry-After at once. 0 means no bound.
+	MaxInFlight int64
 	// CORSOrigins lists the browser origins allowed to call the proxy
 	// ("*" for any). Empty disables CORS.
 	CORSOrigins []string
@@ -72,10 +75,11 @@ type Options struct {
 
 // Handler serves the proxy listener.
 type Handler struct {
-	opts   Options
-	engine *gin.Engine
-	idBase string
-	idSeq  atomic.Uint64
+	opts     Options
+	engine   *gin.Engine
+	idBase   string
+	idSeq    atomic.Uint64
+	inflight atomic.Int64
 }
 
 // New builds the proxy handler.

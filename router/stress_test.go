@@ -204,3 +204,31 @@ func TestWriteErrorEndsStream(t *testing.T) {
 		t.Fatalf("record status %q", rec.Status)
 	}
 }
+
+// TestMaxInFlightSheds: beyond MaxInFlight, requests get 503 with
+// Retry-After at once instead of queueing.
+func TestMaxInFlightSheds(t *testing.T) {
+	up := &slowStream{}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	srv, _ := newTestProxyWith(t, func(o *Options) { o.MaxInFlight = 2 }, 5*time.Second, upSrv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp := post(t, srv.URL, `{"model":"m"}`)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("third request: %d retry-after %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	cancel()
+}

@@ -36,6 +36,8 @@ type Config struct {
 	AccessLogBodies bool
 	// CORSOrigins lists browser origins allowed to call the proxy ("*" = any).
 	CORSOrigins []string
+	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
+	MaxInFlight int64
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.

@@ -126,6 +126,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
 		CORSOrigins:  cfg.CORSOrigins,
+		MaxInFlight:  cfg.MaxInFlight,
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,

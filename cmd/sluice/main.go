@@ -13,7 +13,7 @@
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
 // SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
-// SLUICE_CORS_ORIGINS, SLUICE_PPROF.
+// SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT.
 package main
 
 import (
@@ -160,6 +160,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", os.Getenv("SLUICE_ACCESS_LOG_BODIES") == "true", "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
 	fs.BoolVar(&c.Pprof, "pprof", os.Getenv("SLUICE_PPROF") == "true", "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
+	fs.Int64Var(&c.MaxInFlight, "max-inflight", envInt("SLUICE_MAX_INFLIGHT", 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
