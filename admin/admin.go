@@ -108,6 +108,8 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	g.DELETE("/keys/:id", a.revokeKey)
 
 	g.GET("/usage", a.usage)
+	g.GET("/usage/summary", a.usageSummary)
+	g.GET("/requests", a.listRequests)
 	if opts.Health != nil {
 		g.GET("/health", a.health)
 	}

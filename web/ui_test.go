@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +80,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	kpi := `document.querySelector("#kpi-requests .value").textContent`
 	p.waitFor(ctx, kpi+` === `+strconv.Quote(strconv.Itoa(want.day)), kpi, 20*time.Second)
 	checkDashboard(t, ctx, p, 24)
+	checkLatencyCards(t, ctx, p, adm, want)
+	checkRequestLog(t, ctx, p, keys, want)
 	if issues := p.takeIssues(); len(issues) > 0 {
 		t.Fatalf("browser errors after sign-in: %v", issues)
 	}
@@ -268,8 +272,13 @@ func seed(t *testing.T, adm, proxy string) map[string]seededKey {
 	return keys
 }
 
-// totals are the request counts the dashboard must show per range.
-type totals struct{ day, week, month int }
+// totals are the request counts the dashboard must show per range, plus
+// what the 24-hour request log and TTFT card must show.
+type totals struct {
+	day, week, month int
+	dayStatus        map[string]int // requests per status in the last 24 hours
+	dayTTFTP95       float64        // p95 TTFT over the streamed rows in the last 24 hours
+}
 
 // seedHistory writes backdated usage straight into the store (a second
 // handle on the same SQLite file): one row per hour for the last 22 hours
@@ -285,6 +294,8 @@ func seedHistory(t *testing.T, ctx context.Context, dir string, keys map[string]
 	now := time.Now().UTC()
 	hour := now.Truncate(time.Hour)
 	var recs []llm.Record
+	var dayTTFT []float64
+	want := totals{day: 9, week: 9, month: 9, dayStatus: map[string]int{llm.StatusOK: 6, llm.StatusError: 3}}
 	add := func(ts time.Time, i int) {
 		key := keys["frontend"]
 		if i%3 == 0 {
@@ -293,17 +304,34 @@ func seedHistory(t *testing.T, ctx context.Context, dir string, keys map[string]
 		model, dep, provider, status, httpStatus := goodModel, "openai-main/"+goodUpstream, "openai-main", llm.StatusOK, 200
 		prompt, completion := 800+(i*137)%2400, 150+(i*89)%900
 		cost := (float64(prompt)*0.15 + float64(completion)*0.6) / 1e6
-		if i%11 == 5 {
+		// Every fourth row is streamed with a time to first token; a few
+		// streams break and a few clients cancel.
+		stream := i%4 == 1
+		var ttft time.Duration
+		if stream {
+			ttft = time.Duration(50+(i*29)%400) * time.Millisecond
+		}
+		switch {
+		case i%11 == 5:
 			model, dep, provider, status, httpStatus = badModel, "backup/"+badUpstream, "backup", llm.StatusError, 502
 			completion, cost = 0, 0
+		case stream && i%3 == 2:
+			status = llm.StatusStreamBroken
+		case i%17 == 3:
+			status, httpStatus = llm.StatusClientCancelled, 499
+		}
+		if now.Sub(ts) < 23*time.Hour {
+			want.dayStatus[status]++
+			if ttft > 0 {
+				dayTTFT = append(dayTTFT, float64(ttft)/float64(time.Millisecond))
+			}
 		}
 		recs = append(recs, llm.Record{
 			Time: ts, KeyID: key.ID, KeyPrefix: key.Prefix, Endpoint: llm.EndpointChat, Model: model, Provider: provider, Deployment: dep,
-			PromptTokens: prompt, CompletionTokens: completion, Cost: cost, Latency: 800 * time.Millisecond,
-			HTTPStatus: httpStatus, Status: status,
+			PromptTokens: prompt, CompletionTokens: completion, Cost: cost, Latency: time.Duration(200+(i*53)%700) * time.Millisecond,
+			TTFT: ttft, HTTPStatus: httpStatus, Status: status, Stream: stream,
 		})
 	}
-	want := totals{day: 9, week: 9, month: 9}
 	for k := 1; k <= 22; k++ {
 		for j := range 1 + k%3 {
 			add(hour.Add(-time.Duration(k)*time.Hour+time.Duration(10+j)*time.Minute), k+j)
@@ -326,6 +354,11 @@ func seedHistory(t *testing.T, ctx context.Context, dir string, keys map[string]
 	if err := st.InsertUsage(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
+	// p95 by linear interpolation, the definition /admin/usage/summary uses.
+	slices.Sort(dayTTFT)
+	h := 0.95 * float64(len(dayTTFT)-1)
+	lo, hi := dayTTFT[int(math.Floor(h))], dayTTFT[int(math.Ceil(h))]
+	want.dayTTFTP95 = lo + (hi-lo)*(h-math.Floor(h))
 	return want
 }
 
@@ -386,4 +419,140 @@ func getJSON(t *testing.T, u string, out any) {
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("GET %s: %v: %s", u, err, b)
 	}
+}
+
+// checkLatencyCards compares the latency and TTFT cards with
+// /admin/usage/summary for the page's 24-hour window and the TTFT p95 with
+// the value computed from the seeded rows.
+func checkLatencyCards(t *testing.T, ctx context.Context, p *page, adm string, want totals) {
+	t.Helper()
+	var cards struct{ Latency, LatencySub, TTFT, TTFTSub string }
+	p.eval(ctx, `({
+		latency: document.querySelector("#kpi-latency .value").textContent,
+		latencySub: document.querySelector("#kpi-latency .sub").textContent,
+		ttft: document.querySelector("#kpi-ttft .value").textContent,
+		ttftSub: document.querySelector("#kpi-ttft .sub").textContent,
+	})`, &cards)
+	// The page's window starts 23 hours before the current hour.
+	from := time.Now().UTC().Truncate(time.Hour).Add(-23 * time.Hour)
+	var sum struct {
+		Requests   int      `json:"requests"`
+		LatencyP50 *float64 `json:"latency_p50_ms"`
+		LatencyP95 *float64 `json:"latency_p95_ms"`
+		TTFTP95    *float64 `json:"ttft_p95_ms"`
+	}
+	getJSON(t, adm+"/admin/usage/summary?from="+strconv.FormatInt(from.Unix(), 10), &sum)
+	if sum.Requests != want.day || sum.LatencyP50 == nil || sum.LatencyP95 == nil || sum.TTFTP95 == nil ||
+		math.Abs(*sum.TTFTP95-want.dayTTFTP95) > 1e-9 {
+		t.Fatalf("summary %+v, want %d requests and ttft p95 %v", sum, want.day, want.dayTTFTP95)
+	}
+	ms := func(v float64) string { return strconv.FormatFloat(math.Round(v), 'f', 0, 64) }
+	if wantLat := ms(*sum.LatencyP50) + " / " + ms(*sum.LatencyP95) + " ms"; cards.Latency != wantLat || !strings.HasPrefix(cards.LatencySub, "p99 ") {
+		t.Fatalf("latency card %q (%q), want %q", cards.Latency, cards.LatencySub, wantLat)
+	}
+	if wantTTFT := ms(want.dayTTFTP95) + " ms"; cards.TTFT != wantTTFT || !strings.HasSuffix(cards.TTFTSub, " streamed") {
+		t.Fatalf("TTFT card %q (%q), want %q", cards.TTFT, cards.TTFTSub, wantTTFT)
+	}
+}
+
+// reqTable reads the request log as rendered.
+type reqTable struct {
+	Rows    []string
+	Badges  []string
+	Info    string
+	Prev    bool
+	Next    bool
+	Loading bool
+	Page    string
+}
+
+func readRequests(ctx context.Context, p *page) reqTable {
+	var got reqTable
+	p.eval(ctx, `({
+		rows: [...document.querySelectorAll("#requests tbody tr:not(.empty-row)")].map((tr) => tr.innerText.replace(/\s+/g, " ").trim()),
+		badges: [...document.querySelectorAll("#requests tbody .badge")].map((b) => b.className + ":" + b.textContent),
+		info: document.querySelector("#req-info").textContent,
+		prev: document.querySelector("#req-prev").disabled,
+		next: document.querySelector("#req-next").disabled,
+		loading: document.body.dataset.reqLoading === "true",
+		page: document.querySelector("#requests").dataset.page || "",
+	})`, &got)
+	return got
+}
+
+// checkRequestLog checks the 24-hour request log: the newest rows are the
+// live proxy requests, it pages by 50, and the status filter narrows it.
+func checkRequestLog(t *testing.T, ctx context.Context, p *page, keys map[string]seededKey, want totals) {
+	t.Helper()
+	info := func(first, last, total int) string {
+		return strconv.Itoa(first) + "–" + strconv.Itoa(last) + " of " + strconv.Itoa(total)
+	}
+	infoJS := `document.querySelector("#req-info").textContent`
+	if want.day <= 50 {
+		t.Fatalf("seed more than 50 rows in 24 h (have %d) so the log pages", want.day)
+	}
+	p.waitFor(ctx, infoJS+` === `+strconv.Quote(info(1, 50, want.day)), infoJS, 10*time.Second)
+	got := readRequests(ctx, p)
+	if len(got.Rows) != 50 || !got.Prev || got.Next {
+		t.Fatalf("page 1: %d rows, prev disabled %t, next disabled %t", len(got.Rows), got.Prev, got.Next)
+	}
+	// Newest first: the 3 failing batch-jobs requests, then 2 batch-jobs
+	// and 4 frontend successes, then history.
+	for i, r := range got.Rows[:9] {
+		key, model, status := "batch-jobs", goodModel, "ok 200"
+		switch {
+		case i < 3:
+			model, status = badModel, "error 500"
+		case i >= 5:
+			key = "frontend"
+		}
+		if !strings.Contains(r, " "+keys[key].Prefix+" "+model+" ") || !strings.Contains(r, " "+status+" ") || !strings.HasSuffix(r, " no") {
+			t.Fatalf("row %d = %q, want key %s model %s status %s", i, r, keys[key].Prefix, model, status)
+		}
+	}
+	if !strings.Contains(got.Rows[3], " 1,200 300 $") {
+		t.Fatalf("tokens and cost: %q", got.Rows[3])
+	}
+	classes := map[string]string{}
+	for _, b := range got.Badges {
+		cls, text, _ := strings.Cut(b, ":")
+		classes[text] = cls
+	}
+	if classes["ok"] != "badge badge-ok" || classes["error"] != "badge badge-bad" {
+		t.Fatalf("badges: %v", classes)
+	}
+
+	// Page 2 holds the rest.
+	p.click(ctx, "#req-next")
+	p.waitFor(ctx, infoJS+` === `+strconv.Quote(info(51, want.day, want.day)), infoJS, 10*time.Second)
+	got = readRequests(ctx, p)
+	if len(got.Rows) != want.day-50 || got.Prev || !got.Next || got.Page != "2" {
+		t.Fatalf("page 2: %+v", got)
+	}
+	p.click(ctx, "#req-prev")
+	p.waitFor(ctx, infoJS+` === `+strconv.Quote(info(1, 50, want.day)), infoJS, 10*time.Second)
+
+	// The status filter narrows the log to one status.
+	for _, st := range []string{llm.StatusError, llm.StatusStreamBroken, llm.StatusClientCancelled} {
+		n := want.dayStatus[st]
+		if n == 0 || n > 50 {
+			t.Fatalf("seed has %d %s rows in 24 h", n, st)
+		}
+		p.eval(ctx, `(() => { const s = document.querySelector("#req-status"); s.value = `+strconv.Quote(st)+`; s.dispatchEvent(new Event("change")); return true })()`, nil)
+		p.waitFor(ctx, infoJS+` === `+strconv.Quote(info(1, n, n)), infoJS, 10*time.Second)
+		got = readRequests(ctx, p)
+		if len(got.Rows) != n || !got.Prev || !got.Next {
+			t.Fatalf("%s: %d rows, want %d: %+v", st, len(got.Rows), n, got)
+		}
+		for _, b := range got.Badges {
+			if !strings.HasSuffix(b, ":"+st) {
+				t.Fatalf("%s filter shows %q", st, b)
+			}
+		}
+		if st == llm.StatusStreamBroken && !strings.HasPrefix(got.Badges[0], "badge badge-warn:") {
+			t.Fatalf("stream_broken badge: %q", got.Badges[0])
+		}
+	}
+	p.eval(ctx, `(() => { const s = document.querySelector("#req-status"); s.value = ""; s.dispatchEvent(new Event("change")); return true })()`, nil)
+	p.waitFor(ctx, infoJS+` === `+strconv.Quote(info(1, 50, want.day)), infoJS, 10*time.Second)
 }

@@ -7,6 +7,8 @@ const REFRESH_MS = 30_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const REQ_PAGE = 50; // rows per page of the request log
+const STATUSES = ['ok', 'error', 'client_cancelled', 'stream_broken'];
 
 const RANGES = {
   '24h': { group: 'hour', step: HOUR, buckets: 24, title: 'Tokens per hour (last 24 h)' },
@@ -22,6 +24,9 @@ const state = {
   again: false,
   last: null, // the last data rendered, to redraw the chart on resize
   resizeTimer: 0,
+  // The request log: its filter and page survive refreshes; range is the
+  // window of the last full load, so paging stays within it.
+  req: { status: '', page: 1, total: 0, range: null, seq: 0 },
 };
 
 // --- formatting -----------------------------------------------------------
@@ -40,6 +45,11 @@ const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeri
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const fullDayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
 const timeFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+const rowTimeFmt = new Intl.DateTimeFormat(undefined, {
+  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+});
+const fracFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+const secFmt = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 const num = (v) => intFmt.format(Number(v) || 0);
 
@@ -51,6 +61,27 @@ function cost(v) {
   if (a >= 1) return usd2.format(x);
   if (a >= 0.01) return usd4.format(x);
   return usd6.format(x);
+}
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/** Formats milliseconds for a table cell: one decimal below 100 ms. */
+function msCell(v) {
+  if (!isNum(v)) return '–';
+  return v < 100 ? fracFmt.format(v) : intFmt.format(v);
+}
+
+/** Formats a duration in ms for a KPI: "412 ms" below a second, else "1.24 s". */
+function dur(v) {
+  if (!isNum(v)) return '–';
+  return v < 1000 ? `${intFmt.format(v)} ms` : `${secFmt.format(v / 1000)} s`;
+}
+
+/** Formats two durations in the larger one's unit: "120 / 480 ms", "0.42 / 1.20 s". */
+function durPair(a, b) {
+  if (!isNum(a) || !isNum(b)) return '–';
+  if (b < 1000) return `${intFmt.format(a)} / ${intFmt.format(b)} ms`;
+  return `${secFmt.format(a / 1000)} / ${secFmt.format(b / 1000)} s`;
 }
 
 function rate(errors, requests) {
@@ -132,18 +163,32 @@ function window_(rangeName, now = Date.now()) {
   return { ...r, from, to: now, starts };
 }
 
+/** Fetches the current page of the request log within range. */
+function fetchRequests(range) {
+  const params = { ...range, page: String(state.req.page), page_size: String(REQ_PAGE) };
+  if (state.req.status) params.status = state.req.status;
+  return api('/admin/requests', params);
+}
+
 async function load() {
   const w = window_(state.range);
   const range = { from: String(Math.floor(w.from / 1000)), to: String(Math.ceil(w.to / 1000) + 1) };
-  const [series, byModel, byKey, byProvider, keys, health] = await Promise.all([
+  state.req.range = range;
+  const reqSeq = ++state.req.seq;
+  const [series, byModel, byKey, byProvider, keys, health, summary, requests] = await Promise.all([
     api('/admin/usage', { group_by: w.group, ...range }),
     api('/admin/usage', { group_by: 'model', ...range }),
     api('/admin/usage', { group_by: 'key', ...range }),
     api('/admin/usage', { group_by: 'provider', ...range }),
     api('/admin/keys', { page_size: '500' }),
     api('/admin/health'),
+    api('/admin/usage/summary', range),
+    fetchRequests(range),
   ]);
-  return { w, series: items(series), byModel: items(byModel), byKey: items(byKey), byProvider: items(byProvider), keys: items(keys), health: items(health) };
+  return {
+    w, series: items(series), byModel: items(byModel), byKey: items(byKey), byProvider: items(byProvider), keys: items(keys),
+    health: items(health), summary: summary || {}, requests, reqSeq,
+  };
 }
 
 const items = (body) => (body && Array.isArray(body.items) ? body.items : []);
@@ -170,6 +215,19 @@ function renderKPIs(rows) {
   set('kpi-cost', cost(t.cost), t.requests ? `${cost(t.cost / t.requests)} per request` : 'no requests');
   set('kpi-errors', rate(t.errors, t.requests), `${num(t.errors)} failed`);
   $('#kpi-errors').classList.toggle('bad', t.errors > 0);
+}
+
+function renderLatency(s) {
+  const set = (id, value, sub) => {
+    $(`#${id} .value`).textContent = value;
+    $(`#${id} .sub`).textContent = sub;
+  };
+  const n = Number(s.requests) || 0;
+  set('kpi-latency', durPair(s.latency_p50_ms, s.latency_p95_ms),
+    n ? `p99 ${dur(s.latency_p99_ms)} · ${num(n)} requests` : 'no requests');
+  const streamed = Number(s.ttft_requests) || 0;
+  set('kpi-ttft', dur(s.ttft_p95_ms),
+    streamed ? `p50 ${dur(s.ttft_p50_ms)} · ${num(streamed)} streamed` : 'no streamed requests');
 }
 
 /** Picks a "nice" axis maximum and tick step at or above max. */
@@ -314,11 +372,78 @@ function renderTables(d) {
   ], health, 'No deployments configured.');
 }
 
+const STATUS_BADGE = { ok: 'badge-ok', error: 'badge-bad', stream_broken: 'badge-warn', client_cancelled: 'badge-off' };
+
+function statusBadge(r) {
+  const st = String(r.status || '');
+  return el('span', { class: `badge ${STATUS_BADGE[st] || 'badge-off'}`, title: r.error_type ? String(r.error_type) : undefined }, orDash(st));
+}
+
+function renderRequests(body) {
+  const rows = items(body);
+  const total = Math.max(0, Number(body && body.total) || 0);
+  const page = state.req.page;
+  if (rows.length === 0 && total > 0 && page > 1) {
+    // The range shrank under the current page: go to the last one.
+    state.req.page = Math.max(1, Math.ceil(total / REQ_PAGE));
+    loadRequests();
+    return;
+  }
+  state.req.total = total;
+  const keys = state.last ? new Map(state.last.keys.map((k) => [k.id, k])) : new Map();
+  renderTable($('#requests'), [
+    { label: 'Time', value: (r) => {
+      const t = Date.parse(r.time);
+      return el('span', { title: `request id ${orDash(r.request_id)}` }, Number.isNaN(t) ? '–' : rowTimeFmt.format(t));
+    } },
+    { label: 'Key', value: (r) => {
+      if (!r.key_prefix) return el('span', { class: 'muted' }, 'no key');
+      const k = keys.get(r.key_id);
+      return el('code', { class: 'prefix', title: k ? String(k.name) : undefined }, String(r.key_prefix));
+    } },
+    { label: 'Model', value: (r) => orDash(r.model) },
+    { label: 'Provider', value: (r) => orDash(r.provider) },
+    { label: 'Status', value: statusBadge },
+    { label: 'HTTP', num: true, value: (r) => orDash(r.http_status), cls: (r) => (Number(r.http_status) >= 400 ? 'bad' : '') },
+    { label: 'Tokens in', num: true, value: (r) => num(r.prompt_tokens) },
+    { label: 'Tokens out', num: true, value: (r) => num(r.completion_tokens) },
+    { label: 'Cost', num: true, value: (r) => cost(r.cost) },
+    { label: 'Latency ms', num: true, value: (r) => msCell(r.latency_ms) },
+    { label: 'TTFT ms', num: true, value: (r) => (r.stream && Number(r.ttft_ms) > 0 ? msCell(r.ttft_ms) : '–') },
+    { label: 'Stream', value: (r) => (r.stream ? 'yes' : 'no') },
+  ], rows, state.req.status ? `No ${state.req.status} requests in this range.` : 'No requests in this range.');
+  const first = (page - 1) * REQ_PAGE;
+  $('#req-info').textContent = total === 0 ? '0 requests'
+    : `${num(Math.min(first + 1, total))}–${num(Math.min(first + rows.length, total))} of ${num(total)}`;
+  $('#req-prev').disabled = page <= 1;
+  $('#req-next').disabled = first + rows.length >= total;
+  $('#requests').dataset.page = String(page);
+}
+
+/** Reloads only the request log (filter or page change). */
+async function loadRequests() {
+  if (!state.req.range) return;
+  const seq = ++state.req.seq;
+  document.body.dataset.reqLoading = 'true';
+  try {
+    const body = await fetchRequests(state.req.range);
+    if (seq === state.req.seq) renderRequests(body);
+  } catch (e) {
+    if (e instanceof AuthError) showLogin('The admin key was rejected. Sign in again.');
+    else if (seq === state.req.seq) banner(`Could not load requests: ${e && e.message ? e.message : e}`);
+  } finally {
+    if (seq === state.req.seq) delete document.body.dataset.reqLoading;
+  }
+}
+
 function render(d) {
   state.last = d;
   renderKPIs(d.series);
+  renderLatency(d.summary);
   renderChart(d.w, d.series);
   renderTables(d);
+  // A filter or page change since this load started has newer rows.
+  if (d.reqSeq === state.req.seq) renderRequests(d.requests);
 }
 
 // --- views and flow ---------------------------------------------------------
@@ -408,6 +533,7 @@ async function signIn(key) {
 function selectRange(name) {
   if (!RANGES[name] || name === state.range) return;
   state.range = name;
+  state.req.page = 1;
   for (const b of document.querySelectorAll('[data-range]')) {
     b.setAttribute('aria-pressed', String(b.dataset.range === name));
   }
@@ -431,6 +557,22 @@ function init() {
   });
   $('#signout').addEventListener('click', () => showLogin(''));
   $('#refresh').addEventListener('click', () => refresh());
+  $('#req-status').addEventListener('change', (ev) => {
+    const v = ev.target.value;
+    state.req.status = STATUSES.includes(v) ? v : '';
+    state.req.page = 1;
+    loadRequests();
+  });
+  $('#req-prev').addEventListener('click', () => {
+    if (state.req.page <= 1) return;
+    state.req.page -= 1;
+    loadRequests();
+  });
+  $('#req-next').addEventListener('click', () => {
+    if (state.req.page * REQ_PAGE >= state.req.total) return;
+    state.req.page += 1;
+    loadRequests();
+  });
   for (const b of document.querySelectorAll('[data-range]')) {
     b.addEventListener('click', () => selectRange(b.dataset.range));
   }

@@ -1,0 +1,37 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/store"
+)
+
+// listRequests serves GET /admin/requests?from=&to=&key=&model=&provider=
+// &status=&page=&page_size=: the request log, newest first, in the list
+// envelope.
+func (a *api) listRequests(c *gin.Context) {
+	from, to, ok := a.timeRange(c)
+	if !ok {
+		return
+	}
+	p, ok := a.page(c)
+	if !ok {
+		return
+	}
+	status := c.Query("status")
+	if status != "" && !store.ValidStatus(status) {
+		a.error(c, http.StatusBadRequest, "status must be one of ok, error, client_cancelled, stream_broken",
+			"invalid_request_error", "status", "invalid_value")
+		return
+	}
+	q := store.RequestQuery{From: from, To: to, KeyID: c.Query("key"), Model: c.Query("model"),
+		Provider: c.Query("provider"), Status: status, Page: p}
+	items, total, err := a.opts.Store.ListRequests(c.Request.Context(), q)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+}
