@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	AccessLogBodies bool
 	// CORSOrigins lists browser origins allowed to call the proxy ("*" = any).
 	CORSOrigins []string
+	// UsageRetention deletes usage records older than this, hourly. Zero
+	// keeps them forever.
+	UsageRetention time.Duration
 	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
 	MaxInFlight int64
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
@@ -101,8 +105,31 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("TLS needs both SLUICE_TLS_CERT and SLUICE_TLS_KEY")
 	}
+	if c.UsageRetention != 0 && c.UsageRetention < time.Hour {
+		return errors.New("usage retention must be at least 1h (or 0 to keep usage forever)")
+	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max body bytes %s is too small", strconv.FormatInt(c.MaxBodyBytes, 10))
 	}
 	return nil
+}
+
+// ParseRetention parses a retention period: a Go duration ("720h") or a
+// number of days ("90d"). Empty means zero (keep forever).
+func ParseRetention(v string) (time.Duration, error) {
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid retention %q: want a number of days like 90d or a duration like 720h", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid retention %q: want a number of days like 90d or a duration like 720h", v)
+	}
+	return d, nil
 }

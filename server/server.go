@@ -309,6 +309,9 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 		})
 	}
 	proxySrv, adminSrv := newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)
+	if s.cfg.UsageRetention > 0 {
+		wg.Go(func() { s.pruneLoop(bg) })
+	}
 	servers := []*http.Server{proxySrv, adminSrv}
 	errc := make(chan error, 3)
 	if s.cfg.TLSCert != "" {
@@ -350,6 +353,27 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	stopBg()
 	wg.Wait()
 	return runErr
+}
+
+// pruneLoop deletes usage older than the retention period once a minute
+// after start, then hourly. Every replica may run it: deletes are idempotent.
+func (s *Server) pruneLoop(ctx context.Context) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.store.PruneUsage(ctx, time.Now().Add(-s.cfg.UsageRetention))
+		if err != nil {
+			s.log.Warn("usage retention: prune failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("usage retention: pruned old usage records", "records", n, "retention", s.cfg.UsageRetention.String())
+		}
+		t.Reset(time.Hour)
+	}
 }
 
 // closeAll flushes usage and logs and closes the store. It is idempotent.

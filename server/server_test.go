@@ -175,3 +175,25 @@ func TestReload(t *testing.T) {
 		t.Fatal("reload after shutdown must fail, not panic")
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, true}, {"0", 0, true}, {"90d", 90 * 24 * time.Hour, true}, {"720h", 720 * time.Hour, true},
+		{"-1d", 0, false}, {"xd", 0, false}, {"soon", 0, false}, {"-5h", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseRetention(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRetention(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+	c := Config{UsageRetention: time.Minute}
+	c.SetDefaults()
+	if c.Validate() == nil {
+		t.Error("a retention under 1h must be refused")
+	}
+}

@@ -13,7 +13,7 @@
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
 // SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
-// SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT.
+// SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT, SLUICE_USAGE_RETENTION.
 package main
 
 import (
@@ -159,12 +159,14 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
 	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", os.Getenv("SLUICE_ACCESS_LOG_BODIES") == "true", "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
 	fs.BoolVar(&c.Pprof, "pprof", os.Getenv("SLUICE_PPROF") == "true", "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
+	retention := fs.String("usage-retention", env("SLUICE_USAGE_RETENTION", ""), "delete usage records older than this, e.g. 90d or 720h; empty keeps them (SLUICE_USAGE_RETENTION)")
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
 	fs.Int64Var(&c.MaxInFlight, "max-inflight", envInt("SLUICE_MAX_INFLIGHT", 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	var err error
+	if err = fs.Parse(args); err != nil {
 		return c, 0, err
 	}
 	if fs.NArg() > 0 {
@@ -175,6 +177,9 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	c.AdminKey = os.Getenv("SLUICE_ADMIN_KEY")
 	c.EncryptionKey = os.Getenv("SLUICE_ENCRYPTION_KEY")
 	c.MaxBodyBytes = *maxBody
+	if c.UsageRetention, err = server.ParseRetention(*retention); err != nil {
+		return c, 0, err
+	}
 	for _, o := range strings.Split(*cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
