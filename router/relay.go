@@ -133,7 +133,7 @@ func (x *exchange) attempt(st *State, m *llm.Model) {
 		tries++
 		x.dep = d
 		x.rec.Provider, x.rec.Deployment = d.Provider, d.ID()
-		err, retry := x.try(prov, d)
+		err, retry := x.try(st, prov, d)
 		if err == nil {
 			return
 		}
@@ -151,7 +151,7 @@ func (x *exchange) attempt(st *State, m *llm.Model) {
 // try runs one attempt. It returns nil once a response (or a mid-stream
 // failure) has been delivered to the client; otherwise the error, and
 // whether another deployment may be tried.
-func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, bool) {
+func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*llm.Error, bool) {
 	h := x.h
 	ctx, cancel := context.WithCancel(x.r.Context())
 	defer cancel()
@@ -172,12 +172,16 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, 
 		return e, e.Retryable()
 	}
 	defer resp.Body.Close()
+	// From the response headers on, the provider's idle timeout bounds
+	// every quiet gap in the body, streamed or not.
+	idle := watchIdle(idleTimeout(st, d), cancel)
+	defer idle.stop()
 	var e *llm.Error
 	var retry bool
 	if x.req.stream && isEventStream(resp.Header) {
-		e, retry = x.stream(resp, d, cancel)
+		e, retry = x.stream(resp, d, idle, cancel)
 	} else {
-		e, retry = x.json(resp, d, cancel)
+		e, retry = x.json(resp, d, idle)
 	}
 	failed := e != nil && e.Kind != llm.KindCanceled
 	if x.rec.Status == llm.StatusStreamBroken {
@@ -187,21 +191,17 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (*llm.Error, 
 	return e, retry
 }
 
-// json relays a non-streamed answer. The provider's idle timeout bounds
-// each gap while the body arrives, as it does between stream events.
-func (x *exchange) json(resp *providers.Response, d *llm.Deployment, cancel context.CancelFunc) (*llm.Error, bool) {
-	idle := x.h.idleTimeout(d)
-	var idleHit atomic.Bool
-	timer := time.AfterFunc(idle, func() { idleHit.Store(true); cancel() })
+// json relays a non-streamed answer.
+func (x *exchange) json(resp *providers.Response, d *llm.Deployment, idle *idleWatch) (*llm.Error, bool) {
 	t0 := time.Now()
-	body, err := readAllLimited(&idleReader{r: resp.Body, t: timer, d: idle}, resp.Header, maxResponseBytes)
-	timer.Stop()
+	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
+	idle.stop()
 	x.upstream += time.Since(t0)
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			return llm.Errorf(llm.KindCanceled, "client closed the request"), false
 		}
-		if idleHit.Load() {
+		if idle.fired.Load() {
 			e := llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
 			e.Err = err
 			return e, true
@@ -243,12 +243,8 @@ func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
 // back until the first event arrives, so an upstream that fails before
 // sending anything can still be retried on another deployment or reported
 // with a proper status.
-func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel context.CancelFunc) (*llm.Error, bool) {
+func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) (*llm.Error, bool) {
 	h := x.h
-	idle := h.idleTimeout(d)
-	var idleHit atomic.Bool
-	timer := time.AfterFunc(idle, func() { idleHit.Store(true); cancel() })
-	defer timer.Stop()
 
 	rc := http.NewResponseController(x.w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
@@ -273,8 +269,8 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 			case x.r.Context().Err() != nil:
 				x.rec.Status = llm.StatusClientCancelled
 				e = llm.Errorf(llm.KindCanceled, "client closed the request")
-			case idleHit.Load():
-				e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle)
+			case idle.fired.Load():
+				e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 			case errors.Is(err, errEventTooLarge):
 				e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
 			default:
@@ -297,7 +293,7 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, cancel co
 			x.finishStream(usage, gotUsage, text, ends, d)
 			return nil, false
 		}
-		timer.Reset(idle)
+		idle.reset()
 		done := len(data) == 6 && string(data) == "[DONE]"
 		forward := true
 		if !done {
@@ -367,8 +363,9 @@ func (x *exchange) finishStream(u llm.Usage, got bool, choices []byte, ends []in
 	x.setUsage(u, d)
 }
 
-func (h *Handler) idleTimeout(d *llm.Deployment) time.Duration {
-	if p, ok := h.opts.State().Snapshot.Providers[d.Provider]; ok {
+// idleTimeout is the idle timeout of d's provider in st.
+func idleTimeout(st *State, d *llm.Deployment) time.Duration {
+	if p, ok := st.Snapshot.Providers[d.Provider]; ok {
 		return p.Timeouts.WithDefaults().Idle
 	}
 	return llm.DefaultIdleTimeout
@@ -511,17 +508,34 @@ func readAllLimited(r io.Reader, h http.Header, limit int64) ([]byte, error) {
 	}
 }
 
-// idleReader resets t to d after every read, so t fires only when the
-// upstream goes quiet for d.
-type idleReader struct {
-	r io.Reader
-	t *time.Timer
-	d time.Duration
+// idleWatch cancels an upstream call that stays quiet for d: every sign of
+// life (reset, or a read through reader) restarts the clock.
+type idleWatch struct {
+	d     time.Duration
+	t     *time.Timer
+	fired atomic.Bool // the watch cancelled the call
 }
 
-func (r *idleReader) Read(p []byte) (int, error) {
+func watchIdle(d time.Duration, cancel context.CancelFunc) *idleWatch {
+	w := &idleWatch{d: d}
+	w.t = time.AfterFunc(d, func() { w.fired.Store(true); cancel() })
+	return w
+}
+
+func (w *idleWatch) reset() { w.t.Reset(w.d) }
+func (w *idleWatch) stop()  { w.t.Stop() }
+
+// reader returns r with every read resetting the watch.
+func (w *idleWatch) reader(r io.Reader) io.Reader { return idleReader{r: r, w: w} }
+
+type idleReader struct {
+	r io.Reader
+	w *idleWatch
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	r.t.Reset(r.d)
+	r.w.reset()
 	return n, err
 }
 
