@@ -302,12 +302,12 @@ func TestKeysAPI(t *testing.T) {
 		if !strings.HasPrefix(created.Secret, "sk-sluice-") || created.Prefix != created.Secret[:12] || created.ExpiresAt == nil {
 			t.Fatalf("created %+v", created)
 		}
-		if strings.Contains(w.Body.String(), store.HashKey(created.Secret)) || strings.Contains(w.Body.String(), `"hash"`) {
+		if strings.Contains(w.Body.String(), llm.HashKey(created.Secret)) || strings.Contains(w.Body.String(), `"hash"`) {
 			t.Fatalf("hash rendered: %s", w.Body)
 		}
 		for _, path := range []string{"/admin/keys/" + created.ID, "/admin/keys"} {
 			w := h.do("GET", path, "")
-			if w.Code != 200 || strings.Contains(w.Body.String(), created.Secret) || strings.Contains(w.Body.String(), store.HashKey(created.Secret)) ||
+			if w.Code != 200 || strings.Contains(w.Body.String(), created.Secret) || strings.Contains(w.Body.String(), llm.HashKey(created.Secret)) ||
 				strings.Contains(w.Body.String(), `"key":`) {
 				t.Fatalf("GET %s leaks: %s", path, w.Body)
 			}

@@ -1,9 +1,6 @@
 package auth
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
@@ -26,19 +23,6 @@ type Principal struct {
 // Allows reports whether p may use model.
 func (p *Principal) Allows(model string) bool { return p.Key == nil || p.Key.Allows(model) }
 
-type ctxKey struct{}
-
-// WithPrincipal returns ctx carrying p.
-func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, p)
-}
-
-// FromContext returns the principal stored by WithPrincipal, or nil.
-func FromContext(ctx context.Context) *Principal {
-	p, _ := ctx.Value(ctxKey{}).(*Principal)
-	return p
-}
-
 // Credential extracts the client's secret from Authorization: Bearer or
 // x-api-key (Anthropic style). It returns "" when neither is present.
 func Credential(h http.Header) string {
@@ -51,12 +35,6 @@ func Credential(h http.Header) string {
 	return strings.TrimSpace(h.Get("X-Api-Key"))
 }
 
-// HashKey returns the hex SHA-256 of a Sluice key, the form stored at rest.
-func HashKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
-
 // Authenticate checks a Sluice key against snap. Every failure is the same
 // 401 so callers cannot tell a revoked key from an unknown one; the message
 // never echoes the credential.
@@ -67,10 +45,8 @@ func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal,
 	if len(secret) > MaxCredentialBytes || !strings.HasPrefix(secret, "sk-") {
 		return nil, invalid()
 	}
-	sum := sha256.Sum256([]byte(secret))
-	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
-	k, ok := snap.Keys[string(hx[:])] // no allocation for the lookup
+	var buf [64]byte
+	k, ok := snap.Keys[string(llm.AppendKeyHash(buf[:0], secret))] // no allocation for the lookup
 	if !ok || k.Disabled || k.Expired(now) {
 		return nil, invalid()
 	}

@@ -14,7 +14,7 @@ func TestAuthenticate(t *testing.T) {
 	past := now.Add(-time.Hour)
 	snap := llm.EmptySnapshot()
 	add := func(secret string, k llm.Key) {
-		k.Hash = HashKey(secret)
+		k.Hash = llm.HashKey(secret)
 		snap.Keys[k.Hash] = &k
 	}
 	add("sk-good", llm.Key{ID: "1", Prefix: "sk-go"})

@@ -1,6 +1,8 @@
 package llm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 )
 
@@ -129,6 +131,17 @@ func (k *Key) Allows(model string) bool {
 func (k *Key) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
 }
+
+// AppendKeyHash appends the lowercase hex SHA-256 of a Sluice key secret to
+// dst: the form keys are stored in and the key of Snapshot.Keys. With a
+// stack buffer as dst, a lookup costs no allocation.
+func AppendKeyHash(dst []byte, secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// HashKey returns AppendKeyHash as a string.
+func HashKey(secret string) string { return string(AppendKeyHash(nil, secret)) }
 
 // Snapshot is an immutable view of the whole configuration. The hot path
 // reads it through an atomic pointer and never mutates it.

@@ -12,14 +12,14 @@ import (
 	"github.com/sluice-ai/sluice/llm"
 )
 
-// Client is the HTTP client of one provider: its own connection pool and
+// Client is the HTTP transport of one provider: its own connection pool and
 // timeouts. The first-byte timeout is enforced by the transport
 // (ResponseHeaderTimeout); the idle timeout between stream chunks is
-// enforced by the reader of the body.
+// enforced by the reader of the body. Calls go straight to RoundTrip, so no
+// redirect is ever followed: a redirect could carry the provider key to
+// another host.
 type Client struct {
-	HTTP     *http.Client
-	Timeouts llm.Timeouts
-	tr       *http.Transport
+	tr *http.Transport
 }
 
 // NewClient returns a client with t's timeouts (defaults filled in).
@@ -40,16 +40,7 @@ func NewClient(t llm.Timeouts) *Client {
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
 	}
-	return &Client{
-		HTTP: &http.Client{
-			Transport: tr,
-			// Provider calls never follow redirects: a redirect could carry
-			// the provider key to another host.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		Timeouts: t,
-		tr:       tr,
-	}
+	return &Client{tr: tr}
 }
 
 // CloseIdle closes the client's idle connections.

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
@@ -54,7 +53,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, InputPricePerMTok: 1, OutputPricePerMTok: 2})
 	}
 	snap.Models["m"] = m
-	snap.Keys[auth.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
+	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
 	reg, errs := providers.NewRegistry(nil, snap)
 	if len(errs) > 0 {
 		t.Fatal(errs)

@@ -141,9 +141,6 @@ func New(o Options) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.ServeHTTP(w, r) }
 
-// Engine exposes the gin engine (for route listing in tests).
-func (h *Handler) Engine() *gin.Engine { return h.engine }
-
 func (h *Handler) recovery(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {

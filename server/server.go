@@ -152,12 +152,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 // configured, or "".
 func (s *Server) GeneratedAdminKey() string { return s.generatedKey }
 
-// ProxyHandler serves the proxy listener.
-func (s *Server) ProxyHandler() http.Handler { return s.proxy }
-
-// AdminHandler serves the admin listener.
-func (s *Server) AdminHandler() http.Handler { return s.admin }
-
 func (s *Server) openAccessLog() error {
 	var out io.Writer
 	switch s.cfg.AccessLog {

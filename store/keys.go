@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/sluice-ai/sluice/llm"
 )
 
 // Sluice key format.
@@ -26,13 +26,6 @@ const (
 	// displayPrefixLen is how much of the secret is stored for display.
 	displayPrefixLen = 12
 )
-
-// HashKey returns the hex SHA-256 of a Sluice key secret: the form in which
-// keys are stored and looked up (llm.Snapshot.Keys is keyed by it).
-func HashKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
 
 // newSecret returns a fresh "sk-sluice-" key with 192 random bits.
 func newSecret() (string, error) {
@@ -226,7 +219,7 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	}
 	err = s.configTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			k.ID, k.Name, k.Prefix, HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
+			k.ID, k.Name, k.Prefix, llm.HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
 			k.Disabled, s.tv(k.CreatedAt), nil)
 		if err != nil {
 			return fmt.Errorf("store: insert key: %w", err)

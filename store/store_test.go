@@ -443,7 +443,7 @@ func TestSnapshotAndVersion(t *testing.T) {
 		if m := snap.Models["m"]; m == nil || m.Deployments[0].Weight != 2 || m.CreatedAt.IsZero() {
 			t.Fatalf("model = %+v", m)
 		}
-		if k := snap.Keys[HashKey(secret)]; k == nil || k.Name != "k" || k.Prefix != secret[:12] {
+		if k := snap.Keys[llm.HashKey(secret)]; k == nil || k.Name != "k" || k.Prefix != secret[:12] {
 			t.Fatalf("key = %+v", k)
 		}
 	})
