@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,16 +15,8 @@ import (
 func BenchmarkServerChat(b *testing.B) {
 	upstream := newUpstreamTB(b)
 	const adminKey = "0123456789abcdef0123456789abcdef-bench"
-	srv, err := New(context.Background(), Config{AdminKey: adminKey, DataDir: b.TempDir(), AccessLog: "off"}, nil, Version{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pl, al := listen(b), listen(b)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, pl, al) }()
-	defer func() { stop(); <-done }()
-	adm := "http://" + al.Addr().String()
+	r := serveTest(b, Config{AdminKey: adminKey, DataDir: b.TempDir(), AccessLog: "off"})
+	adm := r.admin
 	post := func(path, body string) []byte {
 		req, _ := http.NewRequest("POST", adm+path, strings.NewReader(body))
 		req.Header.Set("X-Api-Key", adminKey)
@@ -42,7 +33,7 @@ func BenchmarkServerChat(b *testing.B) {
 	var key struct{ Key string }
 	_ = json.Unmarshal(post("/admin/keys", `{"name":"k"}`), &key)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
-	url := "http://" + pl.Addr().String() + "/v1/chat/completions"
+	url := r.proxy + "/v1/chat/completions"
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -29,19 +28,11 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 		t.Fatalf("dashboard is not valid JSON: %v", err)
 	}
 	const adminKey = "0123456789abcdef0123456789abcdef-graf"
-	srv, err := New(context.Background(), Config{AdminKey: adminKey, DataDir: t.TempDir(), AccessLog: "off"}, nil, Version{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, al := listen(t), listen(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, pl, al) }()
-	defer func() { stop(); <-done }()
+	r := serveTest(t, Config{AdminKey: adminKey, DataDir: t.TempDir(), AccessLog: "off"})
 	// Traffic so every labelled vector has a sample: a chat that retries
 	// past a dead deployment, and a stream (for time to first token).
 	up := sseOrJSONUpstream(t)
-	adm := "http://" + al.Addr().String()
+	adm := r.admin
 	admin := func(path, body string) []byte {
 		code, b := call(t, "POST", adm+path, body, http.Header{"X-Api-Key": {adminKey}})
 		if code != 201 {
@@ -56,7 +47,7 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 	_ = json.Unmarshal(admin("/admin/keys", `{"name":"k"}`), &key)
 	auth := http.Header{"Authorization": {"Bearer " + key.Key}}
 	for _, body := range []string{`{"model":"m"}`, `{"model":"m","stream":true}`} {
-		if code, b := call(t, "POST", "http://"+pl.Addr().String()+"/v1/chat/completions", body, auth); code != 200 {
+		if code, b := call(t, "POST", r.proxy+"/v1/chat/completions", body, auth); code != 200 {
 			t.Fatalf("chat %s: %d %s", body, code, b)
 		}
 	}

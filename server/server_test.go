@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,18 +48,11 @@ func TestServeSQLite(t *testing.T) {
 	const adminKey = "0123456789abcdef0123456789abcdef-test"
 	cfg := Config{AdminKey: adminKey, DataDir: dir, AccessLog: "off", ShutdownTimeout: 5 * time.Second}
 	ctx := context.Background()
-	srv, err := New(ctx, cfg, nil, Version{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.GeneratedAdminKey() != "" {
+	r := serveTest(t, cfg)
+	if r.srv.GeneratedAdminKey() != "" {
 		t.Fatal("a configured admin key must not be replaced")
 	}
-	pl, al := listen(t), listen(t)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(runCtx, pl, al) }()
-	proxy, adm := "http://"+pl.Addr().String(), "http://"+al.Addr().String()
+	proxy, adm := r.proxy, r.admin
 
 	for _, base := range []string{proxy, adm} {
 		if code, _ := call(t, "GET", base+"/readyz", "", nil); code != 200 {
@@ -87,8 +81,7 @@ func TestServeSQLite(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("chat: %d %s", code, body)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	// Reopen the same data dir: the usage row was flushed on shutdown.
@@ -104,6 +97,35 @@ func TestServeSQLite(t *testing.T) {
 	if len(rows) != 1 || rows[0].Requests != 1 || rows[0].PromptTokens != 3 {
 		t.Fatalf("usage after restart: %+v", rows)
 	}
+}
+
+// running is a Server serving on loopback listeners for a test.
+type running struct {
+	srv          *Server
+	proxy, admin string       // base URLs
+	stop         func() error // shuts down, returns Serve's error; idempotent
+}
+
+// serveTest builds a Server from cfg and serves it until stop or the end
+// of the test.
+func serveTest(t testing.TB, cfg Config) *running {
+	t.Helper()
+	srv, err := New(context.Background(), cfg, nil, Version{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, al := listen(t), listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, pl, al) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() { cancel(); serveErr = <-done })
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &running{srv: srv, proxy: "http://" + pl.Addr().String(), admin: "http://" + al.Addr().String(), stop: stop}
 }
 
 func listen(t testing.TB) net.Listener {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,16 +27,10 @@ func TestServeTLS(t *testing.T) {
 	l.Close()
 	cfg := Config{AdminKey: "0123456789abcdef0123456789abcdef-tls", DataDir: dir, AccessLog: "off",
 		TLSCert: certFile, TLSKey: keyFile, TLSListen: tlsAddr, ShutdownTimeout: 2 * time.Second}
-	srv, err := New(context.Background(), cfg, nil, Version{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, listen(t), listen(t)) }()
-	defer func() { stop(); <-done }()
+	serveTest(t, cfg)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 2 * time.Second}
 	var resp *http.Response
+	var err error
 	for i := 0; i < 50; i++ {
 		resp, err = client.Get("https://" + tlsAddr + "/healthz")
 		if err == nil {
