@@ -38,25 +38,26 @@ func parseTime(s string) (time.Time, bool) {
 // is now and from is 24 hours before to. It renders the error and returns
 // false when either is malformed.
 func (a *api) timeRange(c *gin.Context) (from, to time.Time, ok bool) {
-	to = time.Now().UTC()
-	if v := c.Query("to"); v != "" {
-		t, ok := parseTime(v)
-		if !ok {
-			a.error(c, http.StatusBadRequest, "to must be RFC3339 or unix seconds", "invalid_request_error", "to", "invalid_value")
-			return from, to, false
-		}
-		to = t
+	if to, ok = a.queryTime(c, "to", time.Now().UTC()); !ok {
+		return from, to, false
 	}
-	from = to.Add(-24 * time.Hour)
-	if v := c.Query("from"); v != "" {
-		t, ok := parseTime(v)
-		if !ok {
-			a.error(c, http.StatusBadRequest, "from must be RFC3339 or unix seconds", "invalid_request_error", "from", "invalid_value")
-			return from, to, false
-		}
-		from = t
+	from, ok = a.queryTime(c, "from", to.Add(-24*time.Hour))
+	return from, to, ok
+}
+
+// queryTime parses the query parameter name (RFC3339 or unix seconds),
+// returning def when it is absent. It renders the error and returns false
+// when the value is malformed.
+func (a *api) queryTime(c *gin.Context, name string, def time.Time) (time.Time, bool) {
+	v := c.Query(name)
+	if v == "" {
+		return def, true
 	}
-	return from, to, true
+	t, ok := parseTime(v)
+	if !ok {
+		a.error(c, http.StatusBadRequest, name+" must be RFC3339 or unix seconds", "invalid_request_error", name, "invalid_value")
+	}
+	return t, ok
 }
 
 // usage serves GET /admin/usage?from=&to=&group_by=&key=&model=; defaults:
