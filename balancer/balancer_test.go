@@ -10,7 +10,7 @@ import (
 func model(weights ...int) *llm.Model {
 	m := &llm.Model{Name: "m"}
 	for i, w := range weights {
-		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + string(rune('a'+i)), Provider: string(rune('a'+i)), Model: "x", Weight: w})
+		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + string(rune('a'+i)), Provider: string(rune('a' + i)), Model: "x", Weight: w})
 	}
 	return m
 }

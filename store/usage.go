@@ -182,11 +182,11 @@ type UsageQuery struct {
 // UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
 // for hour and day, else the key id, model or provider.
 type UsageRow struct {
-	Group            string  `json:"group"`
-	Requests         int64   `json:"requests"`
-	PromptTokens     int64   `json:"prompt_tokens"`
-	CompletionTokens int64   `json:"completion_tokens"`
-	CachedTokens     int64   `json:"cached_tokens"`
+	Group            string `json:"group"`
+	Requests         int64  `json:"requests"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	CachedTokens     int64  `json:"cached_tokens"`
 	// Cost is CostMicros in USD, for display.
 	Cost       float64 `json:"cost"`
 	CostMicros int64   `json:"cost_micros"`
