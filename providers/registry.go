@@ -1,7 +1,10 @@
 package providers
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
 	"sort"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -10,70 +13,81 @@ import (
 // Registry holds one Provider per configured provider, built from a
 // snapshot. It is immutable once built.
 type Registry struct {
-	byName map[string]Provider
-	// clients keeps the HTTP clients so the next registry can reuse their
-	// connection pools for providers that did not change.
-	clients map[string]*clientEntry
+	opts   Options
+	byName map[string]*entry
 }
 
-// Factory builds a Provider for one provider family.
-type Factory func(p *llm.Provider, c *Client) (Provider, error)
+// entry is one built provider and what it was built from.
+type entry struct {
+	prov   Provider
+	client *Client
+	sum    [sha256.Size]byte // fingerprint of the configuration
+}
 
-// factories maps provider types to their constructors. It is a function
-// rather than a package variable so nothing global is mutable.
-func factories() map[llm.ProviderType]Factory {
-	return map[llm.ProviderType]Factory{
-		llm.ProviderOpenAI:           NewOpenAI,
-		llm.ProviderOpenAICompatible: NewOpenAI,
+// family is one provider wire family: its default base URL (empty when
+// base_url is required), the validation of its options and secrets, and its
+// constructor.
+type family struct {
+	defaultBaseURL string
+	validate       func(p *llm.Provider) error
+	build          func(p *llm.Provider, c *Client) (Provider, error)
+}
+
+// families maps provider types to their families. It is a function rather
+// than a package variable so nothing global is mutable.
+func families() map[llm.ProviderType]family {
+	return map[llm.ProviderType]family{
+		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
+		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
 	}
 }
 
 // KnownTypes lists the provider types this build supports, sorted.
 func KnownTypes() []string {
 	var out []string
-	for k := range factories() {
+	for k := range families() {
 		out = append(out, string(k))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// NewRegistry builds providers for every provider in snap. HTTP clients of
-// prev (which may be nil) are reused for providers whose configuration did
-// not change, so reloads keep warm connection pools. Providers that fail to
-// build are skipped and reported in the returned error list; the registry is
-// usable either way.
-func NewRegistry(prev *Registry, snap *llm.Snapshot) (*Registry, []error) {
-	r := &Registry{byName: map[string]Provider{}, clients: map[string]*clientEntry{}}
-	fs := factories()
+// NewRegistry builds providers for every provider in snap. A provider of
+// prev (which may be nil) whose configuration did not change is reused as
+// it is: its warm connection pool and what it learnt about its upstream
+// (that it rejects stream_options, say). Providers that fail validation
+// (Options.Validate) or construction are skipped and reported in the
+// returned error list; the registry is usable either way. Idle connections
+// of providers that went away or changed are closed.
+func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, []error) {
+	r := &Registry{opts: opts, byName: map[string]*entry{}}
+	fs := families()
 	var errs []error
-	for name, p := range snap.Providers {
-		f, ok := fs[p.Type]
-		if !ok {
-			errs = append(errs, fmt.Errorf("provider %q: unknown type %q (known: %v)", name, p.Type, KnownTypes()))
-			continue
-		}
-		var c *Client
-		if prev != nil {
-			if e, ok := prev.clients[name]; ok && e.matches(p) {
-				c = e.client
+	for name, src := range snap.Providers {
+		sum := fingerprint(src)
+		if prev != nil && prev.opts == opts {
+			if e, ok := prev.byName[name]; ok && e.sum == sum {
+				r.byName[name] = e
+				continue
 			}
 		}
-		if c == nil {
-			c = NewClient(p.Timeouts)
-		}
-		prov, err := f(p, c)
-		if err != nil {
+		p := *src // Validate normalises; the snapshot is shared and immutable
+		if err := opts.Validate(&p); err != nil {
 			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
 		}
-		r.byName[name] = prov
-		r.clients[name] = &clientEntry{client: c, updated: p.UpdatedAt.UnixNano(), timeouts: p.Timeouts}
+		c := NewClient(p.Timeouts, opts)
+		prov, err := fs[p.Type].build(&p, c)
+		if err != nil {
+			c.CloseIdle()
+			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
+			continue
+		}
+		r.byName[name] = &entry{prov: prov, client: c, sum: sum}
 	}
-	// Idle connections of providers that went away or changed are closed.
 	if prev != nil {
-		for name, e := range prev.clients {
-			if n, ok := r.clients[name]; !ok || n.client != e.client {
+		for name, e := range prev.byName {
+			if n, ok := r.byName[name]; !ok || n != e {
 				e.client.CloseIdle()
 			}
 		}
@@ -81,21 +95,49 @@ func NewRegistry(prev *Registry, snap *llm.Snapshot) (*Registry, []error) {
 	return r, errs
 }
 
+// fingerprint hashes every field of p that the built provider depends on.
+func fingerprint(p *llm.Provider) [sha256.Size]byte {
+	h := sha256.New()
+	str := func(s string) { writeLen(h, len(s)); h.Write([]byte(s)) }
+	str(p.Name)
+	str(string(p.Type))
+	str(p.BaseURL)
+	str(p.APIKey)
+	str(string(p.Options))
+	for _, m := range []map[string]string{p.Headers, p.Secrets} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		writeLen(h, len(keys))
+		for _, k := range keys {
+			str(k)
+			str(m[k])
+		}
+	}
+	for _, d := range []int64{int64(p.Timeouts.Connect), int64(p.Timeouts.FirstByte), int64(p.Timeouts.Idle)} {
+		writeLen(h, int(d))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func writeLen(h hash.Hash, n int) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+}
+
 // Get returns the provider named name.
 func (r *Registry) Get(name string) (Provider, bool) {
 	if r == nil {
 		return nil, false
 	}
-	p, ok := r.byName[name]
-	return p, ok
-}
-
-type clientEntry struct {
-	client   *Client
-	updated  int64
-	timeouts llm.Timeouts
-}
-
-func (e *clientEntry) matches(p *llm.Provider) bool {
-	return e.updated == p.UpdatedAt.UnixNano() && e.timeouts == p.Timeouts
+	e, ok := r.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return e.prov, true
 }

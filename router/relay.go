@@ -165,14 +165,13 @@ func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*
 	defer cancel()
 	done := h.opts.Balancer.Start(d.ID)
 	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
+	if x.req.injectsUsage() {
+		// For upstreams that reject stream_options: the client's own
+		// request; usage is then estimated if missing.
+		call.PlainBody = x.req.rewrite(d.Model, false)
+	}
 	t0 := time.Now()
 	resp, err := prov.Do(ctx, call)
-	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
-		// Some OpenAI-compatible servers reject stream_options. Ask again
-		// exactly as the client did; usage is then estimated if missing.
-		call.Body = x.req.rewrite(d.Model, false)
-		resp, err = prov.Do(ctx, call)
-	}
 	x.upstream += time.Since(t0)
 	if err != nil {
 		e := asError(err)
@@ -186,10 +185,11 @@ func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*
 	defer idle.stop()
 	var e *llm.Error
 	var retry bool
+	red, _ := prov.(providers.Redactor)
 	if x.req.stream && isEventStream(resp.Header) {
-		e, retry = x.stream(resp, d, idle, cancel)
+		e, retry = x.stream(resp, d, idle, cancel, red)
 	} else {
-		e, retry = x.json(resp, d, idle)
+		e, retry = x.json(resp, d, idle, red)
 	}
 	failed := e != nil && e.Kind != llm.KindCanceled
 	if x.rec.Status == llm.StatusStreamBroken {
@@ -199,8 +199,9 @@ func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*
 	return e, retry
 }
 
-// json relays a non-streamed answer.
-func (x *exchange) json(resp *providers.Response, d *llm.Deployment, idle *idleWatch) (*llm.Error, bool) {
+// json relays a non-streamed answer. A 2xx body with an error member is
+// scrubbed of the provider's credentials by red, as streamed error events.
+func (x *exchange) json(resp *providers.Response, d *llm.Deployment, idle *idleWatch, red providers.Redactor) (*llm.Error, bool) {
 	t0 := time.Now()
 	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
 	idle.stop()
@@ -223,6 +224,9 @@ func (x *exchange) json(resp *providers.Response, d *llm.Deployment, idle *idleW
 		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not JSON", d.Provider)
 		e.Code = "invalid_upstream_response"
 		return e, true
+	}
+	if red != nil && member(body, "error") != nil {
+		body = red.Redact(nil, body)
 	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {
@@ -251,7 +255,10 @@ func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
 // back until the first event arrives, so an upstream that fails before
 // sending anything can still be retried on another deployment or reported
 // with a proper status.
-func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) (*llm.Error, bool) {
+//
+// Error events are scrubbed of the provider's credentials by red (when the
+// provider implements providers.Redactor) before they are forwarded.
+func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc, red providers.Redactor) (*llm.Error, bool) {
 	h := x.h
 
 	rc := http.NewResponseController(x.w)
@@ -309,6 +316,9 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idl
 			if string(event) == "error" || errV != nil {
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
+				if red != nil {
+					data = red.Redact(nil, data)
+				}
 			}
 			if u, ok := parseUsage(usageV); ok {
 				usage, gotUsage = u, true
@@ -544,14 +554,6 @@ func (r idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.w.reset()
 	return n, err
-}
-
-// rejectsStreamOptions reports an upstream 400/422 that blames the
-// stream_options the gateway added.
-func rejectsStreamOptions(err error) bool {
-	var e *llm.Error
-	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity) &&
-		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
 
 func isEventStream(h http.Header) bool {

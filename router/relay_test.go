@@ -54,7 +54,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	}
 	snap.Models["m"] = m
 	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
-	reg, errs := providers.NewRegistry(nil, snap)
+	reg, errs := providers.NewRegistry(nil, snap, providers.Options{})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

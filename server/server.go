@@ -191,7 +191,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	reg, errs := providers.NewRegistry(cur.Providers, snap)
+	reg, errs := providers.NewRegistry(cur.Providers, snap, providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate})
 	for _, e := range errs {
 		s.log.Warn("provider skipped", "err", e)
 	}
