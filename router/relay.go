@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -467,6 +468,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // checked first: the timeout also cancels the request's context
+			e := llm.Errorf(llm.KindInvalidRequest, "the request body did not arrive in time")
+			e.Status, e.Code = http.StatusRequestTimeout, "request_timeout"
+			return nil, e
 		}
 		if r.Context().Err() != nil {
 			return nil, llm.Errorf(llm.KindCanceled, "client closed the request")
