@@ -255,7 +255,7 @@ func TestModelsAPI(t *testing.T) {
 		h.expect(h.do("POST", "/admin/providers", `{"name":"a","type":"openai"}`), 201, nil)
 		var m store.Model
 		h.expect(h.do("POST", "/admin/models", `{"name":"fast","deployments":[{"provider":"a","model":"gpt-4o-mini","weight":2,"input_price_per_mtok":0.15,"output_price_per_mtok":0.6}]}`), 201, &m)
-		if m.ID == "" || m.Deployments[0].InputPricePerMTok != 0.15 {
+		if m.ID == "" || m.Deployments[0].InputPerMTok != 0.15 {
 			t.Fatalf("model %+v", m)
 		}
 		w := h.do("GET", "/admin/models/fast", "")
@@ -345,9 +345,9 @@ func TestUsageAPI(t *testing.T) {
 	h := newHarness(t, store.DialectSQLite, nil)
 	now := time.Now().UTC()
 	recs := []llm.Record{
-		{RequestID: "a", Time: now.Add(-time.Hour), KeyID: "k1", Model: "fast", Provider: "p", PromptTokens: 10, CompletionTokens: 2, Cost: 0.5, HTTPStatus: 200, Status: llm.StatusOK},
-		{RequestID: "b", Time: now.Add(-time.Hour), KeyID: "k2", Model: "fast", Provider: "p", PromptTokens: 5, HTTPStatus: 500, Status: llm.StatusError},
-		{RequestID: "c", Time: now.Add(-48 * time.Hour), KeyID: "k1", Model: "old", Provider: "p", PromptTokens: 7, HTTPStatus: 200, Status: llm.StatusOK},
+		{ID: "a", Time: now.Add(-time.Hour), KeyID: "k1", Model: "fast", Provider: "p", Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 2}, CostMicros: 500000, HTTPStatus: 200, Status: llm.StatusOK},
+		{ID: "b", Time: now.Add(-time.Hour), KeyID: "k2", Model: "fast", Provider: "p", Usage: llm.Usage{PromptTokens: 5}, HTTPStatus: 500, Status: llm.StatusError},
+		{ID: "c", Time: now.Add(-48 * time.Hour), KeyID: "k1", Model: "old", Provider: "p", Usage: llm.Usage{PromptTokens: 7}, HTTPStatus: 200, Status: llm.StatusOK},
 	}
 	if err := h.store.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)

@@ -16,9 +16,9 @@ import (
 func seedRequests(t *testing.T, s *store.Store, now time.Time) {
 	t.Helper()
 	rec := func(id string, ago time.Duration, key, model, prov, status string, lat time.Duration, stream bool) llm.Record {
-		r := llm.Record{RequestID: id, Time: now.Add(-ago), KeyID: key, KeyPrefix: "sk-sluice-" + key, Endpoint: llm.EndpointChat,
-			Model: model, Provider: prov, Deployment: prov + "/" + model, PromptTokens: 10, CompletionTokens: 4, Cost: 0.001,
-			Latency: lat, HTTPStatus: 200, Status: status, Stream: stream}
+		r := llm.Record{ID: id, Time: now.Add(-ago), KeyID: key, KeyPrefix: "sk-sluice-" + key, Endpoint: llm.EndpointChat,
+			Model: model, Provider: prov, Deployment: prov + "/" + model, CostMicros: 1000,
+			Latency: lat, HTTPStatus: 200, Status: status, Stream: stream, Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 4}}
 		if stream {
 			r.TTFT = lat / 4
 		}
@@ -93,8 +93,8 @@ func TestRequestsAPI(t *testing.T) {
 		}
 		// Every column, snake_case, time in RFC3339 UTC.
 		it := got.Items[0]
-		wantKeys := []string{"request_id", "time", "key_id", "key_prefix", "endpoint", "model", "provider", "deployment",
-			"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "latency_ms", "ttft_ms", "http_status", "status",
+		wantKeys := []string{"request_id", "client_request_id", "time", "key_id", "key_prefix", "endpoint", "model", "provider", "deployment",
+			"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "cost_micros", "latency_ms", "ttft_ms", "http_status", "status",
 			"error_type", "stream", "estimated"}
 		if len(it) != len(wantKeys) {
 			t.Fatalf("fields: %v", it)

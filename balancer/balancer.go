@@ -85,7 +85,7 @@ func (b *Balancer) Plan(m *llm.Model) []int {
 	total := 0
 	for i := range m.Deployments {
 		d := &m.Deployments[i]
-		if b.state(d.ID()).cooldownUntil.Load() > now {
+		if b.state(d.ID).cooldownUntil.Load() > now {
 			cooling = append(cooling, i)
 			continue
 		}

@@ -10,7 +10,7 @@ import (
 func model(weights ...int) *llm.Model {
 	m := &llm.Model{Name: "m"}
 	for i, w := range weights {
-		m.Deployments = append(m.Deployments, llm.Deployment{Provider: string(rune('a' + i)), Model: "x", Weight: w})
+		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + string(rune('a'+i)), Provider: string(rune('a' + i)), Model: "x", Weight: w})
 	}
 	return m
 }
@@ -59,7 +59,7 @@ func TestCooldownAfterFailures(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	b := New(Options{Now: c.now, Rand: func(int) int { return 0 }, MaxFails: 2, Cooldown: 10 * time.Second})
 	m := model(1, 1)
-	a := m.Deployments[0].ID()
+	a := m.Deployments[0].ID
 	for range 2 {
 		b.Start(a)(Outcome{Failed: true})
 	}
@@ -79,7 +79,7 @@ func TestRetryAfterCooldownAndSuccessReset(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	b := New(Options{Now: c.now, Rand: func(int) int { return 0 }, MaxFails: 3})
 	m := model(1, 1)
-	a := m.Deployments[0].ID()
+	a := m.Deployments[0].ID
 	b.Start(a)(Outcome{Failed: true, RetryAfter: 5 * time.Second})
 	if b.Status(a).Healthy {
 		t.Fatal("a 429 with Retry-After must cool the deployment down")

@@ -518,7 +518,8 @@ func (g *gateway) metrics(t testing.TB) string {
 
 // usageRecord is one row of usage_records read from the SQLite file.
 type usageRecord struct {
-	RequestID        string
+	RequestID        string // the gateway's id
+	ClientRequestID  string // the client's X-Request-Id
 	Model, Provider  string
 	PromptTokens     int64
 	CompletionTokens int64
@@ -538,7 +539,7 @@ func (g *gateway) sqliteUsage(t testing.TB) []usageRecord {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT request_id, model, provider, prompt_tokens, completion_tokens, http_status, status, error_type, stream, estimated FROM usage_records ORDER BY ts`)
+	rows, err := db.Query(`SELECT request_id, client_request_id, model, provider, prompt_tokens, completion_tokens, http_status, status, error_type, stream, estimated FROM usage_records ORDER BY ts`)
 	if err != nil {
 		t.Fatalf("query usage_records: %v", err)
 	}
@@ -546,7 +547,7 @@ func (g *gateway) sqliteUsage(t testing.TB) []usageRecord {
 	var out []usageRecord
 	for rows.Next() {
 		var r usageRecord
-		if err := rows.Scan(&r.RequestID, &r.Model, &r.Provider, &r.PromptTokens, &r.CompletionTokens, &r.HTTPStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated); err != nil {
+		if err := rows.Scan(&r.RequestID, &r.ClientRequestID, &r.Model, &r.Provider, &r.PromptTokens, &r.CompletionTokens, &r.HTTPStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated); err != nil {
 			t.Fatalf("scan usage_records: %v", err)
 		}
 		out = append(out, r)
@@ -557,13 +558,14 @@ func (g *gateway) sqliteUsage(t testing.TB) []usageRecord {
 	return out
 }
 
-// waitRecord polls the SQLite usage rows until one has request id id, or fails after 4 s.
+// waitRecord polls the SQLite usage rows until one has client request id
+// id (the X-Request-Id the test sent), or fails after 4 s.
 func (g *gateway) waitRecord(t testing.TB, id string) usageRecord {
 	t.Helper()
 	deadline := time.Now().Add(4 * time.Second)
 	for {
 		for _, r := range g.sqliteUsage(t) {
-			if r.RequestID == id {
+			if r.ClientRequestID == id {
 				return r
 			}
 		}

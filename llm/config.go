@@ -3,6 +3,7 @@ package llm
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"time"
 )
 
@@ -65,6 +66,15 @@ type Provider struct {
 	APIKey   string
 	Headers  map[string]string
 	Timeouts Timeouts
+	// Options are the family's own settings (Azure's api-version,
+	// Bedrock's region, Anthropic's version and beta headers…) as the
+	// admin API accepted them, validated by the family.
+	Options json.RawMessage
+	// Secrets are the family's credentials beyond APIKey (Bedrock's
+	// access key pair, say), decrypted; like APIKey they never leave memory.
+	Secrets map[string]string
+	// Revision is the configuration version that last changed the row.
+	Revision int64
 	// UpdatedAt changes whenever any field changes; it lets runtime caches
 	// (HTTP transports) know when to rebuild.
 	UpdatedAt time.Time
@@ -73,24 +83,18 @@ type Provider struct {
 // Deployment is one way to serve a model: a provider and the model name that
 // provider knows it by, with a routing weight and prices.
 type Deployment struct {
+	// ID is the deployment's stable id ("dep_…"), assigned by the store when
+	// the deployment is created and kept across updates and provider
+	// renames. It keys health state, usage rows, headers and metrics.
+	ID string `json:"id"`
 	// Provider is the provider's name.
 	Provider string `json:"provider"`
 	// Model is the upstream model name sent to the provider.
 	Model string `json:"model"`
 	// Weight is the relative share of traffic; 0 counts as 1.
 	Weight int `json:"weight"`
-	// InputPricePerMTok is USD per million prompt tokens.
-	InputPricePerMTok float64 `json:"input_price_per_mtok"`
-	// OutputPricePerMTok is USD per million completion tokens.
-	OutputPricePerMTok float64 `json:"output_price_per_mtok"`
-}
-
-// ID names the deployment in headers, logs and metrics: "provider/model".
-func (d *Deployment) ID() string { return d.Provider + "/" + d.Model }
-
-// Cost is the USD price of u at d's prices.
-func (d *Deployment) Cost(u Usage) float64 {
-	return (float64(u.PromptTokens)*d.InputPricePerMTok + float64(u.CompletionTokens)*d.OutputPricePerMTok) / 1e6
+	// Prices are USD per million tokens of each kind.
+	Prices
 }
 
 // Model is a public model name and the deployments that can serve it.
@@ -99,6 +103,8 @@ type Model struct {
 	Name        string
 	Deployments []Deployment
 	CreatedAt   time.Time
+	// Revision is the configuration version that last changed the row.
+	Revision int64
 }
 
 // Key is a Sluice API key as the hot path sees it. The secret itself is

@@ -38,6 +38,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Provider is the provider that produced the error, if any.
 	Provider string
+	// UpstreamStatus is the HTTP status the upstream actually answered
+	// with, 0 when none was received. Status is what the client gets; health
+	// and retry decisions look at this one.
+	UpstreamStatus int
 	// Err is the underlying cause, for logs; never shown to clients.
 	Err error
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,8 +49,16 @@ func (x *exchange) serve() {
 	h := x.h
 	h.opts.Metrics.inflight.Inc()
 	defer h.opts.Metrics.inflight.Dec()
-	x.rec = llm.Record{RequestID: h.requestID(x.r), Time: x.start, Endpoint: x.ep, Status: llm.StatusOK}
-	x.w.Header().Set("X-Request-Id", x.rec.RequestID)
+	x.rec = llm.Record{ID: newRequestID(), ClientRequestID: clientRequestID(x.r), Time: x.start, Endpoint: x.ep, Status: llm.StatusOK}
+	// The client's own id is echoed when it sent one; the gateway's id,
+	// which keys the usage row, is always in X-Sluice-Request-Id.
+	hd := x.w.Header()
+	hd["X-Sluice-Request-Id"] = []string{x.rec.ID}
+	if x.rec.ClientRequestID != "" {
+		hd["X-Request-Id"] = []string{x.rec.ClientRequestID}
+	} else {
+		hd["X-Request-Id"] = []string{x.rec.ID}
+	}
 	defer x.finish()
 	if max := h.opts.MaxInFlight; max > 0 {
 		n := h.inflight.Add(1)
@@ -125,7 +132,7 @@ func (x *exchange) attempt(st *State, m *llm.Model) {
 		d := &m.Deployments[i]
 		prov, ok := st.Providers.Get(d.Provider)
 		if !ok {
-			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID())
+			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID)
 			continue
 		}
 		if tries > 0 {
@@ -133,7 +140,7 @@ func (x *exchange) attempt(st *State, m *llm.Model) {
 		}
 		tries++
 		x.dep = d
-		x.rec.Provider, x.rec.Deployment = d.Provider, d.ID()
+		x.rec.Provider, x.rec.Deployment = d.Provider, d.ID
 		err, retry := x.try(st, prov, d)
 		if err == nil {
 			return
@@ -156,8 +163,8 @@ func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*
 	h := x.h
 	ctx, cancel := context.WithCancel(x.r.Context())
 	defer cancel()
-	done := h.opts.Balancer.Start(d.ID())
-	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.RequestID}
+	done := h.opts.Balancer.Start(d.ID)
+	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
 	t0 := time.Now()
 	resp, err := prov.Do(ctx, call)
 	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
@@ -236,7 +243,7 @@ func (x *exchange) json(resp *providers.Response, d *llm.Deployment, idle *idleW
 
 func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
 	hd["X-Sluice-Provider"] = []string{d.Provider}
-	hd["X-Sluice-Deployment"] = []string{d.ID()}
+	hd["X-Sluice-Deployment"] = []string{d.ID}
 	hd["X-Sluice-Overhead-Ms"] = []string{strconv.FormatFloat(ms(x.overhead), 'f', 3, 64)}
 }
 
@@ -260,9 +267,22 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idl
 	)
 	for {
 		t0 := time.Now()
-		data, event, err := er.next()
+		data, event, comment, err := er.next()
 		if !sent {
 			x.upstream += time.Since(t0)
+		}
+		if comment && err == nil {
+			// A keepalive: activity, forwarded once the stream has begun
+			// (before that, forwarding would commit the status).
+			idle.reset()
+			if sent {
+				buf = appendComment(buf[:0], data)
+				_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+				if _, werr := x.w.Write(buf); werr == nil {
+					_ = rc.Flush()
+				}
+			}
+			continue
 		}
 		if err != nil {
 			var e *llm.Error
@@ -328,7 +348,7 @@ func (x *exchange) stream(resp *providers.Response, d *llm.Deployment, idle *idl
 				x.rec.HTTPStatus = http.StatusOK
 				sent = true
 			}
-			buf = append(append(append(buf[:0], "data: "...), data...), "\n\n"...)
+			buf = appendEvent(buf[:0], event, data)
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 			_, werr := x.w.Write(buf)
 			if werr == nil {
@@ -383,9 +403,8 @@ func (x *exchange) estimate(completion string) llm.Usage {
 }
 
 func (x *exchange) setUsage(u llm.Usage, d *llm.Deployment) {
-	x.rec.PromptTokens, x.rec.CompletionTokens, x.rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens
-	x.rec.Estimated = u.Estimated
-	x.rec.Cost = d.Cost(u)
+	x.rec.Usage = u
+	x.rec.CostMicros = d.Cost(u)
 }
 
 // fail answers with e (when nothing was written yet) and records it.
@@ -398,7 +417,7 @@ func (x *exchange) fail(e *llm.Error) {
 		x.rec.Status = llm.StatusError
 	}
 	if e.Err != nil && e.Kind != llm.KindCanceled {
-		x.h.opts.Logger.Warn("request failed", "request_id", x.rec.RequestID, "status", e.Status, "err", e.Error())
+		x.h.opts.Logger.Warn("request failed", "request_id", x.rec.ID, "status", e.Status, "err", e.Error())
 	}
 	if x.req != nil && x.rec.PromptTokens == 0 && x.dep != nil {
 		// Nothing came back; record the prompt size for the attempt.
@@ -440,11 +459,11 @@ func (x *exchange) finish() {
 	if x.rec.CompletionTokens > 0 {
 		m.tokens.WithLabelValues(model, x.rec.Provider, "output").Add(float64(x.rec.CompletionTokens))
 	}
-	if x.rec.CachedTokens > 0 {
-		m.tokens.WithLabelValues(model, x.rec.Provider, "cached_input").Add(float64(x.rec.CachedTokens))
+	if x.rec.CacheReadTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "cached_input").Add(float64(x.rec.CacheReadTokens))
 	}
-	if x.rec.Cost > 0 {
-		m.cost.WithLabelValues(model, x.rec.Provider).Add(x.rec.Cost)
+	if x.rec.CostMicros > 0 {
+		m.cost.WithLabelValues(model, x.rec.Provider).Add(float64(x.rec.CostMicros) / 1e6)
 	}
 	var body []byte
 	if h.opts.LogBodies && x.req != nil {
@@ -455,62 +474,6 @@ func (x *exchange) finish() {
 	// must not be able to fill the database.
 	if x.principal != nil {
 		h.opts.Usage.Record(x.rec)
-	}
-}
-
-// readBody reads the request body up to limit, answering 413 beyond it.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
-	if r.ContentLength > limit {
-		return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
-	}
-	body, err := readAllLimited(http.MaxBytesReader(w, r.Body, limit), r.Header, limit)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) { // checked first: the timeout also cancels the request's context
-			e := llm.Errorf(llm.KindInvalidRequest, "the request body did not arrive in time")
-			e.Status, e.Code = http.StatusRequestTimeout, "request_timeout"
-			return nil, e
-		}
-		if r.Context().Err() != nil {
-			return nil, llm.Errorf(llm.KindCanceled, "client closed the request")
-		}
-		return nil, llm.Errorf(llm.KindInvalidRequest, "cannot read request body")
-	}
-	if len(body) == 0 {
-		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is empty; send a JSON object")
-	}
-	return body, nil
-}
-
-// readAllLimited reads r, sizing the buffer from Content-Length when known.
-// More than limit bytes is an *http.MaxBytesError.
-func readAllLimited(r io.Reader, h http.Header, limit int64) ([]byte, error) {
-	n := int64(512)
-	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl >= 0 && cl <= limit {
-		n = cl + 1 // one spare byte so EOF is seen without growing
-	}
-	buf := make([]byte, 0, n)
-	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return nil, &http.MaxBytesError{Limit: limit}
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		m, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if int64(len(buf)) > limit {
-			return nil, &http.MaxBytesError{Limit: limit}
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 }
 
@@ -594,7 +557,7 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 	}
 	u := llm.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens}
 	if w.PromptTokensDetails != nil {
-		u.CachedTokens = w.PromptTokensDetails.CachedTokens
+		u.CacheReadTokens = w.PromptTokensDetails.CachedTokens
 	}
 	return u, true
 }

@@ -50,7 +50,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	for i, u := range upstreams {
 		name := fmt.Sprintf("p%d", i)
 		snap.Providers[name] = &llm.Provider{Name: name, Type: llm.ProviderOpenAICompatible, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
-		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, InputPricePerMTok: 1, OutputPricePerMTok: 2})
+		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
 	}
 	snap.Models["m"] = m
 	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
@@ -118,7 +118,7 @@ func TestStreamDropsUsageChunkUnlessAsked(t *testing.T) {
 			t.Fatalf("asked=%v but usage chunk forwarded=%v: %s", asked, got, b)
 		}
 		rec := r.last()
-		if rec.PromptTokens != 3 || rec.CompletionTokens != 1 || rec.Estimated || rec.Cost == 0 {
+		if rec.PromptTokens != 3 || rec.CompletionTokens != 1 || rec.Estimated || rec.CostMicros == 0 {
 			t.Fatalf("record %+v", rec)
 		}
 	}
@@ -180,7 +180,7 @@ func TestFallbackBeforeFirstByte(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Provider") != "p1" || gotModel != `"up-p1"` {
 		t.Fatalf("status %d provider %q model %s", resp.StatusCode, resp.Header.Get("X-Sluice-Provider"), gotModel)
 	}
-	if rec := r.last(); rec.CachedTokens != 1 || rec.PromptTokens != 5 {
+	if rec := r.last(); rec.CacheReadTokens != 1 || rec.PromptTokens != 5 {
 		t.Fatalf("record %+v", rec)
 	}
 }
@@ -307,7 +307,7 @@ func TestAccessLogLine(t *testing.T) {
 	for _, bodies := range []bool{false, true} {
 		var buf safeBuffer
 		al := NewAccessLog(&buf)
-		rec := &llm.Record{RequestID: "r\"1", KeyPrefix: "sk-abc", Model: "m", HTTPStatus: 200, Status: llm.StatusOK, PromptTokens: 3}
+		rec := &llm.Record{ID: "r\"1", KeyPrefix: "sk-abc", Model: "m", HTTPStatus: 200, Status: llm.StatusOK, Usage: llm.Usage{PromptTokens: 3}}
 		var body []byte
 		if bodies {
 			body = []byte("{\n  \"model\": \"m\"\n}")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -77,8 +76,6 @@ type Options struct {
 type Handler struct {
 	opts     Options
 	engine   *gin.Engine
-	idBase   string
-	idSeq    atomic.Uint64
 	inflight atomic.Int64
 }
 
@@ -105,9 +102,7 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	var seed [6]byte
-	_, _ = rand.Read(seed[:])
-	h := &Handler{opts: o, idBase: "req_" + hex.EncodeToString(seed[:])}
+	h := &Handler{opts: o}
 	if gin.Mode() == gin.DebugMode {
 		// gin's debug mode prints every route to stdout, where the access
 		// log goes. Its mode is gin's own (atomic) global; GIN_MODE still wins.
@@ -170,11 +165,24 @@ func (h *Handler) readyz(c *gin.Context) {
 
 // requestID returns the client's X-Request-Id when it is short and plain,
 // else a new id unique to this process.
-func (h *Handler) requestID(r *http.Request) string {
+// newRequestID returns a fresh, unguessable request id ("req_" and 96
+// random bits): the usage row's key. No client input ever chooses it.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	var out [4 + 24]byte
+	copy(out[:], "req_")
+	hex.Encode(out[4:], b[:])
+	return string(out[:])
+}
+
+// clientRequestID returns the client's X-Request-Id when it is a plain id
+// of at most 128 bytes, else "". It is stored and echoed, never a key.
+func clientRequestID(r *http.Request) string {
 	if v := r.Header.Get("X-Request-Id"); v != "" && len(v) <= 128 && plainID(v) {
 		return v
 	}
-	return h.idBase + strconv.FormatUint(h.idSeq.Add(1), 36)
+	return ""
 }
 
 func plainID(s string) bool {

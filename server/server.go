@@ -238,7 +238,7 @@ func (s *Server) health(context.Context) any {
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
 			d := &m.Deployments[i]
-			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID())})
+			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

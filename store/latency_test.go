@@ -31,7 +31,7 @@ func TestLatencySummary(t *testing.T) {
 		var recs []llm.Record
 		for _, i := range rand.New(rand.NewPCG(1, 2)).Perm(100) {
 			v := i + 1
-			r := llm.Record{RequestID: "lat-" + string(rune('A'+i/26)) + string(rune('a'+i%26)), Time: base.Add(time.Duration(i) * time.Second),
+			r := llm.Record{ID: "lat-" + string(rune('A'+i/26)) + string(rune('a'+i%26)), Time: base.Add(time.Duration(i) * time.Second),
 				KeyID: "k1", Model: "m", Latency: time.Duration(v) * time.Millisecond, HTTPStatus: 200, Status: llm.StatusOK}
 			switch {
 			case v%2 == 0:
@@ -46,10 +46,10 @@ func TestLatencySummary(t *testing.T) {
 		// Noise the filters must exclude: another key, another model, and
 		// records outside the time range.
 		recs = append(recs,
-			llm.Record{RequestID: "other-key", Time: base, KeyID: "k2", Model: "m", Latency: 9 * time.Second, Stream: true, TTFT: 9 * time.Second},
-			llm.Record{RequestID: "other-model", Time: base, KeyID: "k1", Model: "x", Latency: 7 * time.Second, Stream: true, TTFT: 7 * time.Second},
-			llm.Record{RequestID: "before", Time: base.Add(-time.Second), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
-			llm.Record{RequestID: "at-to", Time: base.Add(time.Hour), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
+			llm.Record{ID: "other-key", Time: base, KeyID: "k2", Model: "m", Latency: 9 * time.Second, Stream: true, TTFT: 9 * time.Second},
+			llm.Record{ID: "other-model", Time: base, KeyID: "k1", Model: "x", Latency: 7 * time.Second, Stream: true, TTFT: 7 * time.Second},
+			llm.Record{ID: "before", Time: base.Add(-time.Second), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
+			llm.Record{ID: "at-to", Time: base.Add(time.Hour), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
 		)
 		if err := s.InsertUsage(ctx, recs); err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func TestLatencySummary(t *testing.T) {
 		var oddLat []float64
 		for i := range 37 {
 			d := time.Duration(1000+i*i*7919%104729) * time.Microsecond
-			odd = append(odd, llm.Record{RequestID: "odd-" + time.Duration(i).String(), Time: base.Add(2 * time.Hour), KeyID: "k3",
+			odd = append(odd, llm.Record{ID: "odd-" + time.Duration(i).String(), Time: base.Add(2 * time.Hour), KeyID: "k3",
 				Latency: d, Stream: true, TTFT: d / 3})
 			oddLat = append(oddLat, durMS(d))
 		}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +57,13 @@ func scanModel(sc rowScanner) (*Model, error) {
 	if m.Deployments == nil {
 		m.Deployments = []llm.Deployment{}
 	}
+	for i := range m.Deployments {
+		if m.Deployments[i].ID == "" {
+			// A row written before deployments had ids: derive one that is
+			// stable until the next write persists it.
+			m.Deployments[i].ID = legacyDeploymentID(m.ID, i, &m.Deployments[i])
+		}
+	}
 	m.CreatedAt, m.UpdatedAt = created.T, updated.T
 	return &m, nil
 }
@@ -91,6 +100,55 @@ func getModel(ctx context.Context, q queryer, idOrName string) (*Model, error) {
 	return m, nil
 }
 
+// legacyDeploymentID derives a deployment id for a row stored without one.
+func legacyDeploymentID(modelID string, i int, d *llm.Deployment) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", modelID, i, d.Provider, d.Model))
+	return "dep_" + hex.EncodeToString(h[:12])
+}
+
+// assignDeploymentIDs gives every deployment in next its stable id. An id
+// the caller sent must be one of prev's (ids are the server's to assign: a
+// client must not make two models share health state); a deployment sent
+// without one inherits the id of prev's deployment with the same provider
+// and upstream model, else gets a new one.
+func assignDeploymentIDs(prev, next []llm.Deployment) error {
+	known := make(map[string]bool, len(prev))
+	byTarget := make(map[[2]string]string, len(prev))
+	for _, d := range prev {
+		known[d.ID] = true
+		k := [2]string{d.Provider, d.Model}
+		if _, ok := byTarget[k]; !ok {
+			byTarget[k] = d.ID
+		}
+	}
+	used := make(map[string]bool, len(next))
+	for i := range next {
+		d := &next[i]
+		if d.ID != "" {
+			if !known[d.ID] {
+				return invalid(fmt.Sprintf("deployments[%d].id", i), "is not a deployment of this model: ids are assigned by the server; omit id for a new deployment")
+			}
+			if used[d.ID] {
+				return invalid(fmt.Sprintf("deployments[%d].id", i), "appears twice")
+			}
+			used[d.ID] = true
+		}
+	}
+	for i := range next {
+		d := &next[i]
+		if d.ID != "" {
+			continue
+		}
+		if id, ok := byTarget[[2]string{d.Provider, d.Model}]; ok && !used[id] {
+			d.ID = id
+		} else {
+			d.ID = newID("dep_")
+		}
+		used[d.ID] = true
+	}
+	return nil
+}
+
 // validateModel checks the model's fields; provider existence is checked
 // against the providers table inside tx.
 func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
@@ -114,10 +172,10 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 		if d.Weight < 0 {
 			return invalid(f+".weight", "must be >= 0")
 		}
-		if d.InputPricePerMTok < 0 || math.IsNaN(d.InputPricePerMTok) || math.IsInf(d.InputPricePerMTok, 0) {
+		if d.InputPerMTok < 0 || math.IsNaN(d.InputPerMTok) || math.IsInf(d.InputPerMTok, 0) {
 			return invalid(f+".input_price_per_mtok", "must be a finite number >= 0")
 		}
-		if d.OutputPricePerMTok < 0 || math.IsNaN(d.OutputPricePerMTok) || math.IsInf(d.OutputPricePerMTok, 0) {
+		if d.OutputPerMTok < 0 || math.IsNaN(d.OutputPerMTok) || math.IsInf(d.OutputPerMTok, 0) {
 			return invalid(f+".output_price_per_mtok", "must be a finite number >= 0")
 		}
 		var n int
@@ -136,10 +194,13 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 	if err := validText("name", in.Name, maxNameLen, true); err != nil {
 		return Model{}, err
 	}
-	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: in.Deployments, CreatedAt: now()}
+	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: append([]llm.Deployment(nil), in.Deployments...), CreatedAt: now()}
 	m.UpdatedAt = m.CreatedAt
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := validateModel(ctx, tx, in); err != nil {
+			return err
+		}
+		if err := assignDeploymentIDs(nil, m.Deployments); err != nil {
 			return err
 		}
 		if taken, err := nameTaken(ctx, tx, "models", m.Name, m.ID); err != nil {
@@ -216,9 +277,12 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 			in.Name = *patch.Name
 		}
 		if patch.Deployments != nil {
-			in.Deployments = *patch.Deployments
+			in.Deployments = append([]llm.Deployment(nil), (*patch.Deployments)...)
 		}
 		if err := validateModel(ctx, tx, in); err != nil {
+			return err
+		}
+		if err := assignDeploymentIDs(m.Deployments, in.Deployments); err != nil {
 			return err
 		}
 		if in.Name != m.Name {

@@ -28,6 +28,7 @@ type RequestQuery struct {
 // RequestRow is one usage record as the request log shows it.
 type RequestRow struct {
 	RequestID        string    `json:"request_id"`
+	ClientRequestID  string    `json:"client_request_id"`
 	Time             time.Time `json:"time"` // UTC
 	KeyID            string    `json:"key_id"`
 	KeyPrefix        string    `json:"key_prefix"`
@@ -38,7 +39,8 @@ type RequestRow struct {
 	PromptTokens     int64     `json:"prompt_tokens"`
 	CompletionTokens int64     `json:"completion_tokens"`
 	CachedTokens     int64     `json:"cached_tokens"`
-	Cost             float64   `json:"cost"`
+	Cost             float64   `json:"cost"` // CostMicros in USD, for display
+	CostMicros       int64     `json:"cost_micros"`
 	LatencyMS        float64   `json:"latency_ms"`
 	TTFTMS           float64   `json:"ttft_ms"`
 	HTTPStatus       int       `json:"http_status"`
@@ -114,8 +116,8 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // requestCols are the columns ListRequests reads, in RequestRow order.
-const requestCols = `request_id, ts, key_id, key_prefix, endpoint, model, provider, deployment,
-	prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, ttft_ms,
+const requestCols = `request_id, client_request_id, ts, key_id, key_prefix, endpoint, model, provider, deployment,
+	prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms,
 	http_status, status, error_type, stream, estimated`
 
 // ListRequests returns one page of usage records matching q, newest first
@@ -158,11 +160,12 @@ func (s *Store) ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow,
 		for rows.Next() {
 			var r RequestRow
 			var ts dbTime
-			if err := rows.Scan(&r.RequestID, &ts, &r.KeyID, &r.KeyPrefix, &r.Endpoint, &r.Model, &r.Provider, &r.Deployment,
-				&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.Cost, &r.LatencyMS, &r.TTFTMS,
+			if err := rows.Scan(&r.RequestID, &r.ClientRequestID, &ts, &r.KeyID, &r.KeyPrefix, &r.Endpoint, &r.Model, &r.Provider, &r.Deployment,
+				&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CostMicros, &r.LatencyMS, &r.TTFTMS,
 				&r.HTTPStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated); err != nil {
 				return fmt.Errorf("store: list requests: %w", err)
 			}
+			r.Cost = float64(r.CostMicros) / 1e6
 			r.Time = ts.T
 			out = append(out, r)
 		}

@@ -15,9 +15,9 @@ import (
 // outside the default test window.
 func requestFixture(base time.Time) []llm.Record {
 	rec := func(id string, off time.Duration, key, model, prov, status string, http int) llm.Record {
-		return llm.Record{RequestID: id, Time: base.Add(off), KeyID: key, KeyPrefix: "sk-" + key, Endpoint: llm.EndpointChat,
-			Model: model, Provider: prov, Deployment: prov + "/" + model, PromptTokens: 10, CompletionTokens: 5,
-			Latency: 100 * time.Millisecond, HTTPStatus: http, Status: status}
+		return llm.Record{ID: id, Time: base.Add(off), KeyID: key, KeyPrefix: "sk-" + key, Endpoint: llm.EndpointChat,
+			Model: model, Provider: prov, Deployment: prov + "/" + model,
+			Latency: 100 * time.Millisecond, HTTPStatus: http, Status: status, Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 5}}
 	}
 	return []llm.Record{
 		rec("r0", -2*time.Hour, "k1", "fast", "a", llm.StatusOK, 200),
@@ -37,10 +37,9 @@ func TestListRequests(t *testing.T) {
 		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		recs := requestFixture(base)
 		// Every column round-trips, including sub-millisecond latencies.
-		full := llm.Record{RequestID: "full", Time: base.Add(30*time.Minute + 123*time.Millisecond), KeyID: "key_x", KeyPrefix: "sk-sluice-Xy",
-			Endpoint: llm.EndpointEmbeddings, Model: "embed", Provider: "openai", Deployment: "openai/text-embedding-3-small",
-			PromptTokens: 1234, CompletionTokens: 56, CachedTokens: 7, Cost: 0.000125, Latency: 1500 * time.Microsecond,
-			TTFT: 250 * time.Microsecond, HTTPStatus: 200, Status: llm.StatusOK, ErrorType: "none", Stream: true, Estimated: true}
+		full := llm.Record{ID: "full", Time: base.Add(30*time.Minute + 123*time.Millisecond), KeyID: "key_x", KeyPrefix: "sk-sluice-Xy",
+			Endpoint: llm.EndpointEmbeddings, Model: "embed", Provider: "openai", Deployment: "openai/text-embedding-3-small", CostMicros: 125, Latency: 1500 * time.Microsecond,
+			TTFT: 250 * time.Microsecond, HTTPStatus: 200, Status: llm.StatusOK, ErrorType: "none", Stream: true, Usage: llm.Usage{PromptTokens: 1234, CompletionTokens: 56, CacheReadTokens: 7, Estimated: true}}
 		if err := s.InsertUsage(ctx, append(recs, full)); err != nil {
 			t.Fatal(err)
 		}

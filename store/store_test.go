@@ -253,14 +253,14 @@ func TestModelsCRUD(t *testing.T) {
 		mustProvider(t, s, "a", "k")
 		mustProvider(t, s, "b", "")
 		deps := []llm.Deployment{
-			{Provider: "a", Model: "m1", Weight: 3, InputPricePerMTok: 0.15, OutputPricePerMTok: 0.6},
+			{Provider: "a", Model: "m1", Weight: 3, Prices: llm.Prices{InputPerMTok: 0.15, OutputPerMTok: 0.6}},
 			{Provider: "b", Model: "m1-local"},
 		}
 		m, err := s.CreateModel(ctx, ModelInput{Name: "fast", Deployments: deps})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.ID == "" || len(m.Deployments) != 2 || m.Deployments[0].InputPricePerMTok != 0.15 {
+		if m.ID == "" || len(m.Deployments) != 2 || m.Deployments[0].InputPerMTok != 0.15 {
 			t.Fatalf("model = %+v", m)
 		}
 		if _, err := s.CreateModel(ctx, ModelInput{Name: "fast", Deployments: deps}); !errors.Is(err, ErrConflict) {
@@ -279,7 +279,7 @@ func TestModelsCRUD(t *testing.T) {
 			{"unknown provider", ModelInput{Name: "x", Deployments: []llm.Deployment{{Provider: "zz", Model: "m"}}}, "deployments[0].provider"},
 			{"empty model", ModelInput{Name: "x", Deployments: []llm.Deployment{{Provider: "a"}}}, "deployments[0].model"},
 			{"weight", ModelInput{Name: "x", Deployments: []llm.Deployment{{Provider: "a", Model: "m", Weight: -1}}}, "deployments[0].weight"},
-			{"price", ModelInput{Name: "x", Deployments: []llm.Deployment{{Provider: "a", Model: "m", OutputPricePerMTok: -0.1}}}, "deployments[0].output_price"},
+			{"price", ModelInput{Name: "x", Deployments: []llm.Deployment{{Provider: "a", Model: "m", Prices: llm.Prices{OutputPerMTok: -0.1}}}}, "deployments[0].output_price"},
 		}
 		for _, tt := range bad {
 			_, err := s.CreateModel(ctx, tt.in)
@@ -445,6 +445,68 @@ func TestSnapshotAndVersion(t *testing.T) {
 		}
 		if k := snap.Keys[llm.HashKey(secret)]; k == nil || k.Name != "k" || k.Prefix != secret[:12] {
 			t.Fatalf("key = %+v", k)
+		}
+	})
+}
+
+// Deployment ids are the server's: new deployments get fresh "dep_" ids,
+// ids survive updates that keep the deployment (by id or by provider and
+// upstream model) and provider renames, and a client cannot choose one.
+func TestDeploymentIDsStable(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, env dialectEnv) {
+		ctx := context.Background()
+		s := env.open(t)
+		mustProvider(t, s, "a", "k")
+		mustProvider(t, s, "b", "")
+		m, err := s.CreateModel(ctx, ModelInput{Name: "fast", Deployments: []llm.Deployment{
+			{Provider: "a", Model: "m1"}, {Provider: "b", Model: "m2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := m.Deployments[0].ID, m.Deployments[1].ID
+		if !strings.HasPrefix(a, "dep_") || !strings.HasPrefix(b, "dep_") || a == b {
+			t.Fatalf("ids %q %q", a, b)
+		}
+		// A client-chosen id is refused on create and when foreign on update.
+		_, err = s.CreateModel(ctx, ModelInput{Name: "x", Deployments: []llm.Deployment{{ID: a, Provider: "a", Model: "m1"}}})
+		wantValidation(t, err, "deployments[0].id")
+		other, err := s.CreateModel(ctx, ModelInput{Name: "other", Deployments: []llm.Deployment{{Provider: "a", Model: "m1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other.Deployments[0].ID == a {
+			t.Fatal("two models share a deployment id")
+		}
+		_, err = s.UpdateModel(ctx, "fast", ModelPatch{Deployments: &[]llm.Deployment{{ID: other.Deployments[0].ID, Provider: "a", Model: "m1"}}})
+		wantValidation(t, err, "deployments[0].id")
+		_, err = s.UpdateModel(ctx, "fast", ModelPatch{Deployments: &[]llm.Deployment{{ID: a, Provider: "a", Model: "m1"}, {ID: a, Provider: "b", Model: "m2"}}})
+		wantValidation(t, err, "deployments[1].id")
+		// Kept by id (even with a new upstream model), inherited by target, or new.
+		up, err := s.UpdateModel(ctx, "fast", ModelPatch{Deployments: &[]llm.Deployment{
+			{Provider: "b", Model: "m2", Weight: 5}, {ID: a, Provider: "a", Model: "m1-new"}, {Provider: "a", Model: "m3"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Deployments[0].ID != b || up.Deployments[1].ID != a || up.Deployments[2].ID == a || up.Deployments[2].ID == b {
+			t.Fatalf("after update: %+v", up.Deployments)
+		}
+		// A provider rename keeps every id.
+		if _, err := s.UpdateProvider(ctx, "b", ProviderPatch{Name: ptr("b2")}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetModel(ctx, "fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Deployments[0].ID != b || got.Deployments[0].Provider != "b2" {
+			t.Fatalf("after rename: %+v", got.Deployments)
+		}
+		snap, err := s.LoadSnapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Models["fast"].Deployments[0].ID != b {
+			t.Fatalf("snapshot ids: %+v", snap.Models["fast"].Deployments)
 		}
 	})
 }

@@ -14,9 +14,10 @@ import (
 )
 
 // usageCols are usage_records' columns in insert order.
-var usageCols = []string{"request_id", "ts", "key_id", "key_prefix", "endpoint", "model", "provider", "deployment",
-	"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "latency_ms", "ttft_ms",
-	"http_status", "status", "error_type", "stream", "estimated"}
+var usageCols = []string{"request_id", "client_request_id", "ts", "principal_id", "principal_kind", "owner",
+	"key_id", "key_prefix", "endpoint", "model", "provider", "deployment", "upstream_model",
+	"prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_micros",
+	"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped"}
 
 // usageChunkSizes are the row counts of the multi-row INSERTs a batch is
 // split into, largest first. Each size's statement is prepared once and
@@ -140,7 +141,7 @@ func (s *Store) usageInsertSQL(n int) string {
 // appendUsageArgs appends the column values of recs in usageCols order.
 func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 	for _, r := range recs {
-		id := r.RequestID
+		id := r.ID
 		if id == "" {
 			id = newID("req_")
 		}
@@ -148,9 +149,10 @@ func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 		if ts.IsZero() {
 			ts = time.Now()
 		}
-		args = append(args, id, s.tv(ts), r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment,
-			int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CachedTokens), r.Cost,
-			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), r.Status, r.ErrorType, r.Stream, r.Estimated)
+		args = append(args, id, r.ClientRequestID, s.tv(ts), r.PrincipalID, r.PrincipalKind, r.Owner,
+			r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment, r.UpstreamModel,
+			int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CacheReadTokens), int64(r.CacheWriteTokens), int64(r.ReasoningTokens), r.CostMicros,
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), r.Status, r.ErrorType, r.Stream, r.Estimated, r.Clamped)
 	}
 	return args
 }
@@ -180,12 +182,14 @@ type UsageQuery struct {
 // UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
 // for hour and day, else the key id, model or provider.
 type UsageRow struct {
-	Group            string  `json:"group"`
-	Requests         int64   `json:"requests"`
-	PromptTokens     int64   `json:"prompt_tokens"`
-	CompletionTokens int64   `json:"completion_tokens"`
-	CachedTokens     int64   `json:"cached_tokens"`
-	Cost             float64 `json:"cost"`
+	Group            string `json:"group"`
+	Requests         int64  `json:"requests"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	CachedTokens     int64  `json:"cached_tokens"`
+	// Cost is CostMicros in USD, for display.
+	Cost       float64 `json:"cost"`
+	CostMicros int64   `json:"cost_micros"`
 	// Errors counts records with http_status >= 400 or status other than "ok".
 	Errors int64 `json:"errors"`
 }
@@ -241,7 +245,7 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	}
 	query := `SELECT ` + expr + ` AS grp, COUNT(*),
 		CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), CAST(SUM(cached_tokens) AS BIGINT),
-		SUM(cost), SUM(CASE WHEN http_status >= 400 OR status <> 'ok' THEN 1 ELSE 0 END)
+		CAST(SUM(cost_micros) AS BIGINT), SUM(CASE WHEN http_status >= 400 OR status <> 'ok' THEN 1 ELSE 0 END)
 		FROM usage_records WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -252,9 +256,10 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	for rows.Next() {
 		var r UsageRow
 		var g any
-		if err := rows.Scan(&g, &r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.Cost, &r.Errors); err != nil {
+		if err := rows.Scan(&g, &r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CostMicros, &r.Errors); err != nil {
 			return nil, fmt.Errorf("store: query usage: %w", err)
 		}
+		r.Cost = float64(r.CostMicros) / 1e6
 		if isTime {
 			ms, err := toInt64(g)
 			if err != nil {

@@ -12,9 +12,9 @@ import (
 
 func usageFixture(base time.Time) []llm.Record {
 	rec := func(id string, off time.Duration, key, model, prov string, status int, st string, cost float64) llm.Record {
-		return llm.Record{RequestID: id, Time: base.Add(off), KeyID: key, KeyPrefix: "sk-sluice-Ab", Endpoint: llm.EndpointChat,
-			Model: model, Provider: prov, Deployment: prov + "/" + model, PromptTokens: 10, CompletionTokens: 5, CachedTokens: 1,
-			Cost: cost, Latency: 150 * time.Millisecond, TTFT: 20 * time.Millisecond, HTTPStatus: status, Status: st, Stream: true}
+		return llm.Record{ID: id, Time: base.Add(off), KeyID: key, KeyPrefix: "sk-sluice-Ab", Endpoint: llm.EndpointChat,
+			Model: model, Provider: prov, Deployment: prov + "/" + model,
+			CostMicros: int64(cost*1e6 + 0.5), Latency: 150 * time.Millisecond, TTFT: 20 * time.Millisecond, HTTPStatus: status, Status: st, Stream: true, Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 5, CacheReadTokens: 1}}
 	}
 	return []llm.Record{
 		rec("r1", 5*time.Minute, "k1", "fast", "a", 200, llm.StatusOK, 0.5),
@@ -132,9 +132,9 @@ func benchRecords(start, n int) []llm.Record {
 	recs := make([]llm.Record, n)
 	now := time.Now()
 	for i := range recs {
-		recs[i] = llm.Record{RequestID: fmt.Sprintf("req-%d", start+i), Time: now, KeyID: "key_1", KeyPrefix: "sk-sluice-Ab",
-			Endpoint: llm.EndpointChat, Model: "fast", Provider: "a", Deployment: "a/m", PromptTokens: 100, CompletionTokens: 50,
-			Cost: 0.001, Latency: time.Second, HTTPStatus: 200, Status: llm.StatusOK}
+		recs[i] = llm.Record{ID: fmt.Sprintf("req-%d", start+i), Time: now, KeyID: "key_1", KeyPrefix: "sk-sluice-Ab",
+			Endpoint: llm.EndpointChat, Model: "fast", Provider: "a", Deployment: "a/m",
+			CostMicros: 1000, Latency: time.Second, HTTPStatus: 200, Status: llm.StatusOK, Usage: llm.Usage{PromptTokens: 100, CompletionTokens: 50}}
 	}
 	return recs
 }

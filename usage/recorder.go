@@ -101,7 +101,7 @@ func (r *Recorder) Record(rec llm.Record) {
 	case r.queue <- rec:
 	default:
 		r.dropped.WithLabelValues("queue_full").Inc()
-		r.opts.Logger.Warn("usage queue full: record dropped", "request_id", rec.RequestID)
+		r.opts.Logger.Warn("usage queue full: record dropped", "request_id", rec.ID)
 	}
 }
 

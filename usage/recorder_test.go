@@ -30,7 +30,7 @@ func (m *memSink) InsertUsage(_ context.Context, recs []llm.Record) error {
 		return errors.New("db down")
 	}
 	for _, r := range recs {
-		m.rows[r.RequestID] = r
+		m.rows[r.ID] = r
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func TestRecorderFlushesOnClose(t *testing.T) {
 	sink := &memSink{rows: map[string]llm.Record{}}
 	r := NewRecorder(sink, Options{FlushInterval: time.Hour, BatchSize: 7})
 	for i := range 100 {
-		r.Record(llm.Record{RequestID: fmt.Sprint(i)})
+		r.Record(llm.Record{ID: fmt.Sprint(i)})
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestRecorderFlushesOnClose(t *testing.T) {
 func TestRecorderRetriesThenSucceeds(t *testing.T) {
 	sink := &memSink{rows: map[string]llm.Record{}, fails: 2}
 	r := NewRecorder(sink, Options{FlushInterval: 10 * time.Millisecond, RetryBackoff: time.Millisecond})
-	r.Record(llm.Record{RequestID: "a"})
+	r.Record(llm.Record{ID: "a"})
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,8 @@ func TestRecorderCountsDrops(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	sink := &memSink{rows: map[string]llm.Record{}, fails: 1000}
 	r := NewRecorder(sink, Options{FlushInterval: time.Millisecond, Retries: 1, RetryBackoff: time.Millisecond, Registerer: reg})
-	r.Record(llm.Record{RequestID: "a"})
-	r.Record(llm.Record{RequestID: "b"})
+	r.Record(llm.Record{ID: "a"})
+	r.Record(llm.Record{ID: "b"})
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRecorderQueueFull(t *testing.T) {
 	sink := blockingSink{block}
 	r := NewRecorder(sink, Options{QueueSize: 1, BatchSize: 1, FlushInterval: time.Millisecond})
 	for i := range 10 {
-		r.Record(llm.Record{RequestID: fmt.Sprint(i)})
+		r.Record(llm.Record{ID: fmt.Sprint(i)})
 	}
 	if got := testutil.ToFloat64(r.dropped.WithLabelValues("queue_full")); got < 1 {
 		t.Fatalf("queue_full drops = %v, want > 0", got)

@@ -327,9 +327,8 @@ func seedHistory(t *testing.T, ctx context.Context, dir string, keys map[string]
 			}
 		}
 		recs = append(recs, llm.Record{
-			Time: ts, KeyID: key.ID, KeyPrefix: key.Prefix, Endpoint: llm.EndpointChat, Model: model, Provider: provider, Deployment: dep,
-			PromptTokens: prompt, CompletionTokens: completion, Cost: cost, Latency: time.Duration(200+(i*53)%700) * time.Millisecond,
-			TTFT: ttft, HTTPStatus: httpStatus, Status: status, Stream: stream,
+			Time: ts, KeyID: key.ID, KeyPrefix: key.Prefix, Endpoint: llm.EndpointChat, Model: model, Provider: provider, Deployment: dep, CostMicros: int64(cost*1e6 + 0.5), Latency: time.Duration(200+(i*53)%700) * time.Millisecond,
+			TTFT: ttft, HTTPStatus: httpStatus, Status: status, Stream: stream, Usage: llm.Usage{PromptTokens: prompt, CompletionTokens: completion},
 		})
 	}
 	for k := 1; k <= 22; k++ {

@@ -1,0 +1,39 @@
+-- Accounting model: the gateway's request id keys the row (request_id), the
+-- client's X-Request-Id is kept apart; integer micro-USD costs; cache-write
+-- and reasoning tokens; who made the request; what the upstream answered.
+
+-- +goose Up
+ALTER TABLE usage_records ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_records ADD COLUMN principal_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_records ADD COLUMN principal_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_records ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_records ADD COLUMN upstream_model TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_records ADD COLUMN upstream_status INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_records ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_records ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_records ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_records ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
+UPDATE usage_records SET
+    principal_id = key_id,
+    principal_kind = CASE WHEN key_id <> '' THEN 'key' ELSE '' END,
+    cost_micros = CASE
+        WHEN cost IS NULL OR cost <= 0 OR cost <> cost THEN 0
+        WHEN cost >= 9000000000000 THEN 9000000000000000000
+        ELSE CAST(ROUND(cost * 1000000) AS INTEGER) END;
+ALTER TABLE usage_records DROP COLUMN cost;
+CREATE INDEX usage_records_principal_ts ON usage_records (principal_id, ts);
+
+-- +goose Down
+DROP INDEX usage_records_principal_ts;
+ALTER TABLE usage_records ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+UPDATE usage_records SET cost = cost_micros / 1000000.0;
+ALTER TABLE usage_records DROP COLUMN clamped;
+ALTER TABLE usage_records DROP COLUMN cost_micros;
+ALTER TABLE usage_records DROP COLUMN reasoning_tokens;
+ALTER TABLE usage_records DROP COLUMN cache_write_tokens;
+ALTER TABLE usage_records DROP COLUMN upstream_status;
+ALTER TABLE usage_records DROP COLUMN upstream_model;
+ALTER TABLE usage_records DROP COLUMN owner;
+ALTER TABLE usage_records DROP COLUMN principal_kind;
+ALTER TABLE usage_records DROP COLUMN principal_id;
+ALTER TABLE usage_records DROP COLUMN client_request_id;
