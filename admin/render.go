@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,10 @@ func (a *api) decode(c *gin.Context, v any) bool {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			a.error(c, http.StatusRequestEntityTooLarge, "request body is larger than 1 MiB", "invalid_request_error", "", "request_too_large")
+			return false
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			a.error(c, http.StatusRequestTimeout, "the request body did not arrive in time", "invalid_request_error", "", "request_timeout")
 			return false
 		}
 		a.error(c, http.StatusBadRequest, "could not read request body", "invalid_request_error", "", "invalid_json")

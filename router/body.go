@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -41,6 +42,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm
 			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
 		case errors.As(err, &mbe):
 			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes once decompressed", limit)
+		case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(src.err, os.ErrDeadlineExceeded):
+			// Checked before the context: the read timeout cancels it too.
+			e := llm.Errorf(llm.KindInvalidRequest, "the request body did not arrive in time")
+			e.Status, e.Code = http.StatusRequestTimeout, "request_timeout"
+			return nil, e
 		case r.Context().Err() != nil:
 			return nil, llm.Errorf(llm.KindCanceled, "client closed the request")
 		case gz && src.err == nil:

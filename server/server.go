@@ -130,6 +130,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,
+
+		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
 	s.admin, err = admin.New(admin.Options{
 		Store:    s.store,
@@ -302,7 +304,8 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			})
 		})
 	}
-	proxySrv, adminSrv := newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)
+	proxyH, adminH := boundBody(s.proxy, s.cfg.BodyReadTimeout), boundBody(s.admin, s.cfg.BodyReadTimeout)
+	proxySrv, adminSrv := newHTTPServer(proxyH, s.log), newHTTPServer(adminH, s.log)
 	if s.cfg.UsageRetention > 0 {
 		wg.Go(func() { s.pruneLoop(bg) })
 	}
@@ -315,7 +318,7 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			wg.Wait()
 			return fmt.Errorf("TLS listener: %w", err)
 		}
-		tlsSrv := newHTTPServer(s.proxy, s.log)
+		tlsSrv := newHTTPServer(proxyH, s.log)
 		servers = append(servers, tlsSrv)
 		go func() { errc <- tlsSrv.ServeTLS(tlsLn, s.cfg.TLSCert, s.cfg.TLSKey) }()
 	}
