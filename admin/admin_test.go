@@ -351,7 +351,7 @@ func TestUsageAPI(t *testing.T) {
 		{ID: "b", Time: now.Add(-time.Hour), KeyID: "k2", Model: "fast", Provider: "p", Usage: llm.Usage{PromptTokens: 5}, HTTPStatus: 500, Status: llm.StatusError},
 		{ID: "c", Time: now.Add(-48 * time.Hour), KeyID: "k1", Model: "old", Provider: "p", Usage: llm.Usage{PromptTokens: 7}, HTTPStatus: 200, Status: llm.StatusOK},
 	}
-	if err := h.store.InsertUsage(context.Background(), recs); err != nil {
+	if _, err := h.store.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {

@@ -11,10 +11,12 @@ import (
 	"github.com/sluice-ai/sluice/llm"
 )
 
-// Sink stores usage records. InsertUsage must be idempotent per request id,
-// so a retried batch never duplicates rows.
+// Sink stores usage records. InsertUsage must be idempotent per record id,
+// so a retried batch never duplicates rows, and it returns how many rows it
+// actually inserted: the others were already stored (a replayed batch or an
+// id collision).
 type Sink interface {
-	InsertUsage(ctx context.Context, recs []llm.Record) error
+	InsertUsage(ctx context.Context, recs []llm.Record) (int, error)
 }
 
 // Options tunes a Recorder. Zero values take the defaults.
@@ -35,15 +37,16 @@ type Options struct {
 
 // Recorder queues records and writes them in batches. Record never blocks.
 type Recorder struct {
-	sink    Sink
-	opts    Options
-	queue   chan llm.Record
-	done    chan struct{}
-	stop    chan struct{}
-	once    sync.Once
-	dropped *prometheus.CounterVec
-	written prometheus.Counter
-	failed  prometheus.Counter
+	sink     Sink
+	opts     Options
+	queue    chan llm.Record
+	done     chan struct{}
+	stop     chan struct{}
+	once     sync.Once
+	dropped  *prometheus.CounterVec
+	written  prometheus.Counter
+	conflict prometheus.Counter
+	failed   prometheus.Counter
 }
 
 // NewRecorder starts a Recorder writing to sink. Close it to flush.
@@ -78,7 +81,11 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 		}, []string{"reason"}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_usage_records_written_total",
-			Help: "Usage records stored.",
+			Help: "Usage rows actually inserted.",
+		}),
+		conflict: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_usage_records_conflicts_total",
+			Help: "Usage records not inserted because a row with their id was already stored: a batch replayed after an unacknowledged commit, or an id collision.",
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_usage_write_errors_total",
@@ -86,7 +93,7 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 		}),
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(r.dropped, r.written, r.failed)
+		o.Registerer.MustRegister(r.dropped, r.written, r.conflict, r.failed)
 	}
 	r.dropped.WithLabelValues("queue_full")
 	r.dropped.WithLabelValues("write_failed")
@@ -159,10 +166,14 @@ func (r *Recorder) write(batch []llm.Record) {
 	backoff := r.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := r.sink.InsertUsage(ctx, batch)
+		n, err := r.sink.InsertUsage(ctx, batch)
 		cancel()
 		if err == nil {
-			r.written.Add(float64(len(batch)))
+			r.written.Add(float64(n))
+			if c := len(batch) - n; c > 0 {
+				r.conflict.Add(float64(c))
+				r.opts.Logger.Warn("usage records already stored: not inserted again", "records", c, "attempt", attempt+1)
+			}
 			return
 		}
 		r.failed.Inc()

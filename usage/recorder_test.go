@@ -21,18 +21,22 @@ type memSink struct {
 	calls int
 }
 
-func (m *memSink) InsertUsage(_ context.Context, recs []llm.Record) error {
+func (m *memSink) InsertUsage(_ context.Context, recs []llm.Record) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
 	if m.fails > 0 {
 		m.fails--
-		return errors.New("db down")
+		return 0, errors.New("db down")
 	}
+	n := 0
 	for _, r := range recs {
-		m.rows[r.ID] = r
+		if _, ok := m.rows[r.ID]; !ok {
+			m.rows[r.ID] = r
+			n++
+		}
 	}
-	return nil
+	return n, nil
 }
 
 func (m *memSink) count() int {
@@ -99,7 +103,29 @@ func TestRecorderQueueFull(t *testing.T) {
 
 type blockingSink struct{ c chan struct{} }
 
-func (b blockingSink) InsertUsage(ctx context.Context, _ []llm.Record) error {
+func (b blockingSink) InsertUsage(ctx context.Context, recs []llm.Record) (int, error) {
 	<-b.c
-	return nil
+	return len(recs), nil
+}
+
+// TestRecorderCountsRowsInserted checks that the written metric counts rows
+// the sink actually inserted and that records it skipped (already stored)
+// are counted apart, never silently: ten records with one id leave one
+// row, one written and nine conflicts.
+func TestRecorderCountsRowsInserted(t *testing.T) {
+	sink := &memSink{rows: map[string]llm.Record{}}
+	r := NewRecorder(sink, Options{FlushInterval: time.Hour})
+	for range 10 {
+		r.Record(llm.Record{ID: "same"})
+	}
+	r.Record(llm.Record{ID: "other"})
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(r.written); got != 2 {
+		t.Errorf("written = %v, want 2 (rows inserted)", got)
+	}
+	if got := testutil.ToFloat64(r.conflict); got != 9 {
+		t.Errorf("conflicts = %v, want 9", got)
+	}
 }
