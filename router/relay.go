@@ -75,7 +75,7 @@ func (x *exchange) serve() {
 	}
 
 	st := h.opts.State()
-	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(x.r.Header), x.start)
+	p, aerr := auth.AuthenticateHeader(st.Snapshot, x.r.Header, x.start)
 	if aerr != nil {
 		x.fail(aerr)
 		return
