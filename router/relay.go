@@ -403,9 +403,15 @@ func (x *exchange) estimate(completion string) llm.Usage {
 	return u
 }
 
+// setUsage sanitises u against what the request could use (see
+// llm.Usage.Sanitize), then records it with its cost.
 func (x *exchange) setUsage(u llm.Usage, d *llm.Deployment) {
-	x.rec.Usage = u
-	x.rec.CostMicros = d.Cost(u)
+	var l llm.UsageLimits
+	if x.req != nil {
+		l = x.req.usageLimits()
+	}
+	x.rec.Usage = u.Sanitize(l)
+	x.rec.CostMicros = d.Cost(x.rec.Usage)
 }
 
 // fail answers with e (when nothing was written yet) and records it.
@@ -424,6 +430,7 @@ func (x *exchange) fail(e *llm.Error) {
 		// Nothing came back; record the prompt size for the attempt.
 		x.rec.PromptTokens = x.h.opts.Estimator.PromptTokens(x.req.body)
 		x.rec.Estimated = true
+		x.rec.Usage = x.rec.Usage.Sanitize(x.req.usageLimits())
 	}
 	x.overhead = time.Since(x.start) - x.upstream
 	if x.dep != nil {
@@ -540,14 +547,18 @@ func truncate(s string, n int) string {
 
 // wireUsage is OpenAI's usage object.
 type wireUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokens        tokenCount `json:"prompt_tokens"`
+	CompletionTokens    tokenCount `json:"completion_tokens"`
 	PromptTokensDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
+		CachedTokens tokenCount `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens tokenCount `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
 // parseUsage decodes an OpenAI usage value; ok is false when absent or null.
+// The counts are as reported: setUsage sanitises them.
 func parseUsage(raw []byte) (llm.Usage, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return llm.Usage{}, false
@@ -556,9 +567,12 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 	if json.Unmarshal(raw, &w) != nil {
 		return llm.Usage{}, false
 	}
-	u := llm.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens}
+	u := llm.Usage{PromptTokens: int(w.PromptTokens), CompletionTokens: int(w.CompletionTokens)}
 	if w.PromptTokensDetails != nil {
-		u.CacheReadTokens = w.PromptTokensDetails.CachedTokens
+		u.CacheReadTokens = int(w.PromptTokensDetails.CachedTokens)
+	}
+	if w.CompletionTokensDetails != nil {
+		u.ReasoningTokens = int(w.CompletionTokensDetails.ReasoningTokens)
 	}
 	return u, true
 }
