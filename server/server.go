@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
@@ -45,6 +46,10 @@ type Server struct {
 	recorder *usage.Recorder
 	access   *router.AccessLog
 	accessF  io.Closer
+	// rdb is the one Redis client (nil without REDIS_URL), shared by all
+	// that need Redis: the config fan-out today, quotas and shared balancer
+	// state when they are wired. Closed last.
+	rdb      redis.UniversalClient
 	fanout   *fanout
 	proxy    *router.Handler
 	admin    http.Handler
@@ -90,10 +95,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if cfg.RedisURL != "" {
-		s.fanout, err = newFanout(ctx, cfg.RedisURL, log)
-		if err != nil {
+		if s.rdb, err = openRedis(ctx, cfg.RedisURL, log); err != nil {
 			return nil, err
 		}
+		s.fanout = newFanout(s.rdb, log)
 	}
 	s.state.Store(&router.State{})
 	if err := s.reload(ctx, true); err != nil {
@@ -149,6 +154,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	return s, nil
 }
+
+// ReleaseMode sets the process-wide defaults of the HTTP frameworks for a
+// production process (gin's release mode, unless GIN_MODE is set). The
+// program calls it once at start; New does not.
+func ReleaseMode() { router.ReleaseMode() }
 
 // GeneratedAdminKey returns the admin key New generated because none was
 // configured, or "".
@@ -257,8 +267,8 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return errors.New("database unreachable")
 	}
-	if s.fanout != nil {
-		if err := s.fanout.ping(ctx); err != nil {
+	if s.rdb != nil {
+		if err := s.rdb.Ping(ctx).Err(); err != nil {
 			return errors.New("redis unreachable")
 		}
 	}
@@ -391,9 +401,10 @@ func (s *Server) closeAll() {
 		_ = s.accessF.Close()
 		s.accessF = nil
 	}
-	if s.fanout != nil {
-		s.fanout.close()
-		s.fanout = nil
+	s.fanout = nil
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+		s.rdb = nil
 	}
 	s.reloadMu.Lock() // no reload may run on a closed store
 	if s.store != nil {

@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log, stderr)
 	}
+	server.ReleaseMode()
 	srv, err := server.New(ctx, cfg, log, server.Version{Version: version, Commit: commit})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
