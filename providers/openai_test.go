@@ -297,7 +297,7 @@ func TestOpenAITimeoutsAndUnreachable(t *testing.T) {
 	}, llm.Timeouts{FirstByte: 100 * time.Millisecond})
 	_, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Body: []byte(`{}`)})
 	var e *llm.Error
-	if !errors.As(err, &e) || e.Kind != llm.KindTimeout || e.Status != 504 || !e.Retryable() {
+	if !errors.As(err, &e) || e.Kind != llm.KindTimeout || e.Status != 504 {
 		t.Fatalf("first-byte timeout: %v", err)
 	}
 
@@ -374,32 +374,50 @@ func TestStreamOptionsRejectionRemembered(t *testing.T) {
 	}
 }
 
-func TestRegistryReusesProviders(t *testing.T) {
+func TestRegistryReusesUnchangedProviders(t *testing.T) {
+	now := time.Now()
 	snap := llm.EmptySnapshot()
-	snap.Providers["a"] = &llm.Provider{Name: "a", Type: llm.ProviderOpenAI, Revision: 1}
+	snap.Providers["a"] = &llm.Provider{ID: "prov_a", Name: "a", Type: llm.ProviderOpenAI, Revision: 5}
 	snap.Providers["b"] = &llm.Provider{Name: "b", Type: "nope"}
+	snap.Providers["u"] = &llm.Provider{ID: "prov_u", Name: "u", Type: llm.ProviderOpenAI, UpdatedAt: now} // no revision yet
+	snap.Providers["z"] = &llm.Provider{ID: "prov_z", Name: "z", Type: llm.ProviderOpenAI}                 // hand-built
 	r1, errs := NewRegistry(nil, snap, Options{})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "openai-compatible") {
 		t.Fatalf("errs %v", errs)
 	}
 	r2, _ := NewRegistry(r1, snap, Options{})
-	if r1.byName["a"] != r2.byName["a"] {
-		t.Fatal("unchanged provider was rebuilt")
+	for _, k := range []string{"prov_a", "prov_u", "prov_z"} {
+		if r1.byID[k] != r2.byID[k] {
+			t.Fatalf("unchanged provider %s was rebuilt", k)
+		}
 	}
-	snap.Providers["a"] = &llm.Provider{Name: "a", Type: llm.ProviderOpenAI, APIKey: "sk-new-key-000000", Revision: 2}
+	// A new revision, a change of any field (a new key, say) without one,
+	// and a rename each make a new provider.
+	snap.Providers["a"] = &llm.Provider{ID: "prov_a", Name: "a", Type: llm.ProviderOpenAI, Revision: 6}
+	snap.Providers["u"] = &llm.Provider{ID: "prov_u", Name: "u", Type: llm.ProviderOpenAI, UpdatedAt: now.Add(time.Millisecond)}
+	snap.Providers["z"] = &llm.Provider{ID: "prov_z", Name: "z", Type: llm.ProviderOpenAI, APIKey: "sk-new-key-000000"}
 	r3, _ := NewRegistry(r2, snap, Options{})
-	if r3.byName["a"] == r2.byName["a"] || r3.byName["a"].client == r2.byName["a"].client {
-		t.Fatal("changed provider kept its old client")
+	for _, k := range []string{"prov_a", "prov_u", "prov_z"} {
+		if r3.byID[k] == r2.byID[k] || r3.byID[k].client == r2.byID[k].client {
+			t.Fatalf("changed provider %s kept its old build", k)
+		}
 	}
-	if _, ok := r3.Get("a"); !ok {
-		t.Fatal("provider a missing")
+	delete(snap.Providers, "a")
+	snap.Providers["renamed"] = &llm.Provider{ID: "prov_a", Name: "renamed", Type: llm.ProviderOpenAI, Revision: 6}
+	r4, _ := NewRegistry(r3, snap, Options{})
+	if _, ok := r4.Get("renamed"); !ok || r4.byID["prov_a"] == r3.byID["prov_a"] {
+		t.Fatal("a renamed provider must be rebuilt under its new name")
 	}
-	r4, _ := NewRegistry(r3, snap, Options{DenyPrivate: true})
-	if r4.byName["a"] == r3.byName["a"] {
+	if _, ok := r4.Get("a"); ok {
+		t.Fatal("the old name still resolves")
+	}
+	r5, _ := NewRegistry(r4, snap, Options{DenyPrivate: true})
+	if r5.byID["prov_u"] == r4.byID["prov_u"] {
 		t.Fatal("provider kept across a change of options")
 	}
 	// The snapshot's provider is not modified by validation.
-	if snap.Providers["a"].BaseURL != "" {
+	if snap.Providers["u"].BaseURL != "" {
 		t.Fatal("snapshot mutated")
 	}
+	r5.Retire(r4)
 }

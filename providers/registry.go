@@ -14,14 +14,19 @@ import (
 // snapshot. It is immutable once built.
 type Registry struct {
 	opts   Options
-	byName map[string]*entry
+	byName map[string]Provider
+	// byID keeps what the next registry may reuse: the built provider and
+	// its HTTP client, with the fingerprint of the configuration they were
+	// built from.
+	byID map[string]*entry
 }
 
-// entry is one built provider and what it was built from.
+// entry is one built provider.
 type entry struct {
-	prov   Provider
-	client *Client
-	sum    [sha256.Size]byte // fingerprint of the configuration
+	name     string
+	sum      [sha256.Size]byte // fingerprint of the configuration
+	provider Provider
+	client   *Client
 }
 
 // family is one provider wire family: its default base URL (empty when
@@ -52,22 +57,46 @@ func KnownTypes() []string {
 	return out
 }
 
+// ConfigRevision identifies p's configuration for consumers that key
+// state by it (balancer targets): its Revision, or, for a configuration
+// read before revisions existed, its UpdatedAt. 0 means unknown.
+func ConfigRevision(p *llm.Provider) int64 {
+	if p.Revision != 0 {
+		return p.Revision
+	}
+	if p.UpdatedAt.IsZero() {
+		return 0
+	}
+	return p.UpdatedAt.UnixNano()
+}
+
+// key is a provider's identity across reloads: its id (kept across
+// renames), or its name when it has none.
+func key(p *llm.Provider) string {
+	if p.ID != "" {
+		return p.ID
+	}
+	return "name:" + p.Name
+}
+
 // NewRegistry builds providers for every provider in snap. A provider of
-// prev (which may be nil) whose configuration did not change is reused as
-// it is: its warm connection pool and what it learnt about its upstream
-// (that it rejects stream_options, say). Providers that fail validation
-// (Options.Validate) or construction are skipped and reported in the
-// returned error list; the registry is usable either way. Idle connections
-// of providers that went away or changed are closed.
+// prev (which may be nil) with the same id, name and configuration (every
+// field, secrets included, compared through a fingerprint) and built with
+// the same opts is reused as it is: its warm connection pool and what it
+// learnt about its upstream (that it rejects stream_options, say).
+// Providers that fail validation (Options.Validate) or construction are
+// skipped and reported in the returned error list; the registry is usable
+// either way. Nothing of prev is closed: once the new registry is in use,
+// call Retire(prev).
 func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, []error) {
-	r := &Registry{opts: opts, byName: map[string]*entry{}}
+	r := &Registry{opts: opts, byName: map[string]Provider{}, byID: map[string]*entry{}}
 	fs := families()
 	var errs []error
 	for name, src := range snap.Providers {
-		sum := fingerprint(src)
+		k, sum := key(src), fingerprint(src)
 		if prev != nil && prev.opts == opts {
-			if e, ok := prev.byName[name]; ok && e.sum == sum {
-				r.byName[name] = e
+			if e, ok := prev.byID[k]; ok && e.name == name && e.sum == sum {
+				r.byName[name], r.byID[k] = e.provider, e
 				continue
 			}
 		}
@@ -79,26 +108,35 @@ func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, [
 		c := NewClient(p.Timeouts, opts)
 		prov, err := fs[p.Type].build(&p, c)
 		if err != nil {
-			c.CloseIdle()
 			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
 		}
-		r.byName[name] = &entry{prov: prov, client: c, sum: sum}
-	}
-	if prev != nil {
-		for name, e := range prev.byName {
-			if n, ok := r.byName[name]; !ok || n != e {
-				e.client.CloseIdle()
-			}
-		}
+		r.byName[name] = prov
+		r.byID[k] = &entry{name: name, sum: sum, provider: prov, client: c}
 	}
 	return r, errs
+}
+
+// Retire closes the idle connections of prev's providers that r does not
+// use (removed or changed ones). Call it once r has replaced prev: requests
+// still running on a retired provider finish, and their connections are
+// closed by the client's idle timeout.
+func (r *Registry) Retire(prev *Registry) {
+	if prev == nil {
+		return
+	}
+	for k, e := range prev.byID {
+		if r == nil || r.byID[k] != e {
+			e.client.CloseIdle()
+		}
+	}
 }
 
 // fingerprint hashes every field of p that the built provider depends on.
 func fingerprint(p *llm.Provider) [sha256.Size]byte {
 	h := sha256.New()
 	str := func(s string) { writeLen(h, len(s)); h.Write([]byte(s)) }
+	str(p.ID)
 	str(p.Name)
 	str(string(p.Type))
 	str(p.BaseURL)
@@ -116,7 +154,7 @@ func fingerprint(p *llm.Provider) [sha256.Size]byte {
 			str(m[k])
 		}
 	}
-	for _, d := range []int64{int64(p.Timeouts.Connect), int64(p.Timeouts.FirstByte), int64(p.Timeouts.Idle)} {
+	for _, d := range []int64{int64(p.Timeouts.Connect), int64(p.Timeouts.FirstByte), int64(p.Timeouts.Idle), p.Revision, p.UpdatedAt.UnixNano()} {
 		writeLen(h, int(d))
 	}
 	var sum [sha256.Size]byte
@@ -135,9 +173,6 @@ func (r *Registry) Get(name string) (Provider, bool) {
 	if r == nil {
 		return nil, false
 	}
-	e, ok := r.byName[name]
-	if !ok {
-		return nil, false
-	}
-	return e.prov, true
+	p, ok := r.byName[name]
+	return p, ok
 }

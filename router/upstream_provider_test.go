@@ -20,6 +20,8 @@ func TestStreamedErrorEventRedacted(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		fmt.Fprintf(w, ": keepalive %s\n\n", upstreamKey)
+		fmt.Fprintf(w, "event: x%s\ndata: {}\n\n", upstreamKey)
 		fmt.Fprintf(w, "event: error\ndata: {\"message\":\"key %s rejected\",\"type\":\"%s\"}\n\n", upstreamKey, upstreamKey[:14])
 		fmt.Fprintf(w, "data: {\"error\":{\"message\":\"Incorrect API key provided: %s\",\"code\":\"%s\"}}\n\n", upstreamKey, upstreamKey)
 	}))
