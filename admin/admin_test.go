@@ -61,12 +61,14 @@ func TestAuthMatrix(t *testing.T) {
 		{"Authorization": "Bearer"},
 		{"X-API-KEY": testAdminKey[:len(testAdminKey)-1]},
 		{"X-API-KEY": "wrong", "Authorization": "Bearer " + testAdminKey},
+		{"X-API-KEY": testAdminKey, "Authorization": "Bearer wrong"},
 	}
 	good := []map[string]string{
 		{"Authorization": "Bearer " + testAdminKey},
 		{"Authorization": "bearer " + testAdminKey},
 		{"X-API-KEY": testAdminKey},
 		{"x-api-key": testAdminKey},
+		{"X-API-KEY": testAdminKey, "Authorization": "Bearer " + testAdminKey},
 	}
 	routes := h.engine.Routes()
 	if len(routes) < 20 {

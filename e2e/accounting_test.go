@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -151,5 +153,106 @@ func TestClientRequestIDCannotEraseUsage(t *testing.T) {
 	}
 	if got := metricValue(text, "sluice_usage_records_conflicts_total"); got != 0 {
 		t.Errorf("sluice_usage_records_conflicts_total = %v, want 0", got)
+	}
+}
+
+// hostileUsageUpstream answers every chat request with the absurd usage of
+// issue 5, item 5, streamed or not.
+func hostileUsageUpstream(t testing.TB) string {
+	t.Helper()
+	const usage = `{"prompt_tokens":-1000000,"completion_tokens":9223372036854775807,"total_tokens":-5,` +
+		`"prompt_tokens_details":{"cached_tokens":99999999999},"completion_tokens_details":{"reasoning_tokens":-3}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Stream bool `json:"stream"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if req.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n")
+			fmt.Fprint(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[],"usage":`+usage+"}\n\n")
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":`+usage+`}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestHostileUpstreamUsageIsClamped is the regression test of issue 5,
+// item 5: an upstream reporting prompt_tokens −1,000,000 and
+// completion_tokens 2⁶³−1 was stored as is (cost $9.2e12) and /admin/usage
+// then failed with 500. The figures are now clamped and marked, and every
+// usage view answers with bounded numbers, on SQLite and PostgreSQL.
+func TestHostileUpstreamUsageIsClamped(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			o := gwOptions{}
+			if db == "postgres" {
+				o.DatabaseURL = freshPostgres(t)
+			}
+			g := startGateway(t, o)
+			g.addProvider(t, provider{Name: "liar", BaseURL: hostileUsageUpstream(t) + "/v1", APIKey: "sk-upstream-" + randHex(t, 8)})
+			// The most expensive prices the store accepts.
+			g.adminOK(t, http.MethodPost, "/admin/models", map[string]any{"name": "liar", "deployments": []deployment{
+				{Provider: "liar", Model: "liar", Weight: 1, InputPrice: 1e6, OutputPrice: 1e6}}}, nil)
+			k := g.addKey(t, "victim", nil)
+			bodies := []string{
+				`{"model":"liar","messages":[{"role":"user","content":"hi"}]}`,
+				`{"model":"liar","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+				`{"model":"liar","messages":[{"role":"user","content":"hi"}],"max_tokens":16,"n":2}`,
+			}
+			for _, b := range bodies {
+				if resp, body := g.proxyPost(t, k.Key, b, nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d: %s", b, resp.StatusCode, body)
+				}
+			}
+			var items []map[string]any
+			deadline := time.Now().Add(4 * time.Second)
+			for {
+				items, _ = g.requestLog(t, url.Values{"model": {"liar"}})
+				if len(items) >= len(bodies) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if len(items) != len(bodies) {
+				t.Fatalf("request log: %d rows, want %d", len(items), len(bodies))
+			}
+			// The max_tokens request is bounded by 16 × 2, the others by
+			// the global bound.
+			byCompletion := map[float64]int{}
+			for i, it := range items {
+				c, _ := it["completion_tokens"].(float64)
+				byCompletion[c]++
+				if it["clamped"] != true || it["prompt_tokens"] != 0.0 || it["cached_tokens"] != 0.0 || it["reasoning_tokens"] != 0.0 {
+					t.Errorf("row %d: %v", i, it)
+				}
+				// 1e6 USD/M × completion tokens, in micro-USD.
+				if it["cost_micros"] != c*1e6 {
+					t.Errorf("row %d: cost_micros %v, want %v", i, it["cost_micros"], c*1e6)
+				}
+			}
+			if byCompletion[32] != 1 || byCompletion[10_000_000] != 2 {
+				t.Errorf("completion tokens: %v, want one 32 and two 10,000,000", byCompletion)
+			}
+			for _, by := range []string{"model", "day", "hour", "key", "provider"} {
+				rows := g.usage(t, by)
+				if len(rows) != 1 || rows[0].Requests != int64(len(bodies)) || rows[0].CompletionTokens != 20_000_032 || rows[0].PromptTokens != 0 {
+					t.Errorf("/admin/usage?group_by=%s: %+v", by, rows)
+				}
+			}
+			code, data := g.adminDo(t, http.MethodGet, "/admin/usage/summary", nil)
+			if code != http.StatusOK {
+				t.Errorf("/admin/usage/summary: %d %s", code, data)
+			}
+			if got := metricValue(g.metrics(t), "sluice_usage_records_clamped_total"); got != float64(len(bodies)) {
+				t.Errorf("sluice_usage_records_clamped_total = %v, want %d", got, len(bodies))
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -307,6 +308,10 @@ type request struct {
 	soEmpty      bool // stream_options is {}
 	includeUsage bool // the client asked for stream_options.include_usage
 	closeBrace   int
+	// maxTokens is the larger of max_tokens and max_completion_tokens and
+	// choices the larger of n and best_of (0 when absent or not a positive
+	// integer): together they bound the completion tokens usage may report.
+	maxTokens, choices int
 }
 
 // utf8BOM is the byte order mark some Windows tools put before JSON.
@@ -377,8 +382,13 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 			if perr = r.parseStreamOptions(vs); perr != nil {
 				return errBadJSON
 			}
+		case "max_tokens", "max_completion_tokens":
+			r.maxTokens = max(r.maxTokens, positiveInt(v))
+		case "n", "best_of":
+			r.choices = max(r.choices, positiveInt(v))
 		default:
-			if perr = caseVariant(key, "model", "stream", "stream_options"); perr != nil {
+			if perr = caseVariant(key, "model", "stream", "stream_options",
+				"max_tokens", "max_completion_tokens", "n", "best_of"); perr != nil {
 				return errBadJSON
 			}
 		}
@@ -397,6 +407,29 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	}
 	r.closeBrace = closeBrace
 	return r, nil
+}
+
+// positiveInt is the JSON integer v when it is positive and fits an int, else 0.
+func positiveInt(v []byte) int {
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// usageLimits are what usage of this request can possibly be: completion
+// tokens at most max tokens per choice times the choices (when the client
+// bounded them), prompt tokens at the global bound.
+func (r *request) usageLimits() llm.UsageLimits {
+	if r.maxTokens <= 0 {
+		return llm.UsageLimits{}
+	}
+	c := max(r.choices, 1)
+	if r.maxTokens > llm.MaxTokensPerRequest/c {
+		return llm.UsageLimits{}
+	}
+	return llm.UsageLimits{MaxCompletion: r.maxTokens * c}
 }
 
 // caseVariant refuses key when it differs from one of names only in case:

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/state"
 )
 
 // maxResponseBytes bounds a non-streamed upstream body.
@@ -74,7 +75,7 @@ func (x *exchange) serve() {
 	}
 
 	st := h.opts.State()
-	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(x.r.Header), x.start)
+	p, aerr := auth.AuthenticateHeader(st.Snapshot, x.r.Header, x.start)
 	if aerr != nil {
 		x.fail(aerr)
 		return
@@ -121,15 +122,15 @@ func (x *exchange) serve() {
 // attempt tries m's deployments in the balancer's order until one answers.
 // Failures are retried on the next deployment only before the first byte
 // reaches the client, and only when the error says another may succeed.
-func (x *exchange) attempt(st *State, m *llm.Model) {
+func (x *exchange) attempt(st *state.State, m *llm.Model) {
 	h := x.h
 	var last *llm.Error
 	tries := 0
-	for _, i := range h.opts.Balancer.Plan(m) {
+	plan := h.opts.Balancer.Plan(m)
+	for d := plan.Next(); d != nil; d = plan.Next() {
 		if tries >= h.opts.MaxAttempts {
 			break
 		}
-		d := &m.Deployments[i]
 		prov, ok := st.Providers.Get(d.Provider)
 		if !ok {
 			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID)
@@ -159,13 +160,23 @@ func (x *exchange) attempt(st *State, m *llm.Model) {
 // try runs one attempt. It returns nil once a response (or a mid-stream
 // failure) has been delivered to the client; otherwise the error, and
 // whether another deployment may be tried.
-func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*llm.Error, bool) {
+func (x *exchange) try(st *state.State, prov providers.Provider, d *llm.Deployment) (e *llm.Error, retry bool) {
 	h := x.h
 	ctx, cancel := context.WithCancel(x.r.Context())
 	defer cancel()
-	done := h.opts.Balancer.Start(d.ID)
-	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
 	t0 := time.Now()
+	done := h.opts.Balancer.Start(d)
+	defer func() {
+		out := balancer.Outcome{Err: e, Latency: time.Since(t0)}
+		if out.Err == nil && x.rec.Status == llm.StatusStreamBroken {
+			out.Err = llm.Errorf(llm.KindUpstream, "stream broken")
+		}
+		if ttft := x.rec.TTFT - t0.Sub(x.start); out.Err == nil && x.rec.TTFT > 0 && ttft > 0 {
+			out.TTFT = ttft
+		}
+		done(out)
+	}()
+	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
 	resp, err := prov.Do(ctx, call)
 	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
 		// Some OpenAI-compatible servers reject stream_options. Ask again
@@ -176,27 +187,17 @@ func (x *exchange) try(st *State, prov providers.Provider, d *llm.Deployment) (*
 	x.upstream += time.Since(t0)
 	if err != nil {
 		e := asError(err)
-		done(balancer.Outcome{Failed: e.Retryable(), RetryAfter: e.RetryAfter})
-		return e, e.Retryable()
+		return e, balancer.Retryable(e)
 	}
 	defer resp.Body.Close()
 	// From the response headers on, the provider's idle timeout bounds
 	// every quiet gap in the body, streamed or not.
 	idle := watchIdle(idleTimeout(st, d), cancel)
 	defer idle.stop()
-	var e *llm.Error
-	var retry bool
 	if x.req.stream && isEventStream(resp.Header) {
-		e, retry = x.stream(resp, d, idle, cancel)
-	} else {
-		e, retry = x.json(resp, d, idle)
+		return x.stream(resp, d, idle, cancel)
 	}
-	failed := e != nil && e.Kind != llm.KindCanceled
-	if x.rec.Status == llm.StatusStreamBroken {
-		failed = true
-	}
-	done(balancer.Outcome{Failed: failed})
-	return e, retry
+	return x.json(resp, d, idle)
 }
 
 // json relays a non-streamed answer.
@@ -385,7 +386,7 @@ func (x *exchange) finishStream(u llm.Usage, got bool, choices []byte, ends []in
 }
 
 // idleTimeout is the idle timeout of d's provider in st.
-func idleTimeout(st *State, d *llm.Deployment) time.Duration {
+func idleTimeout(st *state.State, d *llm.Deployment) time.Duration {
 	if p, ok := st.Snapshot.Providers[d.Provider]; ok {
 		return p.Timeouts.WithDefaults().Idle
 	}
@@ -402,9 +403,15 @@ func (x *exchange) estimate(completion string) llm.Usage {
 	return u
 }
 
+// setUsage sanitises u against what the request could use (see
+// llm.Usage.Sanitize), then records it with its cost.
 func (x *exchange) setUsage(u llm.Usage, d *llm.Deployment) {
-	x.rec.Usage = u
-	x.rec.CostMicros = d.Cost(u)
+	var l llm.UsageLimits
+	if x.req != nil {
+		l = x.req.usageLimits()
+	}
+	x.rec.Usage = u.Sanitize(l)
+	x.rec.CostMicros = d.Cost(x.rec.Usage)
 }
 
 // fail answers with e (when nothing was written yet) and records it.
@@ -423,6 +430,7 @@ func (x *exchange) fail(e *llm.Error) {
 		// Nothing came back; record the prompt size for the attempt.
 		x.rec.PromptTokens = x.h.opts.Estimator.PromptTokens(x.req.body)
 		x.rec.Estimated = true
+		x.rec.Usage = x.rec.Usage.Sanitize(x.req.usageLimits())
 	}
 	x.overhead = time.Since(x.start) - x.upstream
 	if x.dep != nil {
@@ -539,14 +547,18 @@ func truncate(s string, n int) string {
 
 // wireUsage is OpenAI's usage object.
 type wireUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokens        tokenCount `json:"prompt_tokens"`
+	CompletionTokens    tokenCount `json:"completion_tokens"`
 	PromptTokensDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
+		CachedTokens tokenCount `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens tokenCount `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
 // parseUsage decodes an OpenAI usage value; ok is false when absent or null.
+// The counts are as reported: setUsage sanitises them.
 func parseUsage(raw []byte) (llm.Usage, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return llm.Usage{}, false
@@ -555,9 +567,12 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 	if json.Unmarshal(raw, &w) != nil {
 		return llm.Usage{}, false
 	}
-	u := llm.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens}
+	u := llm.Usage{PromptTokens: int(w.PromptTokens), CompletionTokens: int(w.CompletionTokens)}
 	if w.PromptTokensDetails != nil {
-		u.CacheReadTokens = w.PromptTokensDetails.CachedTokens
+		u.CacheReadTokens = int(w.PromptTokensDetails.CachedTokens)
+	}
+	if w.CompletionTokensDetails != nil {
+		u.ReasoningTokens = int(w.CompletionTokensDetails.ReasoningTokens)
 	}
 	return u, true
 }

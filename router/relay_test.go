@@ -16,8 +16,8 @@ import (
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
+	"github.com/sluice-ai/sluice/state"
 )
 
 type recs struct {
@@ -50,23 +50,33 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	for i, u := range upstreams {
 		name := fmt.Sprintf("p%d", i)
 		snap.Providers[name] = &llm.Provider{Name: name, Type: llm.ProviderOpenAICompatible, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
-		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
+		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + name, Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
 	}
 	snap.Models["m"] = m
 	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
-	reg, errs := providers.NewRegistry(nil, snap)
+	b := balancer.New(balancer.Options{Rand: func(int) int { return 0 }})
+	st, retire, errs := state.Build(nil, snap, state.Options{Balancer: b})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	st := &State{Snapshot: snap, Providers: reg}
+	retire()
 	r := &recs{}
-	o := Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16}
+	o := Options{State: func() *state.State { return st }, Balancer: b, Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16}
 	if tweak != nil {
 		tweak(&o)
 	}
 	h := New(o)
 	r.handler = h
 	srv := httptest.NewServer(h)
+	// Runs after srv.Close, which waits for every request: each attempt
+	// must have reported its end to the balancer.
+	t.Cleanup(func() {
+		for _, d := range m.Deployments {
+			if n := o.Balancer.Status(d.ID).InFlight; n != 0 {
+				t.Errorf("deployment %s: %d attempts still in flight after every request ended", d.ID, n)
+			}
+		}
+	})
 	t.Cleanup(srv.Close)
 	return srv, r
 }

@@ -13,16 +13,9 @@ import (
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
+	"github.com/sluice-ai/sluice/state"
 )
-
-// State is the configuration the proxy serves from: a snapshot and the
-// providers built from it. It is immutable; a reload swaps in a new one.
-type State struct {
-	Snapshot  *llm.Snapshot
-	Providers *providers.Registry
-}
 
 // Recorder receives one usage record per request; it must not block.
 type Recorder interface {
@@ -33,7 +26,7 @@ type Recorder interface {
 type Options struct {
 	// State returns the current configuration; it is called once per
 	// request and must be cheap (an atomic load).
-	State func() *State
+	State func() *state.State
 	// Balancer orders deployments and keeps their health. Required.
 	Balancer *balancer.Balancer
 	// Usage receives usage records. Required.

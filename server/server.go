@@ -23,9 +23,9 @@ import (
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
+	"github.com/sluice-ai/sluice/state"
 	"github.com/sluice-ai/sluice/store"
 	"github.com/sluice-ai/sluice/usage"
 	"github.com/sluice-ai/sluice/web"
@@ -40,7 +40,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *store.Store
-	state    atomic.Pointer[router.State]
+	state    atomic.Pointer[state.State]
 	reloadMu sync.Mutex
 	recorder *usage.Recorder
 	access   *router.AccessLog
@@ -95,7 +95,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 			return nil, err
 		}
 	}
-	s.state.Store(&router.State{})
+	s.balancer = balancer.New(balancer.Options{})
+	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
 	}
@@ -114,7 +115,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	if err := s.openAccessLog(); err != nil {
 		return nil, err
 	}
-	s.balancer = balancer.New(balancer.Options{})
 	est := quota.NewEstimator()
 	go est.Warm()
 	s.proxy = router.New(router.Options{
@@ -193,11 +193,15 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	reg, errs := providers.NewRegistry(cur.Providers, snap)
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer})
 	for _, e := range errs {
 		s.log.Warn("provider skipped", "err", e)
 	}
-	s.state.Store(&router.State{Snapshot: snap, Providers: reg})
+	s.state.Store(next)
+	// What the old state used and the new one does not (idle connections
+	// of removed providers, health of deleted deployments) goes only now:
+	// requests that loaded the old state before the swap still finish on it.
+	retire()
 	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,10 +165,16 @@ func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 		if ts.IsZero() {
 			ts = time.Now()
 		}
+		// The router has sanitised usage already; doing it again here keeps
+		// every stored row within the per-record bounds the sums rely on,
+		// whoever the caller.
+		u := r.Usage.Sanitize(llm.UsageLimits{})
+		cost := llm.ClampCost(r.CostMicros)
+		u.Clamped = u.Clamped || cost != r.CostMicros
 		args = append(args, id, r.ClientRequestID, s.tv(ts), r.PrincipalID, r.PrincipalKind, r.Owner,
 			r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment, r.UpstreamModel,
-			int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CacheReadTokens), int64(r.CacheWriteTokens), int64(r.ReasoningTokens), r.CostMicros,
-			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), r.Status, r.ErrorType, r.Stream, r.Estimated, r.Clamped)
+			int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.CacheReadTokens), int64(u.CacheWriteTokens), int64(u.ReasoningTokens), cost,
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), r.Status, r.ErrorType, r.Stream, u.Estimated, u.Clamped)
 	}
 	return args
 }
@@ -197,16 +204,88 @@ type UsageQuery struct {
 // UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
 // for hour and day, else the key id, model or provider.
 type UsageRow struct {
-	Group            string `json:"group"`
-	Requests         int64  `json:"requests"`
-	PromptTokens     int64  `json:"prompt_tokens"`
-	CompletionTokens int64  `json:"completion_tokens"`
-	CachedTokens     int64  `json:"cached_tokens"`
+	Group    string `json:"group"`
+	Requests int64  `json:"requests"`
+	// The sums saturate at the int64 maximum instead of failing; each row
+	// is bounded (llm.MaxTokensPerRequest, llm.MaxCostMicrosPerRecord), so
+	// only an enormous range of enormous rows gets there.
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	// CachedTokens (cache reads) and CacheWriteTokens are parts of
+	// PromptTokens; ReasoningTokens is part of CompletionTokens.
+	CachedTokens     int64 `json:"cached_tokens"`
+	CacheWriteTokens int64 `json:"cache_write_tokens"`
+	ReasoningTokens  int64 `json:"reasoning_tokens"`
 	// Cost is CostMicros in USD, for display.
 	Cost       float64 `json:"cost"`
 	CostMicros int64   `json:"cost_micros"`
 	// Errors counts records with http_status >= 400 or status other than "ok".
 	Errors int64 `json:"errors"`
+	// Clamped counts records whose upstream reported impossible usage.
+	Clamped int64 `json:"clamped"`
+}
+
+// sum is the SQL sum of the integer column col that cannot fail: SQLite's
+// SUM raises "integer overflow" past int64, so TOTAL (a float, exact to
+// 2⁵³) is used there; PostgreSQL's SUM of a BIGINT is an exact NUMERIC.
+// Either is read through satInt, which saturates to int64.
+func (s *Store) sum(col string) string {
+	if s.dialect == DialectSQLite {
+		return "TOTAL(" + col + ")"
+	}
+	return "COALESCE(SUM(" + col + "), 0)"
+}
+
+// isTrue is the SQL condition that boolean column col is true.
+func (s *Store) isTrue(col string) string {
+	if s.dialect == DialectSQLite {
+		return col + " <> 0"
+	}
+	return col
+}
+
+// satInt scans an integer, float or decimal text into an int64, saturating
+// at the int64 range, so no sum can fail a query.
+type satInt int64
+
+// Scan implements sql.Scanner.
+func (v *satInt) Scan(src any) error {
+	switch x := src.(type) {
+	case nil:
+		*v = 0
+	case int64:
+		*v = satInt(x)
+	case float64:
+		*v = satInt(satFloat(x))
+	case []byte:
+		return v.Scan(string(x))
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			*v = satInt(n)
+			return nil
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("store: not a number: %.40q", x)
+		}
+		*v = satInt(satFloat(f))
+	default:
+		return fmt.Errorf("store: cannot scan %T as a sum", src)
+	}
+	return nil
+}
+
+// satFloat converts f to int64, saturating (NaN is 0).
+func satFloat(f float64) int64 {
+	switch {
+	case f != f:
+		return 0
+	case f >= math.MaxInt64:
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(f)
 }
 
 // groupExpr returns the SQL grouping expression and whether it is a time
@@ -259,8 +338,10 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 		where = append(where, "model = $"+strconv.Itoa(len(args)))
 	}
 	query := `SELECT ` + expr + ` AS grp, COUNT(*),
-		CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), CAST(SUM(cached_tokens) AS BIGINT),
-		CAST(SUM(cost_micros) AS BIGINT), SUM(CASE WHEN http_status >= 400 OR status <> 'ok' THEN 1 ELSE 0 END)
+		` + s.sum("prompt_tokens") + `, ` + s.sum("completion_tokens") + `, ` + s.sum("cached_tokens") + `,
+		` + s.sum("cache_write_tokens") + `, ` + s.sum("reasoning_tokens") + `, ` + s.sum("cost_micros") + `,
+		SUM(CASE WHEN http_status >= 400 OR status <> 'ok' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN ` + s.isTrue("clamped") + ` THEN 1 ELSE 0 END)
 		FROM usage_records WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -271,7 +352,8 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	for rows.Next() {
 		var r UsageRow
 		var g any
-		if err := rows.Scan(&g, &r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CostMicros, &r.Errors); err != nil {
+		if err := rows.Scan(&g, &r.Requests, (*satInt)(&r.PromptTokens), (*satInt)(&r.CompletionTokens), (*satInt)(&r.CachedTokens),
+			(*satInt)(&r.CacheWriteTokens), (*satInt)(&r.ReasoningTokens), (*satInt)(&r.CostMicros), &r.Errors, &r.Clamped); err != nil {
 			return nil, fmt.Errorf("store: query usage: %w", err)
 		}
 		r.Cost = float64(r.CostMicros) / 1e6

@@ -46,6 +46,7 @@ type Recorder struct {
 	dropped  *prometheus.CounterVec
 	written  prometheus.Counter
 	conflict prometheus.Counter
+	clamped  prometheus.Counter
 	failed   prometheus.Counter
 }
 
@@ -83,6 +84,10 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 			Name: "sluice_usage_records_written_total",
 			Help: "Usage rows actually inserted.",
 		}),
+		clamped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_usage_records_clamped_total",
+			Help: "Usage records whose upstream reported impossible usage (negative, or beyond what the request could use), stored with clamped figures.",
+		}),
 		conflict: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_usage_records_conflicts_total",
 			Help: "Usage records not inserted because a row with their id was already stored: a batch replayed after an unacknowledged commit, or an id collision.",
@@ -93,7 +98,7 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 		}),
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(r.dropped, r.written, r.conflict, r.failed)
+		o.Registerer.MustRegister(r.dropped, r.written, r.conflict, r.clamped, r.failed)
 	}
 	r.dropped.WithLabelValues("queue_full")
 	r.dropped.WithLabelValues("write_failed")
@@ -104,6 +109,9 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 // Record queues rec. When the queue is full the record is dropped and
 // counted; the request it describes is never slowed down.
 func (r *Recorder) Record(rec llm.Record) {
+	if rec.Clamped {
+		r.clamped.Inc()
+	}
 	select {
 	case r.queue <- rec:
 	default:
