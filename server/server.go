@@ -292,6 +292,10 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	defer s.closeAll()
 	bg, stopBg := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// The usage writer outlives the HTTP drain below (stopBg comes after
+	// it), so the last requests' records are written too.
+	rec := s.recorder
+	wg.Go(func() { rec.Run(bg) })
 	wg.Go(func() {
 		s.store.Watch(bg, s.cfg.PollInterval, func(int64) {
 			if err := s.reload(bg, false); err != nil && bg.Err() == nil {
