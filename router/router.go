@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -96,11 +97,6 @@ func New(o Options) *Handler {
 		o.Now = time.Now
 	}
 	h := &Handler{opts: o}
-	if gin.Mode() == gin.DebugMode {
-		// gin's debug mode prints every route to stdout, where the access
-		// log goes. Its mode is gin's own (atomic) global; GIN_MODE still wins.
-		gin.SetMode(gin.ReleaseMode)
-	}
 	e := gin.New()
 	e.Use(h.recovery)
 	if len(o.CORSOrigins) > 0 {
@@ -124,6 +120,17 @@ func New(o Options) *Handler {
 	})
 	h.engine = e
 	return h
+}
+
+// ReleaseMode puts gin, the HTTP framework of both listeners, in release
+// mode unless GIN_MODE says otherwise: its debug mode prints every route to
+// stdout, where the access log goes. The mode is process-global, so the
+// program sets it once at start (cmd/sluice, through server.ReleaseMode),
+// never a constructor.
+func ReleaseMode() {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 }
 
 // ServeHTTP implements http.Handler.

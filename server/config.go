@@ -46,7 +46,9 @@ type Config struct {
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
-	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	// ShutdownTimeout bounds the whole graceful shutdown: draining in-flight
+	// requests, then flushing usage and logs in its last quarter (at most
+	// 10s). Default 30s.
 	ShutdownTimeout time.Duration
 	// BodyReadTimeout bounds reading a request body on either listener,
 	// counted from the end of its headers, before and after authentication.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
@@ -45,10 +46,18 @@ type Server struct {
 	recorder *usage.Recorder
 	access   *router.AccessLog
 	accessF  io.Closer
+	// rdb is the one Redis client (nil without REDIS_URL), shared by all
+	// that need Redis: the config fan-out today, quotas and shared balancer
+	// state when they are wired. Closed last.
+	rdb      redis.UniversalClient
 	fanout   *fanout
 	proxy    *router.Handler
 	admin    http.Handler
 	balancer *balancer.Balancer
+
+	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
+	// certificate is loaded once, in New.
+	tlsConfig *tls.Config
 
 	generatedKey string
 }
@@ -65,9 +74,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	s := &Server{cfg: cfg, log: log}
 	if cfg.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
 			return nil, fmt.Errorf("TLS certificate: %w", err)
 		}
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if cfg.AdminKey == "" {
 		var b [32]byte
@@ -90,10 +101,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if cfg.RedisURL != "" {
-		s.fanout, err = newFanout(ctx, cfg.RedisURL, log)
-		if err != nil {
+		if s.rdb, err = openRedis(ctx, cfg.RedisURL, log); err != nil {
 			return nil, err
 		}
+		s.fanout = newFanout(s.rdb, log)
 	}
 	s.balancer = balancer.New(balancer.Options{})
 	s.state.Store(&state.State{})
@@ -149,6 +160,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	return s, nil
 }
+
+// ReleaseMode sets the process-wide defaults of the HTTP frameworks for a
+// production process (gin's release mode, unless GIN_MODE is set). The
+// program calls it once at start; New does not.
+func ReleaseMode() { router.ReleaseMode() }
 
 // GeneratedAdminKey returns the admin key New generated because none was
 // configured, or "".
@@ -261,17 +277,18 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return errors.New("database unreachable")
 	}
-	if s.fanout != nil {
-		if err := s.fanout.ping(ctx); err != nil {
+	if s.rdb != nil {
+		if err := s.rdb.Ping(ctx).Err(); err != nil {
 			return errors.New("redis unreachable")
 		}
 	}
 	return nil
 }
 
-// Run serves until ctx ends, then shuts down gracefully: stop accepting,
-// drain in-flight requests (streams included) for up to ShutdownTimeout,
-// flush usage records and the access log, close the store.
+// Run serves until ctx ends, then shuts down gracefully within
+// ShutdownTimeout: stop accepting, drain in-flight requests (streams
+// included), flush usage records and the access log, close the store
+// (shutdownPlan splits the time).
 func (s *Server) Run(ctx context.Context) error {
 	proxyLn, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -287,9 +304,23 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, proxyLn, adminLn)
 }
 
-// Serve is Run on listeners the caller opened (tests use port 0).
+// Serve is Run on listeners the caller opened (tests use port 0). It owns
+// them: they are closed when it returns, whatever the outcome.
 func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
-	defer s.closeAll()
+	var tlsLn net.Listener
+	if s.tlsConfig != nil {
+		var err error
+		if tlsLn, err = net.Listen("tcp", s.cfg.TLSListen); err != nil {
+			_ = proxyLn.Close()
+			_ = adminLn.Close()
+			s.closeAll()
+			return fmt.Errorf("TLS listener: %w", err)
+		}
+	}
+	// One budget, ShutdownTimeout, bounds the whole shutdown once it
+	// starts: draining first, then flushing (see shutdownPlan).
+	flushBy := time.Time{}
+	defer func() { s.closeBy(flushBy) }()
 	bg, stopBg := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	// The usage writer outlives the HTTP drain below (stopBg comes after
@@ -319,16 +350,11 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	}
 	servers := []*http.Server{proxySrv, adminSrv}
 	errc := make(chan error, 3)
-	if s.cfg.TLSCert != "" {
-		tlsLn, err := net.Listen("tcp", s.cfg.TLSListen)
-		if err != nil {
-			stopBg()
-			wg.Wait()
-			return fmt.Errorf("TLS listener: %w", err)
-		}
+	if tlsLn != nil {
 		tlsSrv := newHTTPServer(proxyH, s.log)
+		tlsSrv.TLSConfig = s.tlsConfig
 		servers = append(servers, tlsSrv)
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, s.cfg.TLSCert, s.cfg.TLSKey) }()
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
 	}
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
@@ -342,8 +368,11 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			runErr = err
 		}
 	}
-	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	drain, flush := shutdownPlan(s.cfg.ShutdownTimeout)
+	s.log.Info("shutting down: draining in-flight requests", "timeout", drain, "then_flush", flush)
+	start := time.Now()
+	flushBy = start.Add(drain + flush)
+	sctx, cancel := context.WithDeadline(context.Background(), start.Add(drain))
 	defer cancel()
 	var swg sync.WaitGroup
 	for _, srv := range servers {
@@ -381,9 +410,25 @@ func (s *Server) pruneLoop(ctx context.Context) {
 	}
 }
 
-// closeAll flushes usage and logs and closes the store. It is idempotent.
-func (s *Server) closeAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// shutdownPlan splits the shutdown budget: in-flight requests (streams
+// included) drain for the first part; the last quarter, at most 10 s, is
+// kept for flushing usage records and the access log, so the whole
+// shutdown ends within total (an orchestrator's grace period can equal it).
+func shutdownPlan(total time.Duration) (drain, flush time.Duration) {
+	flush = min(total/4, 10*time.Second)
+	return total - flush, flush
+}
+
+// closeAll flushes usage and logs and closes the store, within
+// ShutdownTimeout. It is idempotent.
+func (s *Server) closeAll() { s.closeBy(time.Time{}) }
+
+// closeBy is closeAll with flushing bounded by deadline (zero: ShutdownTimeout from now).
+func (s *Server) closeBy(deadline time.Time) {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(s.cfg.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if s.recorder != nil {
 		if err := s.recorder.Close(ctx); err != nil {
@@ -399,9 +444,10 @@ func (s *Server) closeAll() {
 		_ = s.accessF.Close()
 		s.accessF = nil
 	}
-	if s.fanout != nil {
-		s.fanout.close()
-		s.fanout = nil
+	s.fanout = nil
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+		s.rdb = nil
 	}
 	s.reloadMu.Lock() // no reload may run on a closed store
 	if s.store != nil {

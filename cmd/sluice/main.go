@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log, stderr)
 	}
+	server.ReleaseMode()
 	srv, err := server.New(ctx, cfg, log, server.Version{Version: version, Commit: commit})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
@@ -216,7 +217,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
 	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", ep.int64("SLUICE_MAX_BODY_BYTES", 10<<20, 1), "request body limit (SLUICE_MAX_BODY_BYTES)")
-	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
+	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "the whole graceful shutdown: drain, then flush usage (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
 	if ep.err != nil {
 		return c, 0, ep.err
