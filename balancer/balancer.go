@@ -40,10 +40,17 @@ type Options struct {
 // is safe for concurrent use. State of deployments the configuration no
 // longer has is dropped by Retain.
 type Balancer struct {
-	opts   Options
+	opts Options
+	// base is the origin of the balancer's clock: times are kept as
+	// durations since base, which Go measures on the monotonic clock, so a
+	// wall-clock step (NTP) neither prolongs nor ends an ejection.
+	base   time.Time
 	health sync.Map // deployment id -> *health
 	// retainMu orders Retain calls; picks and reports never take it.
 	retainMu sync.Mutex
+	// managed is set by the first Retain: from then on only targets have
+	// state.
+	managed atomic.Bool
 }
 
 // New returns a Balancer.
@@ -74,13 +81,22 @@ func New(o Options) *Balancer {
 	if o.Rand == nil {
 		o.Rand = rand.IntN
 	}
-	return &Balancer{opts: o}
+	return &Balancer{opts: o, base: o.Now()}
 }
 
-// get returns the health of deployment id, creating it on first use.
+// now is the balancer's clock: nanoseconds since base.
+func (b *Balancer) now() int64 { return int64(b.opts.Now().Sub(b.base)) }
+
+// get returns the health of deployment id. Before the first Retain it is
+// created on first use; after, the Balancer keeps state only for its
+// targets, and any other id (a deployment deleted while a request that
+// still sees it was running) gets a throwaway state, so nothing accumulates.
 func (b *Balancer) get(id string) *health {
 	if h, ok := b.health.Load(id); ok {
 		return h.(*health)
+	}
+	if b.managed.Load() {
+		return &health{}
 	}
 	h, _ := b.health.LoadOrStore(id, &health{})
 	return h.(*health)
@@ -97,19 +113,21 @@ type Target struct {
 
 // Retain makes targets the deployments the Balancer keeps state for: their
 // health carries over, new ones start healthy, and the state of every other
-// deployment is dropped (so deleted deployments do not accumulate). A
-// target whose ProviderRevision changed is no longer credential-dead. Call
-// it after a new configuration is in use: an attempt already started on a
-// dropped deployment still reports to its own state, which is then simply
-// forgotten.
+// deployment is dropped and never recreated (so deleted deployments do not
+// accumulate). A target whose ProviderRevision changed is no longer
+// credential-dead. Call it after a new configuration is in use: an attempt
+// already started on a dropped deployment still reports to its own state,
+// which is then simply forgotten, as are attempts on it that start later.
 func (b *Balancer) Retain(targets []Target) {
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
 	keep := make(map[string]struct{}, len(targets))
 	for _, t := range targets {
 		keep[t.ID] = struct{}{}
-		b.get(t.ID).setRevision(t.ProviderRevision)
+		h, _ := b.health.LoadOrStore(t.ID, &health{})
+		h.(*health).setRevision(t.ProviderRevision)
 	}
+	b.managed.Store(true)
 	b.health.Range(func(k, _ any) bool {
 		if _, ok := keep[k.(string)]; !ok {
 			b.health.Delete(k)
@@ -136,13 +154,13 @@ type Outcome struct {
 func (b *Balancer) Start(d *llm.Deployment) func(Outcome) {
 	h := b.get(d.ID)
 	h.inflight.Add(1)
-	a := &attempt{opts: &b.opts, h: h, epoch: h.epoch.Load(), rev: h.rev.Load()}
+	a := &attempt{b: b, h: h, epoch: h.epoch.Load(), rev: h.rev.Load()}
 	return a.done
 }
 
 // attempt is one Start: what the health looked like when it began.
 type attempt struct {
-	opts     *Options
+	b        *Balancer
 	h        *health
 	epoch    int64
 	rev      int64
@@ -154,7 +172,7 @@ func (a *attempt) done(o Outcome) {
 		return
 	}
 	a.h.inflight.Add(-1)
-	a.h.report(a.opts, a.epoch, a.rev, o)
+	a.h.report(a.b, a.epoch, a.rev, o)
 }
 
 // Status is the health of one deployment, for the admin API.
@@ -189,5 +207,5 @@ func (b *Balancer) Status(id string) Status {
 	if !ok {
 		return Status{Deployment: id, Healthy: true, State: stateHealthy.String()}
 	}
-	return v.(*health).status(id, b.opts.Now().UnixNano())
+	return v.(*health).status(id, b)
 }

@@ -408,10 +408,17 @@ func TestRetainPrunes(t *testing.T) {
 		t.Fatalf("pruned deployment still has state: %+v", st)
 	}
 	b.Status("dep_9") // reading must not create state
+	// A request that still sees the old configuration starts an attempt on
+	// a deleted deployment after the prune.
+	late := b.Start(&m.Deployments[2])
+	if p := b.Plan(m); p.Next() == nil {
+		t.Fatal("a plan over deleted deployments must still hand them out")
+	}
+	late(Outcome{})
 	n = 0
 	b.health.Range(func(k, _ any) bool { n++; return true })
 	if n != 1 {
-		t.Fatalf("Status created state: %d kept", n)
+		t.Fatalf("state recreated after the prune: %d kept", n)
 	}
 }
 
@@ -480,5 +487,46 @@ func TestStatusStates(t *testing.T) {
 	fail(b, d, upstream(500))
 	if st := b.Status(d.ID); st.State != "ejected" || st.CooldownUntil.Sub(c.now()) != 30*time.Second {
 		t.Fatalf("failures while cooling eject: %+v", st)
+	}
+}
+
+// Weights are only checked for >= 0 when saved: huge ones must not overflow
+// the total (rand.IntN panics on a negative bound, failing every request
+// for the model).
+func TestHugeWeightsDoNotOverflow(t *testing.T) {
+	b := New(Options{})
+	m := model(math.MaxInt, math.MaxInt, 1)
+	for range 100 {
+		if got := order(b, m); len(got) != 3 {
+			t.Fatalf("order %v", got)
+		}
+	}
+	src := rand.New(rand.NewPCG(5, 6))
+	b = New(Options{Rand: src.IntN})
+	m = model(MaxWeight, MaxWeight*3) // beyond the cap: equal shares
+	n := 0
+	for range 10_000 {
+		if b.Plan(m).Next().ID == "dep_0" {
+			n++
+		}
+	}
+	if math.Abs(float64(n)/10_000-0.5) > 0.03 {
+		t.Fatalf("weights past MaxWeight picked %d of 10000 times, want them capped to equal shares", n)
+	}
+}
+
+// The balancer's clock is relative to its start: a clock reading before
+// it (a test clock set back) must not make fresh deployments look taken out.
+func TestClockBeforeStart(t *testing.T) {
+	c := newClock()
+	b := New(Options{Now: c.now})
+	c.add(-time.Hour)
+	m := model(1)
+	if st := b.Status("dep_0"); !st.Healthy {
+		t.Fatalf("%+v", st)
+	}
+	b.Start(&m.Deployments[0])(Outcome{})
+	if st := b.Status("dep_0"); !st.Healthy || st.Successes != 1 {
+		t.Fatalf("%+v", st)
 	}
 }

@@ -36,7 +36,7 @@ const ewmaWeight = 0.2
 type health struct {
 	inflight atomic.Int64
 	// until is when a cooling or ejected deployment is picked normally
-	// again (unix ns); 0 or past means available.
+	// again (Balancer.now); 0 or past means available.
 	until atomic.Int64
 	// dead is true while the provider credential is rejected.
 	dead atomic.Bool
@@ -61,8 +61,12 @@ type health struct {
 
 // available reports whether the deployment is picked normally at now.
 func (h *health) available(now int64) bool {
-	return !h.dead.Load() && h.until.Load() <= now
+	return !h.dead.Load() && !isOut(h.until.Load(), now)
 }
+
+// isOut reports whether a deployment whose until is until is still cooling
+// or ejected at now (0 is never set).
+func isOut(until, now int64) bool { return until != 0 && until > now }
 
 // setRevision records the provider revision in use; a change revives a
 // dead credential.
@@ -81,7 +85,8 @@ func (h *health) setRevision(rev int64) {
 
 // report applies one attempt's outcome. epoch and rev are the health's as
 // the attempt started.
-func (h *health) report(o *Options, epoch, rev int64, out Outcome) {
+func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
+	o := &b.opts
 	c := Classify(out.Err)
 	if c == ClassNeutral {
 		return
@@ -89,7 +94,6 @@ func (h *health) report(o *Options, epoch, rev int64, out Outcome) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	current := h.epoch.Load() == epoch
-	now := o.Now().UnixNano()
 	switch c {
 	case ClassOK:
 		h.successes++
@@ -116,6 +120,7 @@ func (h *health) report(o *Options, epoch, rev int64, out Outcome) {
 		if !current {
 			return
 		}
+		now := b.now()
 		if h.fails == 0 || now-h.runStart > int64(o.FailWindow) {
 			h.fails, h.runStart = 0, now
 		}
@@ -135,12 +140,13 @@ func (h *health) report(o *Options, epoch, rev int64, out Outcome) {
 		h.epoch.Add(1)
 	case ClassRateLimited:
 		h.failures++
+		now := b.now()
 		d := o.RateLimitCooldown
 		if ra := out.Err.RetryAfter; ra > 0 {
 			d = min(ra, o.MaxRetryAfterCooldown)
 		}
 		if until := now + int64(d); until > h.until.Load() {
-			if h.until.Load() <= now {
+			if !isOut(h.until.Load(), now) {
 				h.coolingOnly = true
 			}
 			h.until.Store(until)
@@ -164,7 +170,8 @@ func ewma(avg float64, d time.Duration) float64 {
 	return avg + ewmaWeight*(float64(d)-avg)
 }
 
-func (h *health) status(id string, now int64) Status {
+func (h *health) status(id string, b *Balancer) Status {
+	now := b.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := Status{
@@ -175,8 +182,8 @@ func (h *health) status(id string, now int64) Status {
 	switch until := h.until.Load(); {
 	case h.dead.Load():
 		st.State = stateCredentialDead.String()
-	case until > now:
-		st.CooldownUntil = time.Unix(0, until).UTC()
+	case isOut(until, now):
+		st.CooldownUntil = b.base.Add(time.Duration(until)).UTC().Round(0)
 		st.State = stateEjected.String()
 		if h.coolingOnly {
 			st.State = stateCooling.String()

@@ -44,7 +44,7 @@ func (p *Plan) Next() *llm.Deployment {
 	if p.left == 0 {
 		return nil
 	}
-	now := p.b.opts.Now().UnixNano()
+	now := p.b.now()
 	deps := p.m.Deployments
 	total := 0
 	var buf [8]int
@@ -85,9 +85,14 @@ func pickWeighted(deps []llm.Deployment, candidates []int, r int) int {
 	return candidates[len(candidates)-1]
 }
 
+// MaxWeight caps a deployment's weight in picks, so the sum of a model's
+// weights cannot overflow whatever the configuration says.
+const MaxWeight = 1 << 20
+
+// weight is d's share in picks: 0 counts as 1, beyond MaxWeight as MaxWeight.
 func weight(d *llm.Deployment) int {
 	if d.Weight <= 0 {
 		return 1
 	}
-	return d.Weight
+	return min(d.Weight, MaxWeight)
 }
