@@ -35,6 +35,10 @@ func (r *recs) last() llm.Record {
 
 const testKey = "sk-test-key"
 
+// testEstimator is shared by the test proxies: loading its encoding takes
+// seconds under -race, once per estimator.
+var testEstimator = quota.NewEstimator()
+
 // newTestProxy returns a proxy whose model "m" is served by the given
 // upstreams in order (weights make the first one preferred).
 func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
@@ -50,7 +54,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	for i, u := range upstreams {
 		name := fmt.Sprintf("p%d", i)
 		snap.Providers[name] = &llm.Provider{Name: name, Type: llm.ProviderOpenAICompatible, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
-		m.Deployments = append(m.Deployments, llm.Deployment{Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
+		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + name, Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
 	}
 	snap.Models["m"] = m
 	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
@@ -60,15 +64,28 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	}
 	st := &State{Snapshot: snap, Providers: reg}
 	r := &recs{}
-	o := Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16}
+	o := Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: testEstimator, MaxBodyBytes: 1 << 16}
 	if tweak != nil {
 		tweak(&o)
 	}
 	h := New(o)
 	r.handler = h
+	// Runs after srv.Close, which waits for every request: each attempt
+	// must have given its in-flight mark back, whatever happened.
+	t.Cleanup(func() { checkInFlight(t, o.Balancer, m) })
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, r
+}
+
+// checkInFlight fails t if any deployment of m is still marked in flight.
+func checkInFlight(t testing.TB, b *balancer.Balancer, m *llm.Model) {
+	t.Helper()
+	for _, d := range m.Deployments {
+		if n := b.Status(d.ID).InFlight; n != 0 {
+			t.Errorf("deployment %s: balancer in-flight %d after the test, want 0", d.ID, n)
+		}
+	}
 }
 
 func post(t *testing.T, url, body string) *http.Response {
@@ -149,6 +166,7 @@ func TestStreamStallHitsIdleTimeout(t *testing.T) {
 	}))
 	defer up.Close()
 	srv, _ := newTestProxy(t, 300*time.Millisecond, up.URL)
+	testEstimator.Warm() // the broken stream's usage is estimated
 	start := time.Now()
 	resp := post(t, srv.URL, `{"model":"m","stream":true}`)
 	b, _ := io.ReadAll(resp.Body)
