@@ -22,9 +22,10 @@ var allowed = map[string][]string{
 	"usage":      {"llm"},
 	"store":      {"llm", "migrations"},
 	"migrations": {},
-	"router":     {"auth", "quota", "balancer", "providers", "usage", "llm"},
+	"state":      {"balancer", "providers", "llm"},
+	"router":     {"auth", "quota", "balancer", "providers", "state", "usage", "llm"},
 	"admin":      {"store", "auth", "balancer", "usage", "llm", "web"},
-	"server":     {"router", "admin", "store", "auth", "quota", "balancer", "providers", "usage", "llm", "web"},
+	"server":     {"router", "admin", "store", "auth", "quota", "balancer", "providers", "state", "usage", "llm", "web"},
 	"cmd/sluice": {"server", "store"},
 	"web":        {},
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/store"
 )
 
@@ -139,22 +140,17 @@ func publicRoute(c *gin.Context) bool {
 	return false
 }
 
-// auth requires the admin key in X-API-KEY or Authorization: Bearer. The
-// value is compared exactly (no trimming, case-sensitive) in constant time.
+// auth requires the admin key in X-API-KEY or Authorization: Bearer (one
+// of them, or both with the same value). The value is compared exactly (no
+// trimming, case-sensitive) in constant time.
 func (a *api) auth(c *gin.Context) {
 	if publicRoute(c) {
 		c.Next()
 		return
 	}
-	var presented string
-	var ok bool
-	if v := c.Request.Header.Values("X-Api-Key"); len(v) > 0 {
-		presented, ok = v[0], len(v) == 1
-	} else if h := c.Request.Header.Values("Authorization"); len(h) == 1 {
-		if len(h[0]) > 7 && strings.EqualFold(h[0][:7], "bearer ") {
-			presented, ok = h[0][7:], true
-		}
-	}
+	// More than one credential (auth.Credential's ok) is refused like a
+	// wrong key: every failure is the same 401.
+	presented, ok := auth.Credential(c.Request.Header)
 	sum := sha256.Sum256([]byte(presented))
 	if !ok || subtle.ConstantTimeCompare(sum[:], a.keyHash[:]) != 1 {
 		a.error(c, http.StatusUnauthorized, "invalid admin key", "authentication_error", "", "invalid_admin_key")

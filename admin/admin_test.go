@@ -61,12 +61,14 @@ func TestAuthMatrix(t *testing.T) {
 		{"Authorization": "Bearer"},
 		{"X-API-KEY": testAdminKey[:len(testAdminKey)-1]},
 		{"X-API-KEY": "wrong", "Authorization": "Bearer " + testAdminKey},
+		{"X-API-KEY": testAdminKey, "Authorization": "Bearer wrong"},
 	}
 	good := []map[string]string{
 		{"Authorization": "Bearer " + testAdminKey},
 		{"Authorization": "bearer " + testAdminKey},
 		{"X-API-KEY": testAdminKey},
 		{"x-api-key": testAdminKey},
+		{"X-API-KEY": testAdminKey, "Authorization": "Bearer " + testAdminKey},
 	}
 	routes := h.engine.Routes()
 	if len(routes) < 20 {
@@ -349,7 +351,7 @@ func TestUsageAPI(t *testing.T) {
 		{ID: "b", Time: now.Add(-time.Hour), KeyID: "k2", Model: "fast", Provider: "p", Usage: llm.Usage{PromptTokens: 5}, HTTPStatus: 500, Status: llm.StatusError},
 		{ID: "c", Time: now.Add(-48 * time.Hour), KeyID: "k1", Model: "old", Provider: "p", Usage: llm.Usage{PromptTokens: 7}, HTTPStatus: 200, Status: llm.StatusOK},
 	}
-	if err := h.store.InsertUsage(context.Background(), recs); err != nil {
+	if _, err := h.store.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -69,6 +71,10 @@ func (a *api) decode(c *gin.Context, v any) bool {
 			a.error(c, http.StatusRequestEntityTooLarge, "request body is larger than 1 MiB", "invalid_request_error", "", "request_too_large")
 			return false
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			a.error(c, http.StatusRequestTimeout, "the request body did not arrive in time", "invalid_request_error", "", "request_timeout")
+			return false
+		}
 		a.error(c, http.StatusBadRequest, "could not read request body", "invalid_request_error", "", "invalid_json")
 		return false
 	}
@@ -111,22 +117,29 @@ type listResponse[T any] struct {
 	PageSize int `json:"page_size"`
 }
 
-// page parses ?page and ?page_size; it renders the error and returns false
-// when they are not integers.
+// page parses ?page and ?page_size (1-based; page_size above
+// store.MaxPageSize is capped). It renders a 400 and returns false when
+// either is not a positive integer, or when the page starts past any
+// result the store could count (page × page_size overflows).
 func (a *api) page(c *gin.Context) (store.Page, bool) {
 	var p store.Page
 	for _, f := range []struct {
 		name string
 		dst  *int
 	}{{"page", &p.Page}, {"page_size", &p.PageSize}} {
-		if v := c.Query(f.name); v != "" {
+		if v := c.Query(f.name); v != "" { // empty is absent, as for ?from and ?to
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
+			if err != nil || n < 1 {
 				a.error(c, http.StatusBadRequest, f.name+" must be a positive integer", "invalid_request_error", f.name, "invalid_value")
 				return p, false
 			}
 			*f.dst = n
 		}
 	}
-	return p.Normalize(), true
+	p = p.Normalize()
+	if p.Page > math.MaxInt64/p.PageSize {
+		a.error(c, http.StatusBadRequest, "page is too large for page_size", "invalid_request_error", "page", "invalid_value")
+		return p, false
+	}
+	return p, true
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // listRequests serves GET /admin/requests?from=&to=&key=&model=&provider=
-// &status=&page=&page_size=: the request log, newest first, in the list
-// envelope.
+// &status=&client_request_id=&page=&page_size=: the request log, newest
+// first, in the list envelope.
 func (a *api) listRequests(c *gin.Context) {
 	from, to, ok := a.timeRange(c)
 	if !ok {
@@ -27,7 +27,7 @@ func (a *api) listRequests(c *gin.Context) {
 		return
 	}
 	q := store.RequestQuery{From: from, To: to, KeyID: c.Query("key"), Model: c.Query("model"),
-		Provider: c.Query("provider"), Status: status, Page: p}
+		Provider: c.Query("provider"), Status: status, ClientRequestID: c.Query("client_request_id"), Page: p}
 	items, total, err := a.opts.Store.ListRequests(c.Request.Context(), q)
 	if err != nil {
 		a.fail(c, err)

@@ -35,7 +35,9 @@ func seedRequests(t *testing.T, s *store.Store, now time.Time) {
 		rec("e", 10*time.Minute, "k2", "fast", "p1", llm.StatusOK, 500*time.Millisecond, true),
 		rec("old", 48*time.Hour, "k1", "fast", "p1", llm.StatusOK, 9*time.Second, true),
 	}
-	if err := s.InsertUsage(context.Background(), recs); err != nil {
+	// Two clients reuse one X-Request-Id; each request keeps its own row.
+	recs[0].ClientRequestID, recs[1].ClientRequestID, recs[4].ClientRequestID = "job-7", "job-7", "job-8"
+	if _, err := s.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -78,6 +80,10 @@ func TestRequestsAPI(t *testing.T) {
 			{"?from=" + old, "e,d,c,b,a,old", 6},
 			{"?from=" + old + "&to=" + now.Add(-24*time.Hour).Format(time.RFC3339), "old", 1},
 			{"?key=k1&model=fast&status=ok&from=" + old, "a,old", 2},
+			{"?client_request_id=job-7", "b,a", 2},
+			{"?client_request_id=job-8", "e", 1},
+			{"?client_request_id=job-9", "", 0},
+			{"?client_request_id=job-7&key=k2", "b", 1},
 		}
 		for _, tt := range tests {
 			var got page
@@ -93,9 +99,10 @@ func TestRequestsAPI(t *testing.T) {
 		}
 		// Every column, snake_case, time in RFC3339 UTC.
 		it := got.Items[0]
-		wantKeys := []string{"request_id", "client_request_id", "time", "key_id", "key_prefix", "endpoint", "model", "provider", "deployment",
-			"prompt_tokens", "completion_tokens", "cached_tokens", "cost", "cost_micros", "latency_ms", "ttft_ms", "http_status", "status",
-			"error_type", "stream", "estimated"}
+		wantKeys := []string{"request_id", "client_request_id", "time", "principal_id", "principal_kind", "owner", "key_id", "key_prefix",
+			"endpoint", "model", "provider", "deployment", "upstream_model",
+			"prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "cost_micros",
+			"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped"}
 		if len(it) != len(wantKeys) {
 			t.Fatalf("fields: %v", it)
 		}

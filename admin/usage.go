@@ -25,13 +25,25 @@ type summaryResponse struct {
 	To   time.Time `json:"to"`
 }
 
-// parseTime accepts RFC3339 or unix seconds.
+// Unix seconds of 0001-01-01 and 9999-12-31T23:59:59Z: the times a JSON
+// answer can carry.
+const (
+	minUnix = -62135596800
+	maxUnix = 253402300799
+)
+
+// parseTime accepts RFC3339 or unix seconds, between the years 1 and 9999
+// (UTC); anything else is malformed, not silently wrapped or unanswerable.
 func parseTime(s string) (time.Time, bool) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < minUnix || n > maxUnix {
+			return time.Time{}, false
+		}
 		return time.Unix(n, 0).UTC(), true
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	return t.UTC(), err == nil
+	t = t.UTC()
+	return t, err == nil && t.Year() >= 1 && t.Year() <= 9999
 }
 
 // timeRange parses ?from and ?to (RFC3339 or unix seconds); defaults: to
@@ -55,7 +67,7 @@ func (a *api) queryTime(c *gin.Context, name string, def time.Time) (time.Time, 
 	}
 	t, ok := parseTime(v)
 	if !ok {
-		a.error(c, http.StatusBadRequest, name+" must be RFC3339 or unix seconds", "invalid_request_error", name, "invalid_value")
+		a.error(c, http.StatusBadRequest, name+" must be RFC3339 or unix seconds, between the years 1 and 9999", "invalid_request_error", name, "invalid_value")
 	}
 	return t, ok
 }

@@ -23,16 +23,46 @@ type Principal struct {
 // Allows reports whether p may use model.
 func (p *Principal) Allows(model string) bool { return p.Key == nil || p.Key.Allows(model) }
 
-// Credential extracts the client's secret from Authorization: Bearer or
-// x-api-key (Anthropic style). It returns "" when neither is present.
-func Credential(h http.Header) string {
-	if v := h.Get("Authorization"); v != "" {
-		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-			return strings.TrimSpace(v[7:])
-		}
-		return ""
+// Credential returns the client's secret from Authorization: Bearer or
+// x-api-key (Anthropic style), exactly as sent; "" when neither is
+// present. An Authorization header of another scheme carries no credential. ok is false when the request
+// carries more than one credential — two Authorization headers, two
+// x-api-key headers, or both headers with different values — since which
+// one the client meant is unclear; such a request must be refused. The
+// proxy and the admin API both read credentials through it.
+func Credential(h http.Header) (secret string, ok bool) {
+	az, keys := h.Values("Authorization"), h.Values("X-Api-Key")
+	if len(az) > 1 || len(keys) > 1 {
+		return "", false
 	}
-	return strings.TrimSpace(h.Get("X-Api-Key"))
+	bearer, isBearer := "", len(az) == 1 && len(az[0]) > 7 && strings.EqualFold(az[0][:7], "bearer ")
+	if isBearer {
+		bearer = az[0][7:]
+	}
+	switch {
+	case len(keys) == 0:
+		return bearer, true
+	case !isBearer || bearer == keys[0]:
+		return keys[0], true
+	}
+	return "", false
+}
+
+// AuthenticateHeader authenticates the Sluice key a request's headers carry
+// (see Credential; surrounding spaces are ignored). A request with more
+// than one credential is refused like a wrong key.
+func AuthenticateHeader(snap *llm.Snapshot, h http.Header, now time.Time) (*Principal, *llm.Error) {
+	secret, ok := Credential(h)
+	if !ok {
+		return nil, ErrAmbiguous()
+	}
+	return Authenticate(snap, strings.TrimSpace(secret), now)
+}
+
+// ErrAmbiguous is the 401 for a request that carries more than one
+// credential.
+func ErrAmbiguous() *llm.Error {
+	return llm.Errorf(llm.KindAuth, "more than one credential: send one Authorization: Bearer or x-api-key header")
 }
 
 // Authenticate checks a Sluice key against snap. Every failure is the same

@@ -57,16 +57,25 @@ func TestCredential(t *testing.T) {
 	tests := []struct {
 		h    http.Header
 		want string
+		ok   bool
 	}{
-		{http.Header{"Authorization": {"Bearer sk-a"}}, "sk-a"},
-		{http.Header{"Authorization": {"bearer  sk-a "}}, "sk-a"},
-		{http.Header{"X-Api-Key": {"sk-b"}}, "sk-b"},
-		{http.Header{"Authorization": {"Basic abc"}}, ""},
-		{http.Header{}, ""},
+		{http.Header{"Authorization": {"Bearer sk-a"}}, "sk-a", true},
+		{http.Header{"Authorization": {"bearer  sk-a "}}, " sk-a ", true}, // as sent; the proxy trims
+		{http.Header{"X-Api-Key": {"sk-b"}}, "sk-b", true},
+		{http.Header{"Authorization": {"Basic abc"}}, "", true},
+		{http.Header{"Authorization": {"Basic abc"}, "X-Api-Key": {"sk-b"}}, "sk-b", true},
+		{http.Header{"Authorization": {"Bearer sk-a"}, "X-Api-Key": {"sk-a"}}, "sk-a", true},
+		{http.Header{}, "", true},
+		// More than one credential: refused, whichever comes first.
+		{http.Header{"Authorization": {"Bearer sk-a", "Bearer sk-b"}}, "", false},
+		{http.Header{"Authorization": {"Bearer sk-a", "Bearer sk-a"}}, "", false},
+		{http.Header{"X-Api-Key": {"sk-a", "sk-b"}}, "", false},
+		{http.Header{"Authorization": {"Bearer sk-a"}, "X-Api-Key": {"sk-b"}}, "", false},
+		{http.Header{"Authorization": {"Bearer sk-a"}, "X-Api-Key": {""}}, "", false},
 	}
 	for _, tt := range tests {
-		if got := Credential(tt.h); got != tt.want {
-			t.Errorf("Credential(%v) = %q, want %q", tt.h, got, tt.want)
+		if got, ok := Credential(tt.h); got != tt.want || ok != tt.ok {
+			t.Errorf("Credential(%v) = %q, %v; want %q, %v", tt.h, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -11,32 +11,46 @@ import (
 
 // Options tunes passive health. Zero values take the defaults.
 type Options struct {
-	// MaxFails is how many consecutive retryable failures put a deployment
-	// in cooldown. Default 3.
+	// MaxFails is how many consecutive failures (ClassFailure) within
+	// FailWindow eject a deployment. Default 3; at least 2, so one error
+	// never ejects.
 	MaxFails int
-	// Cooldown is how long a failing deployment is skipped. Default 30s.
+	// FailWindow bounds how far apart the consecutive failures may be: a
+	// failure more than FailWindow after the first of the run starts a new
+	// run. Default 1m.
+	FailWindow time.Duration
+	// Cooldown is the first ejection's length; each further ejection
+	// without a success in between doubles it. Default 30s.
 	Cooldown time.Duration
+	// MaxEjection caps an ejection's length. Default 5m.
+	MaxEjection time.Duration
+	// RateLimitCooldown is how long a 429 without Retry-After cools the
+	// deployment. Default 5s.
+	RateLimitCooldown time.Duration
 	// MaxRetryAfterCooldown caps the cooldown taken from an upstream
 	// Retry-After. Default 5m.
 	MaxRetryAfterCooldown time.Duration
-	// Now and Rand are injectable for tests.
+	// Now and Rand are injectable for tests. Rand(n) returns a number in
+	// [0, n) and must be safe for concurrent use when the Balancer is.
 	Now  func() time.Time
 	Rand func(n int) int
 }
 
 // Balancer keeps health per deployment id across configuration reloads. It
-// is safe for concurrent use.
+// is safe for concurrent use. State of deployments the configuration no
+// longer has is dropped by Retain.
 type Balancer struct {
-	opts   Options
-	health sync.Map // deployment id -> *state
-}
-
-type state struct {
-	fails         atomic.Int32
-	cooldownUntil atomic.Int64 // unix nanoseconds
-	inflight      atomic.Int64
-	successes     atomic.Int64
-	failures      atomic.Int64
+	opts Options
+	// base is the origin of the balancer's clock: times are kept as
+	// durations since base, which Go measures on the monotonic clock, so a
+	// wall-clock step (NTP) neither prolongs nor ends an ejection.
+	base   time.Time
+	health sync.Map // deployment id -> *health
+	// retainMu orders Retain calls; picks and reports never take it.
+	retainMu sync.Mutex
+	// managed is set by the first Retain: from then on only targets have
+	// state.
+	managed atomic.Bool
 }
 
 // New returns a Balancer.
@@ -44,8 +58,19 @@ func New(o Options) *Balancer {
 	if o.MaxFails <= 0 {
 		o.MaxFails = 3
 	}
+	o.MaxFails = max(o.MaxFails, 2)
+	if o.FailWindow <= 0 {
+		o.FailWindow = time.Minute
+	}
 	if o.Cooldown <= 0 {
 		o.Cooldown = 30 * time.Second
+	}
+	if o.MaxEjection <= 0 {
+		o.MaxEjection = 5 * time.Minute
+	}
+	o.MaxEjection = max(o.MaxEjection, o.Cooldown)
+	if o.RateLimitCooldown <= 0 {
+		o.RateLimitCooldown = 5 * time.Second
 	}
 	if o.MaxRetryAfterCooldown <= 0 {
 		o.MaxRetryAfterCooldown = 5 * time.Minute
@@ -56,129 +81,131 @@ func New(o Options) *Balancer {
 	if o.Rand == nil {
 		o.Rand = rand.IntN
 	}
-	return &Balancer{opts: o}
+	return &Balancer{opts: o, base: o.Now()}
 }
 
-func (b *Balancer) state(id string) *state {
-	if s, ok := b.health.Load(id); ok {
-		return s.(*state)
+// now is the balancer's clock: nanoseconds since base.
+func (b *Balancer) now() int64 { return int64(b.opts.Now().Sub(b.base)) }
+
+// get returns the health of deployment id. Before the first Retain it is
+// created on first use; after, the Balancer keeps state only for its
+// targets, and any other id (a deployment deleted while a request that
+// still sees it was running) gets a throwaway state, so nothing accumulates.
+func (b *Balancer) get(id string) *health {
+	if h, ok := b.health.Load(id); ok {
+		return h.(*health)
 	}
-	s, _ := b.health.LoadOrStore(id, &state{})
-	return s.(*state)
+	if b.managed.Load() {
+		return &health{}
+	}
+	h, _ := b.health.LoadOrStore(id, &health{})
+	return h.(*health)
 }
 
-// Plan returns the order in which m's deployments should be tried: a
-// weighted random pick among available deployments first, then the other
-// available ones by weight, then those cooling down (a last resort beats
-// failing outright). The result indexes m.Deployments.
-func (b *Balancer) Plan(m *llm.Model) []int {
-	n := len(m.Deployments)
-	if n == 0 {
-		return nil
+// Target is one deployment as the current configuration has it.
+type Target struct {
+	// ID is the deployment's stable id.
+	ID string
+	// ProviderRevision identifies the configuration of the deployment's
+	// provider. When it changes, a dead credential is given another chance.
+	ProviderRevision int64
+}
+
+// Retain makes targets the deployments the Balancer keeps state for: their
+// health carries over, new ones start healthy, and the state of every other
+// deployment is dropped and never recreated (so deleted deployments do not
+// accumulate). A target whose ProviderRevision changed is no longer
+// credential-dead. Call it after a new configuration is in use: an attempt
+// already started on a dropped deployment still reports to its own state,
+// which is then simply forgotten, as are attempts on it that start later.
+func (b *Balancer) Retain(targets []Target) {
+	b.retainMu.Lock()
+	defer b.retainMu.Unlock()
+	keep := make(map[string]struct{}, len(targets))
+	for _, t := range targets {
+		keep[t.ID] = struct{}{}
+		h, _ := b.health.LoadOrStore(t.ID, &health{})
+		h.(*health).setRevision(t.ProviderRevision)
 	}
-	if n == 1 {
-		return []int{0}
-	}
-	now := b.opts.Now().UnixNano()
-	avail := make([]int, 0, n)
-	var cooling []int
-	total := 0
-	for i := range m.Deployments {
-		d := &m.Deployments[i]
-		if b.state(d.ID).cooldownUntil.Load() > now {
-			cooling = append(cooling, i)
-			continue
+	b.managed.Store(true)
+	b.health.Range(func(k, _ any) bool {
+		if _, ok := keep[k.(string)]; !ok {
+			b.health.Delete(k)
 		}
-		avail = append(avail, i)
-		total += weight(d)
-	}
-	out := make([]int, 0, n)
-	for len(avail) > 0 {
-		r := b.opts.Rand(total)
-		pick := 0
-		for j, i := range avail {
-			r -= weight(&m.Deployments[i])
-			if r < 0 {
-				pick = j
-				break
-			}
-		}
-		i := avail[pick]
-		out = append(out, i)
-		total -= weight(&m.Deployments[i])
-		avail = append(avail[:pick], avail[pick+1:]...)
-	}
-	return append(out, cooling...)
-}
-
-func weight(d *llm.Deployment) int {
-	if d.Weight <= 0 {
-		return 1
-	}
-	return d.Weight
+		return true
+	})
 }
 
 // Outcome is the result of one attempt on a deployment.
 type Outcome struct {
-	// Failed is true when the deployment failed in a way that says
-	// something about its health (unreachable, timeout, 5xx, 429).
-	Failed bool
-	// RetryAfter, when positive, cools the deployment down for that long.
-	RetryAfter time.Duration
+	// Err is nil on success.
+	Err *llm.Error
+	// Latency runs from sending the request to the response fully received
+	// (or the attempt failing).
+	Latency time.Duration
+	// TTFT runs from sending the request to the first byte or event of the
+	// answer; 0 if none arrived.
+	TTFT time.Duration
 }
 
-// Start marks an attempt on deployment id as in flight; call the returned
-// function with the outcome when it ends.
-func (b *Balancer) Start(id string) func(Outcome) {
-	s := b.state(id)
-	s.inflight.Add(1)
-	return func(o Outcome) {
-		s.inflight.Add(-1)
-		b.report(s, o)
-	}
+// Start marks an attempt on d in flight. The returned function must be
+// called exactly once, with the attempt's outcome (the router defers it);
+// later calls do nothing.
+func (b *Balancer) Start(d *llm.Deployment) func(Outcome) {
+	h := b.get(d.ID)
+	h.inflight.Add(1)
+	a := &attempt{b: b, h: h, epoch: h.epoch.Load(), rev: h.rev.Load()}
+	return a.done
 }
 
-func (b *Balancer) report(s *state, o Outcome) {
-	if !o.Failed {
-		s.successes.Add(1)
-		if s.fails.Load() != 0 {
-			s.fails.Store(0)
-		}
+// attempt is one Start: what the health looked like when it began.
+type attempt struct {
+	b        *Balancer
+	h        *health
+	epoch    int64
+	rev      int64
+	finished atomic.Bool
+}
+
+func (a *attempt) done(o Outcome) {
+	if a.finished.Swap(true) {
 		return
 	}
-	s.failures.Add(1)
-	now := b.opts.Now()
-	if o.RetryAfter > 0 {
-		d := min(o.RetryAfter, b.opts.MaxRetryAfterCooldown)
-		s.cooldownUntil.Store(now.Add(d).UnixNano())
-	}
-	if int(s.fails.Add(1)) >= b.opts.MaxFails {
-		s.fails.Store(0)
-		until := now.Add(b.opts.Cooldown).UnixNano()
-		if until > s.cooldownUntil.Load() {
-			s.cooldownUntil.Store(until)
-		}
-	}
+	a.h.inflight.Add(-1)
+	a.h.report(a.b, a.epoch, a.rev, o)
 }
 
 // Status is the health of one deployment, for the admin API.
 type Status struct {
-	Deployment    string    `json:"deployment"`
-	Healthy       bool      `json:"healthy"`
+	Deployment string `json:"deployment"`
+	// Healthy is true when the deployment is picked normally (State
+	// "healthy").
+	Healthy bool `json:"healthy"`
+	// State is "healthy", "cooling" (429), "ejected" (consecutive
+	// failures) or "credential_dead" (401/403 until the provider changes).
+	State string `json:"state"`
+	// CooldownUntil is when a cooling or ejected deployment is picked
+	// normally again.
 	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
-	InFlight      int64     `json:"in_flight"`
-	Successes     int64     `json:"successes"`
-	Failures      int64     `json:"failures"`
+	// Ejections counts the ejections since the last success.
+	Ejections int   `json:"ejections"`
+	InFlight  int64 `json:"in_flight"`
+	Successes int64 `json:"successes"`
+	// Failures counts attempts that failed for the deployment's sake
+	// (failures, 429s and credential rejections; not the client's errors).
+	Failures int64 `json:"failures"`
+	// LatencyMS and TTFTMS are moving averages over successful attempts,
+	// in milliseconds; 0 until one was measured.
+	LatencyMS float64 `json:"latency_ewma_ms"`
+	TTFTMS    float64 `json:"ttft_ewma_ms"`
 }
 
-// Status reports the health of deployment id.
+// Status reports the health of deployment id. An id the Balancer has no
+// state for is healthy and idle.
 func (b *Balancer) Status(id string) Status {
-	s := b.state(id)
-	st := Status{Deployment: id, InFlight: s.inflight.Load(), Successes: s.successes.Load(), Failures: s.failures.Load()}
-	if cu := s.cooldownUntil.Load(); cu > b.opts.Now().UnixNano() {
-		st.CooldownUntil = time.Unix(0, cu).UTC()
-	} else {
-		st.Healthy = true
+	v, ok := b.health.Load(id)
+	if !ok {
+		return Status{Deployment: id, Healthy: true, State: stateHealthy.String()}
 	}
-	return st
+	return v.(*health).status(id, b)
 }

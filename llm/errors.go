@@ -56,17 +56,6 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Retryable reports whether another deployment may succeed where this one failed.
-func (e *Error) Retryable() bool {
-	switch e.Kind {
-	case KindUnreachable, KindTimeout:
-		return true
-	case KindUpstream:
-		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
-	}
-	return false
-}
-
 // Errorf builds an Error of kind with a formatted client-safe message and the
 // default status, type and code for that kind.
 func Errorf(kind ErrorKind, format string, args ...any) *Error {

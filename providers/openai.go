@@ -110,7 +110,7 @@ func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
 // credentials were fine, so that is a bad gateway, not a client auth error.
 func (o *OpenAI) upstreamError(resp *http.Response) *llm.Error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &llm.Error{Kind: llm.KindUpstream, Status: resp.StatusCode, Provider: o.name}
+	e := &llm.Error{Kind: llm.KindUpstream, Status: resp.StatusCode, UpstreamStatus: resp.StatusCode, Provider: o.name}
 	var env struct {
 		Error json.RawMessage `json:"error"`
 		// Some OpenAI-compatible servers answer {"message":...} or {"detail":...}.

@@ -105,7 +105,7 @@ func TestOpenAITimeoutsAndUnreachable(t *testing.T) {
 	}, llm.Timeouts{FirstByte: 100 * time.Millisecond})
 	_, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Body: []byte(`{}`)})
 	var e *llm.Error
-	if !errors.As(err, &e) || e.Kind != llm.KindTimeout || e.Status != 504 || !e.Retryable() {
+	if !errors.As(err, &e) || e.Kind != llm.KindTimeout || e.Status != 504 {
 		t.Fatalf("first-byte timeout: %v", err)
 	}
 
@@ -139,26 +139,41 @@ func TestNewOpenAIValidates(t *testing.T) {
 	}
 }
 
-func TestRegistryReusesClients(t *testing.T) {
+func TestRegistryReusesUnchangedProviders(t *testing.T) {
 	now := time.Now()
 	snap := llm.EmptySnapshot()
-	snap.Providers["a"] = &llm.Provider{Name: "a", Type: llm.ProviderOpenAI, UpdatedAt: now}
+	snap.Providers["a"] = &llm.Provider{ID: "prov_a", Name: "a", Type: llm.ProviderOpenAI, Revision: 5}
 	snap.Providers["b"] = &llm.Provider{Name: "b", Type: "nope"}
+	snap.Providers["u"] = &llm.Provider{ID: "prov_u", Name: "u", Type: llm.ProviderOpenAI, UpdatedAt: now} // no revision yet
+	snap.Providers["z"] = &llm.Provider{ID: "prov_z", Name: "z", Type: llm.ProviderOpenAI}                 // nothing to compare
 	r1, errs := NewRegistry(nil, snap)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "openai-compatible") {
 		t.Fatalf("errs %v", errs)
 	}
 	r2, _ := NewRegistry(r1, snap)
-	if r1.clients["a"].client != r2.clients["a"].client {
-		t.Fatal("unchanged provider got a new client")
+	for _, k := range []string{"prov_a", "prov_u"} {
+		if r1.byID[k] != r2.byID[k] {
+			t.Fatalf("unchanged provider %s was rebuilt", k)
+		}
 	}
-	snap.Providers["a"] = &llm.Provider{Name: "a", Type: llm.ProviderOpenAI, UpdatedAt: now.Add(time.Second)}
+	if r1.byID["prov_z"] == r2.byID["prov_z"] {
+		t.Fatal("a provider without revision or UpdatedAt was reused: a change could not be seen")
+	}
+	// A new revision (a new key, say) is a new provider, a renamed one too.
+	snap.Providers["a"] = &llm.Provider{ID: "prov_a", Name: "a", Type: llm.ProviderOpenAI, Revision: 6}
+	snap.Providers["u"] = &llm.Provider{ID: "prov_u", Name: "u", Type: llm.ProviderOpenAI, UpdatedAt: now.Add(time.Millisecond)}
 	r3, _ := NewRegistry(r2, snap)
-	if r3.clients["a"].client == r2.clients["a"].client {
-		t.Fatal("changed provider kept its old client")
+	if r3.byID["prov_a"] == r2.byID["prov_a"] || r3.byID["prov_u"] == r2.byID["prov_u"] {
+		t.Fatal("changed provider kept its old build")
 	}
-	if _, ok := r3.Get("a"); !ok {
-		t.Fatal("provider a missing")
+	delete(snap.Providers, "a")
+	snap.Providers["renamed"] = &llm.Provider{ID: "prov_a", Name: "renamed", Type: llm.ProviderOpenAI, Revision: 6}
+	r4, _ := NewRegistry(r3, snap)
+	if _, ok := r4.Get("renamed"); !ok || r4.byID["prov_a"] == r3.byID["prov_a"] {
+		t.Fatal("a renamed provider must be rebuilt under its new name")
+	}
+	if _, ok := r4.Get("a"); ok {
+		t.Fatal("the old name still resolves")
 	}
 }
 

@@ -11,9 +11,17 @@ import (
 // snapshot. It is immutable once built.
 type Registry struct {
 	byName map[string]Provider
-	// clients keeps the HTTP clients so the next registry can reuse their
-	// connection pools for providers that did not change.
-	clients map[string]*clientEntry
+	// byID keeps what the next registry may reuse: the built provider and
+	// its HTTP client, with the configuration revision they were built at.
+	byID map[string]*entry
+}
+
+// entry is one built provider.
+type entry struct {
+	name     string
+	revision int64
+	provider Provider
+	client   *Client
 }
 
 // Factory builds a Provider for one provider family.
@@ -38,47 +46,77 @@ func KnownTypes() []string {
 	return out
 }
 
-// NewRegistry builds providers for every provider in snap. HTTP clients of
-// prev (which may be nil) are reused for providers whose configuration did
-// not change, so reloads keep warm connection pools. Providers that fail to
-// build are skipped and reported in the returned error list; the registry is
-// usable either way.
+// ConfigRevision identifies p's configuration: its Revision, or, for a
+// configuration read before revisions existed, its UpdatedAt. 0 means
+// unknown (nothing may then be reused).
+func ConfigRevision(p *llm.Provider) int64 {
+	if p.Revision != 0 {
+		return p.Revision
+	}
+	if p.UpdatedAt.IsZero() {
+		return 0
+	}
+	return p.UpdatedAt.UnixNano()
+}
+
+// key is a provider's identity across reloads: its id (kept across
+// renames), or its name when it has none.
+func key(p *llm.Provider) string {
+	if p.ID != "" {
+		return p.ID
+	}
+	return "name:" + p.Name
+}
+
+// NewRegistry builds providers for every provider in snap. Providers of
+// prev (which may be nil) whose id and configuration revision did not change
+// are reused as they are, HTTP connection pool and all, so reloads keep warm
+// connections and whatever a provider learned about its upstream. Providers
+// that fail to build are skipped and reported in the returned error list;
+// the registry is usable either way. Nothing of prev is closed: once the
+// new registry is in use, call Retire(prev).
 func NewRegistry(prev *Registry, snap *llm.Snapshot) (*Registry, []error) {
-	r := &Registry{byName: map[string]Provider{}, clients: map[string]*clientEntry{}}
+	r := &Registry{byName: map[string]Provider{}, byID: map[string]*entry{}}
 	fs := factories()
 	var errs []error
 	for name, p := range snap.Providers {
+		k, rev := key(p), ConfigRevision(p)
+		if prev != nil {
+			if e, ok := prev.byID[k]; ok && rev != 0 && e.revision == rev && e.name == name {
+				r.byName[name], r.byID[k] = e.provider, e
+				continue
+			}
+		}
 		f, ok := fs[p.Type]
 		if !ok {
 			errs = append(errs, fmt.Errorf("provider %q: unknown type %q (known: %v)", name, p.Type, KnownTypes()))
 			continue
 		}
-		var c *Client
-		if prev != nil {
-			if e, ok := prev.clients[name]; ok && e.matches(p) {
-				c = e.client
-			}
-		}
-		if c == nil {
-			c = NewClient(p.Timeouts)
-		}
+		c := NewClient(p.Timeouts)
 		prov, err := f(p, c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
 		}
 		r.byName[name] = prov
-		r.clients[name] = &clientEntry{client: c, updated: p.UpdatedAt.UnixNano(), timeouts: p.Timeouts}
-	}
-	// Idle connections of providers that went away or changed are closed.
-	if prev != nil {
-		for name, e := range prev.clients {
-			if n, ok := r.clients[name]; !ok || n.client != e.client {
-				e.client.CloseIdle()
-			}
-		}
+		r.byID[k] = &entry{name: name, revision: rev, provider: prov, client: c}
 	}
 	return r, errs
+}
+
+// Retire closes the idle connections of prev's providers that r does not
+// use (removed or changed ones). Call it once r has replaced prev: requests
+// still running on a retired provider finish, and their connections are
+// closed by the client's idle timeout.
+func (r *Registry) Retire(prev *Registry) {
+	if prev == nil {
+		return
+	}
+	for k, e := range prev.byID {
+		if r == nil || r.byID[k] != e {
+			e.client.CloseIdle()
+		}
+	}
 }
 
 // Get returns the provider named name.
@@ -88,14 +126,4 @@ func (r *Registry) Get(name string) (Provider, bool) {
 	}
 	p, ok := r.byName[name]
 	return p, ok
-}
-
-type clientEntry struct {
-	client   *Client
-	updated  int64
-	timeouts llm.Timeouts
-}
-
-func (e *clientEntry) matches(p *llm.Provider) bool {
-	return e.updated == p.UpdatedAt.UnixNano() && e.timeouts == p.Timeouts
 }

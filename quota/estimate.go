@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -59,10 +60,14 @@ func (e *Estimator) load() {
 func (e *Estimator) Warm() { e.load() }
 
 // Bounds that keep counting linear. tiktoken's byte-pair merge is quadratic
-// in the length of one pre-token, so a long run without whitespace (base64,
-// a repeated character) is estimated at four bytes a token instead of being
-// merged; and text beyond sampleBytes is extrapolated from its first
-// sampleBytes. Without them a 1 MiB run of one letter takes minutes.
+// in the length of one pre-token, so text is counted in stretches that no
+// pre-token can span (see cutBefore), and a stretch longer than maxRunBytes
+// (a run of whitespace, base64, one repeated character, text without ASCII
+// spaces) is not merged whole: its leading whitespace is counted in
+// maxRunBytes pieces and the rest, when long, at four bytes a token. Text
+// beyond sampleBytes is extrapolated from its first sampleBytes. Without
+// these bounds 64 KiB of spaces takes seconds and 1 MiB of one letter
+// minutes.
 const (
 	maxRunBytes = 128
 	sampleBytes = 64 << 10
@@ -89,32 +94,69 @@ func (e *Estimator) Count(s string) int {
 	return e.count(s)
 }
 
-// count tokenizes s, estimating overlong whitespace-free runs.
-func (e *Estimator) count(s string) int {
-	extra := 0
-	var sb *strings.Builder
-	last, run := 0, 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && !isSpace(s[i]) {
-			run++
+// cutBefore reports whether no o200k pre-token spans s[i-1] and s[i]: an
+// ASCII space after a printable ASCII character, or ASCII whitespace after
+// an ASCII letter or digit. (Letters, digits and punctuation runs never
+// take a following space, letters and digits no whitespace at all, and no
+// pre-token pattern looks behind.) Text cut there counts the same in
+// pieces as whole.
+func cutBefore(s string, i int) bool {
+	c, p := s[i], s[i-1]
+	if c == ' ' {
+		return p > ' ' && p < 0x7f
+	}
+	return isSpace(c) && (p >= 'a' && p <= 'z' || p >= 'A' && p <= 'Z' || p >= '0' && p <= '9')
+}
+
+// encoder is the part of *tiktoken.Tiktoken that counting uses.
+type encoder interface {
+	EncodeOrdinary(text string) []int
+}
+
+// count tokenizes s stretch by stretch (stretches end at cutBefore),
+// encoding runs of ordinary stretches together and long ones with
+// countLong.
+func (e *Estimator) count(s string) int { return count(e.enc, s) }
+
+func count(enc encoder, s string) int {
+	n := 0
+	seg, start := 0, 0 // start of the pending ordinary text; of the current stretch
+	for i := 1; i <= len(s); i++ {
+		if i < len(s) && !cutBefore(s, i) {
 			continue
 		}
-		if run > maxRunBytes {
-			if sb == nil {
-				sb = &strings.Builder{}
-				sb.Grow(len(s))
+		if i-start > maxRunBytes {
+			if seg < start {
+				n += len(enc.EncodeOrdinary(s[seg:start]))
 			}
-			sb.WriteString(s[last : i-run])
-			extra += (run + 3) / 4
-			last = i
+			n += countLong(enc, s[start:i])
+			seg = i
 		}
-		run = 0
+		start = i
 	}
-	if sb == nil {
-		return len(e.enc.EncodeOrdinary(s))
+	if seg < len(s) {
+		n += len(enc.EncodeOrdinary(s[seg:]))
 	}
-	sb.WriteString(s[last:])
-	return extra + len(e.enc.EncodeOrdinary(sb.String()))
+	return n
+}
+
+// countLong counts a stretch longer than maxRunBytes: its leading
+// whitespace in pieces of maxRunBytes, the rest whole if short, else at
+// four bytes a token.
+func countLong(enc encoder, s string) int {
+	n, w := 0, 0
+	for w < len(s) && isSpace(s[w]) {
+		w++
+	}
+	for i := 0; i < w; i += maxRunBytes {
+		n += len(enc.EncodeOrdinary(s[i:min(i+maxRunBytes, w)]))
+	}
+	if rest := s[w:]; len(rest) <= maxRunBytes {
+		n += len(enc.EncodeOrdinary(rest))
+	} else {
+		n += (len(rest) + 3) / 4
+	}
+	return n
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
@@ -122,37 +164,91 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\
 // PromptTokens estimates the prompt tokens of an OpenAI-format request body:
 // chat messages (string or text-part content), a completions prompt, or
 // embeddings input. Per-message overhead follows OpenAI's published rule of
-// thumb (3 tokens per message, 3 to prime the reply).
+// thumb (3 tokens per message, 3 to prime the reply). Member names match
+// exactly and the last of duplicates wins, as in the upstreams' parsers:
+// encoding/json's case-insensitive matching would let "Content": "" hide
+// the "content" the upstream reads. It is linear in len(body).
 func (e *Estimator) PromptTokens(body []byte) int {
-	var req struct {
-		Messages []struct {
-			Role    string          `json:"role"`
-			Content json.RawMessage `json:"content"`
-			Name    string          `json:"name"`
-		} `json:"messages"`
-		Prompt json.RawMessage `json:"prompt"`
-		Input  json.RawMessage `json:"input"`
+	var messages, prompt, input json.RawMessage
+	if !eachMember(body, func(name string, v json.RawMessage) {
+		switch name {
+		case "messages":
+			messages = v
+		case "prompt":
+			prompt = v
+		case "input":
+			input = v
+		}
+	}) {
+		return 0
 	}
-	if json.Unmarshal(body, &req) != nil {
+	var list []json.RawMessage
+	if len(messages) > 0 && messages[0] == '[' && json.Unmarshal(messages, &list) != nil {
 		return 0
 	}
 	var sb strings.Builder
 	n := 0
-	for _, m := range req.Messages {
+	for _, m := range list {
+		var role, name, content json.RawMessage
+		eachMember(m, func(k string, v json.RawMessage) {
+			switch k {
+			case "role":
+				role = v
+			case "name":
+				name = v
+			case "content":
+				content = v
+			}
+		})
 		n += 3
-		sb.WriteString(m.Role)
+		appendString(&sb, role)
 		sb.WriteByte(' ')
-		sb.WriteString(m.Name)
+		appendString(&sb, name)
 		sb.WriteByte(' ')
-		appendText(&sb, m.Content)
+		appendText(&sb, content)
 		sb.WriteByte('\n')
 	}
-	if len(req.Messages) > 0 {
+	if len(list) > 0 {
 		n += 3
 	}
-	appendText(&sb, req.Prompt)
-	appendText(&sb, req.Input)
+	appendText(&sb, prompt)
+	appendText(&sb, input)
 	return n + e.Count(sb.String())
+}
+
+// eachMember calls fn with each member of the JSON object raw, names
+// unescaped and matched by the caller exactly. It reports false when raw
+// is not a valid object.
+func eachMember(raw []byte, fn func(name string, v json.RawMessage)) bool {
+	if len(raw) == 0 || raw[0] != '{' {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		name, _ := t.(string)
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return false
+		}
+		fn(name, v)
+	}
+	_, err := dec.Token()
+	return err == nil
+}
+
+// appendString appends the JSON string raw, if it is one.
+func appendString(sb *strings.Builder, raw json.RawMessage) {
+	var s string
+	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		sb.WriteString(s)
+	}
 }
 
 // appendText appends the text found in a JSON string, an array of strings,
@@ -163,10 +259,7 @@ func appendText(sb *strings.Builder, raw json.RawMessage) {
 	}
 	switch raw[0] {
 	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			sb.WriteString(s)
-		}
+		appendString(sb, raw)
 	case '[':
 		var parts []json.RawMessage
 		if json.Unmarshal(raw, &parts) != nil {
@@ -178,16 +271,17 @@ func appendText(sb *strings.Builder, raw json.RawMessage) {
 			}
 			switch p[0] {
 			case '"':
-				appendText(sb, p)
+				appendString(sb, p)
 				sb.WriteByte(' ')
 			case '{':
-				var part struct {
-					Text string `json:"text"`
-				}
-				if json.Unmarshal(p, &part) == nil {
-					sb.WriteString(part.Text)
-					sb.WriteByte(' ')
-				}
+				var text json.RawMessage
+				eachMember(p, func(k string, v json.RawMessage) {
+					if k == "text" {
+						text = v
+					}
+				})
+				appendString(sb, text)
+				sb.WriteByte(' ')
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
@@ -39,16 +38,15 @@ type Ask struct {
 	Endpoint llm.Endpoint
 	// Stream is true for a streamed request.
 	Stream bool
+	// MaxTokens is the larger of the client's max_tokens and
+	// max_completion_tokens, 0 when absent.
+	MaxTokens int
 
 	body *requestFacts
 }
 
 // PromptTokens is the estimated prompt size of the request in tokens.
 func (a Ask) PromptTokens() int { return a.body.promptTokens() }
-
-// MaxTokens is the client's max_completion_tokens (or max_tokens), 0 when
-// absent or not a non-negative integer.
-func (a Ask) MaxTokens() int { return a.body.maxTokens() }
 
 // promptCounter estimates the prompt tokens of a request body;
 // *quota.Estimator is one.
@@ -64,55 +62,20 @@ type noAdmission struct{}
 func (noAdmission) Admit(context.Context, Ask) (Admission, *llm.Error) { return noAdmission{}, nil }
 func (noAdmission) Settle(llm.Usage, int64)                            {}
 
-// requestFacts computes what is known about a request body lazily, once:
-// the tiktoken prompt estimate is a full JSON decode, so it runs at most
-// once per request whoever asks (admission, estimation of missing usage,
-// the record of a failed request).
+// requestFacts computes the prompt estimate of a request body lazily,
+// once: it is a full JSON decode, so it runs at most once per request
+// whoever asks (admission, estimation of missing usage, the record of a
+// failed request).
 type requestFacts struct {
-	est      promptCounter
-	body     []byte
-	prompt   int
-	max      int
-	gotPrmpt bool
-	gotMax   bool
+	est    promptCounter
+	body   []byte
+	prompt int
+	done   bool
 }
 
 func (f *requestFacts) promptTokens() int {
-	if !f.gotPrmpt {
-		f.prompt, f.gotPrmpt = f.est.PromptTokens(f.body), true
+	if !f.done {
+		f.prompt, f.done = f.est.PromptTokens(f.body), true
 	}
 	return f.prompt
-}
-
-func (f *requestFacts) maxTokens() int {
-	if !f.gotMax {
-		f.gotMax = true
-		var mt, mct int
-		_, _ = eachMember(f.body, func(k []byte, vs, ve int) error {
-			switch string(k) {
-			case "max_tokens":
-				mt = nonNegInt(f.body[vs:ve])
-			case "max_completion_tokens":
-				mct = nonNegInt(f.body[vs:ve])
-			}
-			return nil
-		})
-		f.max = mt
-		if mct > 0 {
-			f.max = mct
-		}
-	}
-	return f.max
-}
-
-// nonNegInt parses a JSON integer literal, 0 for anything else.
-func nonNegInt(v []byte) int {
-	if len(v) == 0 || len(v) > 18 {
-		return 0
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/state"
 )
 
 // attempt tries m's deployments as the balancer's plan hands them out
@@ -16,9 +18,9 @@ import (
 // first byte reaches the client, only when the error says another may
 // succeed (judged on the upstream's own status) and at most MaxAttempts
 // times.
-func (x *exchange) attempt(st *State, m *llm.Model) result {
+func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 	h := x.h
-	p := h.plan(m)
+	p := h.opts.Balancer.Plan(m)
 	var last *llm.Error
 	var tried *llm.Deployment
 	for tries := 0; tries < h.opts.MaxAttempts; {
@@ -39,10 +41,11 @@ func (x *exchange) attempt(st *State, m *llm.Model) result {
 		x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
 		tr := x.try(prov, d)
 		if tr.delivered {
-			return result{usage: tr.usage, cost: d.Cost(tr.usage), dep: d}
+			u := x.sanitize(tr.usage)
+			return result{usage: u, cost: d.Cost(u), dep: d}
 		}
 		last = tr.err
-		if !retryable(last) || x.r.Context().Err() != nil {
+		if !balancer.Retryable(last) || x.r.Context().Err() != nil {
 			break
 		}
 	}
@@ -84,8 +87,8 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	}
 	defer cancel()
 	t0 := time.Now()
-	done := x.h.start(d)
-	o := attemptOutcome{Err: errPanicked}
+	done := x.h.opts.Balancer.Start(d)
+	o := balancer.Outcome{Err: errPanicked}
 	defer func() {
 		o.Latency = time.Since(t0)
 		done(o)
@@ -118,7 +121,10 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	} else {
 		tr = x.json(ctx, resp, d, idle, to.FirstByte)
 	}
-	o.Err, o.TTFT = tr.err, tr.ttft
+	o.Err = tr.err
+	if tr.ttft > 0 {
+		o.TTFT = tr.ttft - t0.Sub(x.start) // from the attempt's start
+	}
 	return tr
 }
 

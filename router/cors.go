@@ -13,15 +13,19 @@ const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Deployment, X-
 // cors answers CORS preflights and marks responses readable by the allowed
 // origins, so browser apps can call the gateway directly. Credentials
 // (cookies) are never allowed: clients authenticate with bearer keys.
+//
+// Every answer says Vary: Origin, allowed origin or not (or none): what it
+// carries depends on the Origin, so a shared cache must not hand one
+// origin's answer to another.
 func (h *Handler) cors(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Add("Vary", "Origin")
 	origin := c.Request.Header.Get("Origin")
 	if origin == "" || !h.originAllowed(origin) {
 		c.Next()
 		return
 	}
-	hd := c.Writer.Header()
 	hd.Set("Access-Control-Allow-Origin", origin)
-	hd.Add("Vary", "Origin")
 	if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
 		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		if rh := c.Request.Header.Get("Access-Control-Request-Headers"); rh != "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/state"
 )
 
 // exchange is the state of one proxied request. It goes through its
@@ -103,7 +104,7 @@ func (x *exchange) serve() {
 	if res.err != nil {
 		if res.dep != nil {
 			// Nothing came back; record the prompt size of the attempt.
-			res.usage = llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true}
+			res.usage = x.sanitize(llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true})
 		}
 		x.fail(res.err, res.dep)
 	}
@@ -119,8 +120,8 @@ func shedError(max int64) *llm.Error {
 }
 
 // authenticate identifies the caller.
-func (x *exchange) authenticate(st *State) (*auth.Principal, *llm.Error) {
-	p, e := auth.Authenticate(st.Snapshot, auth.Credential(x.r.Header), x.start)
+func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
+	p, e := auth.AuthenticateHeader(st.Snapshot, x.r.Header, x.start)
 	if e != nil {
 		return nil, e
 	}
@@ -153,7 +154,7 @@ func (x *exchange) decode() (*request, *llm.Error) {
 
 // resolve maps the requested model to its configured deployment group and
 // checks the caller may use it.
-func (x *exchange) resolve(st *State, p *auth.Principal, req *request) (*llm.Model, *llm.Error) {
+func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*llm.Model, *llm.Error) {
 	m, ok := st.Snapshot.Models[req.model]
 	if !ok {
 		e := llm.Errorf(llm.KindNotFound, "the model %q does not exist or you do not have access to it", truncate(req.model, 256))
@@ -171,7 +172,8 @@ func (x *exchange) resolve(st *State, p *auth.Principal, req *request) (*llm.Mod
 
 // admit asks the Admitter for a reservation, before any upstream contact.
 func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admission, *llm.Error) {
-	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, body: &x.facts})
+	ask := Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, MaxTokens: req.maxTokens, body: &x.facts}
+	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), ask)
 	if e == nil && adm == nil {
 		adm = noAdmission{}
 	}
@@ -185,6 +187,12 @@ func (x *exchange) estimate(completion string) llm.Usage {
 		u.CompletionTokens = x.h.opts.Estimator.Count(completion)
 	}
 	return u
+}
+
+// sanitize bounds u by what the request could possibly use (see
+// llm.Usage.Sanitize).
+func (x *exchange) sanitize(u llm.Usage) llm.Usage {
+	return u.Sanitize(x.req.usageLimits())
 }
 
 func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {

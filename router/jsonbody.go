@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +21,158 @@ import (
 
 // errBadJSON is returned for a body that is not one valid JSON object.
 var errBadJSON = errors.New("request body must be a JSON object")
+
+// Limits on the shape of a request body. Every check is one linear pass;
+// the limits keep what the gateway forwards within what upstream parsers
+// take without failing (a 5xx there would count against the deployment).
+const (
+	// maxMembers bounds the members of the top-level object and of
+	// stream_options (OpenAI's requests have a few dozen).
+	maxMembers = 1024
+	// maxDepth bounds the nesting of objects and arrays (Python's json
+	// gives up near 1000, pydantic's parser at 200).
+	maxDepth = 128
+	// maxNumberBytes bounds one number literal (Python refuses integers of
+	// more than 4300 digits).
+	maxNumberBytes = 256
+)
+
+// checkShape enforces maxDepth and maxNumberBytes and refuses \u escapes of
+// unpaired UTF-16 surrogates (which decoders replace or reject, so the
+// gateway and the upstream would read different text), in one pass over b.
+// It does not validate the JSON otherwise.
+func checkShape(b []byte) *llm.Error {
+	depth, num := 0, 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch c {
+		case '"':
+			j, e := checkString(b, i)
+			if e != nil {
+				return e
+			}
+			i = j - 1
+			num = 0
+			continue
+		case '{', '[':
+			if depth++; depth > maxDepth {
+				e := llm.Errorf(llm.KindInvalidRequest, "request body nests objects and arrays deeper than %d levels", maxDepth)
+				e.Code = "body_too_deep"
+				return e
+			}
+		case '}', ']':
+			depth--
+		}
+		if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			if num++; num > maxNumberBytes {
+				e := llm.Errorf(llm.KindInvalidRequest, "request body has a number longer than %d characters", maxNumberBytes)
+				e.Code = "number_too_long"
+				return e
+			}
+		} else {
+			num = 0
+		}
+	}
+	return nil
+}
+
+// checkString returns the index just past the string starting at
+// b[i]=='"', refusing escapes of unpaired surrogates.
+func checkString(b []byte, i int) (int, *llm.Error) {
+	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + 2 + q, nil // no escapes: the common case, at memchr speed
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			i++
+			if i >= len(b) || b[i] != 'u' {
+				continue
+			}
+			r, ok := hex4(b, i+1)
+			if !ok {
+				continue // json.Valid reports it
+			}
+			i += 4
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return 0, surrogateError(b[i-5 : i+1])
+			case r >= 0xD800 && r <= 0xDBFF:
+				lo, ok := rune(0), i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u'
+				if ok {
+					lo, ok = hex4(b, i+3)
+				}
+				if !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return 0, surrogateError(b[i-5 : i+1])
+				}
+				i += 6
+			}
+		}
+	}
+	return len(b), nil
+}
+
+func surrogateError(esc []byte) *llm.Error {
+	return llm.Errorf(llm.KindInvalidRequest, "request body has an unpaired UTF-16 surrogate escape (%s)", esc)
+}
+
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// keySet finds duplicate member names in linear time: a slice while small,
+// then a map (Go's maps are seeded per map, so no choice of keys makes one
+// degrade).
+type keySet struct {
+	small [16]string
+	n     int
+	m     map[string]struct{}
+}
+
+// add adds k and reports whether it was new.
+func (s *keySet) add(k string) bool {
+	if s.m == nil {
+		for _, x := range s.small[:s.n] {
+			if x == k {
+				return false
+			}
+		}
+		if s.n < len(s.small) {
+			s.small[s.n] = k
+			s.n++
+			return true
+		}
+		s.m = make(map[string]struct{}, 64)
+		for _, x := range s.small {
+			s.m[x] = struct{}{}
+		}
+	}
+	if _, dup := s.m[k]; dup {
+		return false
+	}
+	s.m[k] = struct{}{}
+	return true
+}
 
 // skipWS returns the index of the first non-space byte at or after i.
 func skipWS(b []byte, i int) int {
@@ -151,35 +304,54 @@ type request struct {
 	stream       bool
 	hasStreamOpt bool // stream_options present and not null
 	soVS, soVE   int  // span of the stream_options value (when present)
+	iuVS, iuVE   int  // span of stream_options.include_usage's value (0 when absent)
+	soEmpty      bool // stream_options is {}
 	includeUsage bool // the client asked for stream_options.include_usage
 	closeBrace   int
+	// maxTokens is the larger of max_tokens and max_completion_tokens and
+	// choices the larger of n and best_of (0 when absent or not a positive
+	// integer): together they bound the completion tokens usage may report.
+	maxTokens, choices int
 }
 
+// utf8BOM is the byte order mark some Windows tools put before JSON.
+const utf8BOM = "\xef\xbb\xbf"
+
 // parseRequest validates body and extracts the members the router uses.
+// It is linear in len(body).
 func parseRequest(body []byte) (*request, *llm.Error) {
+	if bytes.HasPrefix(body, []byte(utf8BOM)) {
+		return nil, llm.Errorf(llm.KindInvalidRequest, "request body starts with a byte order mark; send JSON without one")
+	}
 	if !utf8.Valid(body) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is not valid UTF-8")
+	}
+	if e := checkShape(body); e != nil {
+		return nil, e
 	}
 	if !json.Valid(body) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is not valid JSON")
 	}
 	r := &request{body: body, soVS: -1}
-	seen := make([]string, 0, 8)
+	var seen keySet
+	n := 0
 	var perr *llm.Error
 	closeBrace, err := eachMember(body, func(rawKey []byte, vs, ve int) error {
+		if n++; n > maxMembers {
+			perr = llm.Errorf(llm.KindInvalidRequest, "request body has more than %d top-level members", maxMembers)
+			perr.Code = "too_many_members"
+			return errBadJSON
+		}
 		key, ok := unescapeKey(rawKey)
 		if !ok {
 			perr = llm.Errorf(llm.KindInvalidRequest, "request body has an invalid member name")
 			return errBadJSON
 		}
-		for _, s := range seen {
-			if s == key {
-				perr = llm.Errorf(llm.KindInvalidRequest, "request body has a duplicate member %q", key)
-				perr.Param = key
-				return errBadJSON
-			}
+		if !seen.add(key) {
+			perr = llm.Errorf(llm.KindInvalidRequest, "request body has a duplicate member %q", truncate(key, 64))
+			perr.Param = truncate(key, 64)
+			return errBadJSON
 		}
-		seen = append(seen, key)
 		v := body[vs:ve]
 		switch key {
 		case "model":
@@ -201,27 +373,21 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 				return errBadJSON
 			}
 		case "stream_options":
+			r.soVS, r.soVE = vs, ve
 			if string(v) == "null" {
-				r.soVS, r.soVE = vs, ve
 				return nil
 			}
-			var so struct {
-				IncludeUsage *bool `json:"include_usage"`
-			}
-			if v[0] != '{' || json.Unmarshal(v, &so) != nil {
-				perr = llm.Errorf(llm.KindInvalidRequest, "stream_options must be an object")
-				perr.Param = "stream_options"
+			if perr = r.parseStreamOptions(vs); perr != nil {
 				return errBadJSON
 			}
-			r.hasStreamOpt, r.soVS, r.soVE = true, vs, ve
-			r.includeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+		case "max_tokens", "max_completion_tokens":
+			r.maxTokens = max(r.maxTokens, positiveInt(v))
+		case "n", "best_of":
+			r.choices = max(r.choices, positiveInt(v))
 		default:
-			for _, k := range [...]string{"model", "stream", "stream_options"} {
-				if strings.EqualFold(key, k) {
-					perr = llm.Errorf(llm.KindInvalidRequest, "unknown member %q (did you mean %q?)", key, k)
-					perr.Param = key
-					return errBadJSON
-				}
+			if perr = caseVariant(key, "model", "stream", "stream_options",
+				"max_tokens", "max_completion_tokens", "n", "best_of"); perr != nil {
+				return errBadJSON
 			}
 		}
 		return nil
@@ -239,6 +405,101 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	}
 	r.closeBrace = closeBrace
 	return r, nil
+}
+
+// positiveInt is the JSON integer v when it is positive and fits an int, else 0.
+func positiveInt(v []byte) int {
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// usageLimits are what usage of this request can possibly be: completion
+// tokens at most max tokens per choice times the choices (when the client
+// bounded them), prompt tokens at the global bound.
+func (r *request) usageLimits() llm.UsageLimits {
+	if r.maxTokens <= 0 {
+		return llm.UsageLimits{}
+	}
+	c := max(r.choices, 1)
+	if r.maxTokens > llm.MaxTokensPerRequest/c {
+		return llm.UsageLimits{}
+	}
+	return llm.UsageLimits{MaxCompletion: r.maxTokens * c}
+}
+
+// caseVariant refuses key when it differs from one of names only in case:
+// the gateway and an upstream that matches names case-insensitively (Go's
+// encoding/json does) would read different values.
+func caseVariant(key string, names ...string) *llm.Error {
+	for _, k := range names {
+		if strings.EqualFold(key, k) { // with Unicode folds: "ſtream" too
+			e := llm.Errorf(llm.KindInvalidRequest, "unknown member %q (did you mean %q?)", key, k)
+			e.Param = key
+			return e
+		}
+	}
+	return nil
+}
+
+// parseStreamOptions reads the stream_options object at body[vs:] as
+// strictly as the top level: include_usage must be a boolean or null,
+// appear once, and have no case variant (else the gateway could skip
+// asking for usage that the upstream then does not report).
+func (r *request) parseStreamOptions(vs int) *llm.Error {
+	const param = "stream_options"
+	v := r.body[vs:r.soVE]
+	if v[0] != '{' {
+		e := llm.Errorf(llm.KindInvalidRequest, "stream_options must be an object")
+		e.Param = param
+		return e
+	}
+	var seen keySet
+	n := 0
+	var perr *llm.Error
+	_, err := eachMember(v, func(rawKey []byte, s, e int) error {
+		if n++; n > maxMembers {
+			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options has more than %d members", maxMembers)
+			perr.Param, perr.Code = param, "too_many_members"
+			return errBadJSON
+		}
+		key, ok := unescapeKey(rawKey)
+		if !ok || !seen.add(key) {
+			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options has a duplicate or invalid member %q", truncate(key, 64))
+			perr.Param = param
+			return errBadJSON
+		}
+		if key != "include_usage" {
+			if perr = caseVariant(key, "include_usage"); perr != nil {
+				perr.Param = param
+				return errBadJSON
+			}
+			return nil
+		}
+		switch string(v[s:e]) {
+		case "true":
+			r.includeUsage = true
+		case "false", "null":
+		default:
+			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options.include_usage must be a boolean")
+			perr.Param = "stream_options.include_usage"
+			return errBadJSON
+		}
+		r.iuVS, r.iuVE = vs+s, vs+e
+		return nil
+	})
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		e := llm.Errorf(llm.KindInvalidRequest, "stream_options must be an object")
+		e.Param = param
+		return e
+	}
+	r.hasStreamOpt, r.soEmpty = true, n == 0
+	return nil
 }
 
 // includeUsageTrue is stream_options' value when the gateway asks for usage.
@@ -274,15 +535,12 @@ func (r *request) rewrite(upstreamModel string, injectUsage bool) []byte {
 	}
 	if changeSO {
 		switch {
-		case r.hasStreamOpt:
-			var m map[string]json.RawMessage
-			_ = json.Unmarshal(r.body[r.soVS:r.soVE], &m)
-			if m == nil {
-				m = map[string]json.RawMessage{}
-			}
-			m["include_usage"] = json.RawMessage("true")
-			v, _ := json.Marshal(m)
-			sp[n] = splice{r.soVS, r.soVE, v}
+		case r.iuVE > 0: // "include_usage": false or null
+			sp[n] = splice{r.iuVS, r.iuVE, []byte("true")}
+		case r.hasStreamOpt && r.soEmpty:
+			sp[n] = splice{r.soVS, r.soVE, []byte(includeUsageTrue)}
+		case r.hasStreamOpt: // add the member first, keeping the others as sent
+			sp[n] = splice{r.soVS + 1, r.soVS + 1, []byte(`"include_usage":true,`)}
 		case r.soVS >= 0: // "stream_options": null
 			sp[n] = splice{r.soVS, r.soVE, []byte(includeUsageTrue)}
 		default:

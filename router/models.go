@@ -15,7 +15,7 @@ import (
 // models serves GET /v1/models: the models the caller's key may use.
 func (h *Handler) models(c *gin.Context) {
 	st := h.opts.State()
-	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(c.Request.Header), h.opts.Now())
+	p, aerr := auth.AuthenticateHeader(st.Snapshot, c.Request.Header, h.opts.Now())
 	if aerr != nil {
 		writeError(c.Writer, aerr)
 		return
@@ -41,7 +41,7 @@ func (h *Handler) models(c *gin.Context) {
 // model serves GET /v1/models/{model}.
 func (h *Handler) model(c *gin.Context) {
 	st := h.opts.State()
-	p, aerr := auth.Authenticate(st.Snapshot, auth.Credential(c.Request.Header), h.opts.Now())
+	p, aerr := auth.AuthenticateHeader(st.Snapshot, c.Request.Header, h.opts.Now())
 	if aerr != nil {
 		writeError(c.Writer, aerr)
 		return

@@ -25,7 +25,7 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.De
 		var e *llm.Error
 		switch {
 		case x.r.Context().Err() != nil:
-			return tryResult{err: llm.Errorf(llm.KindCanceled, "client closed the request")}
+			return tryResult{err: errClientGone()}
 		case idle.fired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -27,7 +27,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 	s := streamState{buf: make([]byte, 0, 4096)}
 	for {
 		t0 := time.Now()
-		data, event, err := er.next()
+		data, event, comment, err := er.next()
 		if !s.sent {
 			x.upstream += time.Since(t0)
 		}
@@ -35,6 +35,17 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			return x.endStream(&s, err, resp.Status, d, idle, cancel)
 		}
 		idle.reset()
+		if comment {
+			// A keepalive: activity, forwarded once the stream has begun
+			// (before that, forwarding would commit the status).
+			if s.sent {
+				s.buf = appendComment(s.buf[:0], data)
+				if !x.writeEvent(&s, cancel) {
+					return x.streamResult(&s, errClientGone())
+				}
+			}
+			continue
+		}
 		done := len(data) == 6 && string(data) == "[DONE]"
 		forward := true
 		if !done {
@@ -68,13 +79,13 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		}
 		if forward {
 			x.streamHead(&s, d)
-			s.buf = append(append(append(s.buf[:0], "data: "...), data...), "\n\n"...)
+			s.buf = appendEvent(s.buf[:0], event, data)
 			if !x.writeEvent(&s, cancel) {
-				return x.streamResult(&s, d, &llm.Error{Kind: llm.KindCanceled})
+				return x.streamResult(&s, errClientGone())
 			}
 		}
 		if done {
-			return x.streamResult(&s, d, nil)
+			return x.streamResult(&s, nil)
 		}
 	}
 }
@@ -138,12 +149,12 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		x.streamHead(s, d)
 		s.buf = append(s.buf[:0], "data: [DONE]\n\n"...)
 		x.writeEvent(s, cancel)
-		return x.streamResult(s, d, nil)
+		return x.streamResult(s, nil)
 	}
 	var e *llm.Error
 	switch {
 	case x.r.Context().Err() != nil:
-		e = llm.Errorf(llm.KindCanceled, "client closed the request")
+		e = errClientGone()
 	case idle.fired.Load():
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 	case errors.Is(err, errEventTooLarge):
@@ -166,12 +177,12 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		s.buf = append(appendOpenAIError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
 		x.writeEvent(s, cancel)
 	}
-	return x.streamResult(s, d, e)
+	return x.streamResult(s, e)
 }
 
 // streamResult ends a delivered stream: usage (estimated when the upstream
 // reported none) and how it ended (e nil for a complete stream).
-func (x *exchange) streamResult(s *streamState, d *llm.Deployment, e *llm.Error) tryResult {
+func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
 	u := s.usage
 	if !s.gotUsage {
 		var text []byte
@@ -183,4 +194,8 @@ func (x *exchange) streamResult(s *streamState, d *llm.Deployment, e *llm.Error)
 		u = x.estimate(string(text))
 	}
 	return tryResult{delivered: true, err: e, usage: u, ttft: s.ttft}
+}
+
+func errClientGone() *llm.Error {
+	return llm.Errorf(llm.KindCanceled, "client closed the request")
 }

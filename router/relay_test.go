@@ -16,8 +16,8 @@ import (
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
+	"github.com/sluice-ai/sluice/state"
 )
 
 type recs struct {
@@ -58,34 +58,31 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	}
 	snap.Models["m"] = m
 	snap.Keys[llm.HashKey(testKey)] = &llm.Key{ID: "k1", Prefix: "sk-test"}
-	reg, errs := providers.NewRegistry(nil, snap)
+	b := balancer.New(balancer.Options{Rand: func(int) int { return 0 }})
+	st, retire, errs := state.Build(nil, snap, state.Options{Balancer: b})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	st := &State{Snapshot: snap, Providers: reg}
+	retire()
 	r := &recs{}
-	o := Options{State: func() *State { return st }, Balancer: balancer.New(balancer.Options{Rand: func(int) int { return 0 }}), Usage: r, Estimator: testEstimator, MaxBodyBytes: 1 << 16}
+	o := Options{State: func() *state.State { return st }, Balancer: b, Usage: r, Estimator: testEstimator, MaxBodyBytes: 1 << 16}
 	if tweak != nil {
 		tweak(&o)
 	}
 	h := New(o)
 	r.handler = h
-	// Runs after srv.Close, which waits for every request: each attempt
-	// must have given its in-flight mark back, whatever happened.
-	t.Cleanup(func() { checkInFlight(t, o.Balancer, m) })
 	srv := httptest.NewServer(h)
+	// Runs after srv.Close, which waits for every request: each attempt
+	// must have reported its end to the balancer.
+	t.Cleanup(func() {
+		for _, d := range m.Deployments {
+			if n := o.Balancer.Status(d.ID).InFlight; n != 0 {
+				t.Errorf("deployment %s: %d attempts still in flight after every request ended", d.ID, n)
+			}
+		}
+	})
 	t.Cleanup(srv.Close)
 	return srv, r
-}
-
-// checkInFlight fails t if any deployment of m is still marked in flight.
-func checkInFlight(t testing.TB, b *balancer.Balancer, m *llm.Model) {
-	t.Helper()
-	for _, d := range m.Deployments {
-		if n := b.Status(d.ID).InFlight; n != 0 {
-			t.Errorf("deployment %s: balancer in-flight %d after the test, want 0", d.ID, n)
-		}
-	}
 }
 
 func post(t *testing.T, url, body string) *http.Response {

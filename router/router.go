@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -13,16 +14,9 @@ import (
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
+	"github.com/sluice-ai/sluice/state"
 )
-
-// State is the configuration the proxy serves from: a snapshot and the
-// providers built from it. It is immutable; a reload swaps in a new one.
-type State struct {
-	Snapshot  *llm.Snapshot
-	Providers *providers.Registry
-}
 
 // Recorder receives one usage record per request; it must not block.
 type Recorder interface {
@@ -33,7 +27,7 @@ type Recorder interface {
 type Options struct {
 	// State returns the current configuration; it is called once per
 	// request and must be cheap (an atomic load).
-	State func() *State
+	State func() *state.State
 	// Balancer orders deployments and keeps their health. Required.
 	Balancer *balancer.Balancer
 	// Usage receives usage records. Required.
@@ -110,11 +104,6 @@ func New(o Options) *Handler {
 		o.Admitter = noAdmission{}
 	}
 	h := &Handler{opts: o}
-	if gin.Mode() == gin.DebugMode {
-		// gin's debug mode prints every route to stdout, where the access
-		// log goes. Its mode is gin's own (atomic) global; GIN_MODE still wins.
-		gin.SetMode(gin.ReleaseMode)
-	}
 	e := gin.New()
 	e.Use(h.recovery)
 	if len(o.CORSOrigins) > 0 {
@@ -138,6 +127,17 @@ func New(o Options) *Handler {
 	})
 	h.engine = e
 	return h
+}
+
+// ReleaseMode puts gin, the HTTP framework of both listeners, in release
+// mode unless GIN_MODE says otherwise: its debug mode prints every route to
+// stdout, where the access log goes. The mode is process-global, so the
+// program sets it once at start (cmd/sluice, through server.ReleaseMode),
+// never a constructor.
+func ReleaseMode() {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 }
 
 // ServeHTTP implements http.Handler.

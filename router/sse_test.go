@@ -3,36 +3,61 @@ package router
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
-type event struct{ data, name string }
+type event struct {
+	data, name string
+	comment    bool
+}
 
+func (e event) String() string {
+	if e.comment {
+		return fmt.Sprintf("comment %q", e.data)
+	}
+	return fmt.Sprintf("event %q data %q", e.name, e.data)
+}
+
+// readAll returns the events of r, comments included.
 func readAll(r io.Reader) ([]event, error) {
 	er := newEventReader(r)
 	var out []event
 	for {
-		d, n, err := er.next()
+		d, n, c, err := er.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
 			return out, err
 		}
-		out = append(out, event{string(d), string(n)})
+		out = append(out, event{string(d), string(n), c})
 	}
+}
+
+// readEvents is readAll without the comments.
+func readEvents(r io.Reader) ([]event, error) {
+	all, err := readAll(r)
+	var out []event
+	for _, e := range all {
+		if !e.comment {
+			out = append(out, e)
+		}
+	}
+	return out, err
 }
 
 func TestEventReader(t *testing.T) {
 	in := ": comment\n\ndata: a\n\nevent: error\ndata: {\"x\":1}\n\ndata: l1\r\ndata: l2\r\n\r\ndata:nospace\n\nid: 7\nretry: 10\n\ndata: [DONE]\n\n"
-	got, err := readAll(strings.NewReader(in))
+	got, err := readEvents(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []event{{"a", ""}, {`{"x":1}`, "error"}, {"l1\nl2", ""}, {"nospace", ""}, {"[DONE]", ""}}
+	want := []event{{"a", "", false}, {`{"x":1}`, "error", false}, {"l1\nl2", "", false}, {"nospace", "", false}, {"[DONE]", "", false}}
 	if len(got) != len(want) {
 		t.Fatalf("got %q", got)
 	}
@@ -59,23 +84,172 @@ func TestEventReaderLongLine(t *testing.T) {
 }
 
 // FuzzSSEParser: reading the same bytes in one piece or one byte at a time
-// gives the same events (RELIABILITY.md §7.5).
+// gives the same events (RELIABILITY.md §7.5); event names never hold a
+// line break; re-encoding what was read (appendEvent, appendComment) and
+// reading it again gives the same events; and no input takes long.
 func FuzzSSEParser(f *testing.F) {
-	for _, s := range []string{"data: a\n\n", "data: a\r\n\r\ndata: b\n\n", ": c\n\nevent: e\ndata: x\ndata: y\n\n", "data", "\n\n\n", "data: [DONE]\n\n"} {
+	for _, s := range []string{"data: a\n\n", "data: a\r\n\r\ndata: b\n\n", ": c\n\nevent: e\ndata: x\ndata: y\n\n", "data", "\n\n\n", "data: [DONE]\n\n",
+		"data: a\r\rdata: b\r", "\xef\xbb\xbfdata: x\n\n", "event: a\rdata: b\r\n\r\n", "data: 1\n: mid\ndata: 2\n\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer timeBound(t, len(b))()
 		whole, err1 := readAll(bytes.NewReader(b))
 		bytewise, err2 := readAll(iotest.OneByteReader(bytes.NewReader(b)))
 		if (err1 == nil) != (err2 == nil) || len(whole) != len(bytewise) {
 			t.Fatalf("whole %q (%v) vs bytewise %q (%v)", whole, err1, bytewise, err2)
 		}
+		var re []byte
 		for i := range whole {
 			if whole[i] != bytewise[i] {
 				t.Fatalf("event %d differs: %q vs %q", i, whole[i], bytewise[i])
 			}
+			e := whole[i]
+			if strings.ContainsAny(e.name, "\r\n") || (e.comment && strings.ContainsAny(e.data, "\r\n")) {
+				t.Fatalf("line break in %q", e)
+			}
+			if e.comment {
+				re = appendComment(re, []byte(e.data))
+			} else {
+				re = appendEvent(re, []byte(e.name), []byte(e.data))
+			}
+		}
+		again, err := readAll(bytes.NewReader(re))
+		if err != nil || len(again) != len(whole) {
+			t.Fatalf("re-encoded %q read as %q, %v; want %q", re, again, err, whole)
+		}
+		for i := range again {
+			if again[i] != whole[i] {
+				t.Fatalf("re-encoded event %d is %q, want %q", i, again[i], whole[i])
+			}
 		}
 	})
+}
+
+// timeBound returns a func to defer that fails a fuzz input of n bytes
+// which took too long: a superlinear path shows up as a slow input. This is
+// the one place the tests measure time; the bound is generous (1 s per MiB,
+// at least 1 s) so that only a blow-up trips it.
+func timeBound(t *testing.T, n int) func() {
+	start := time.Now()
+	return func() {
+		limit := time.Second * time.Duration(1+n>>20)
+		if d := time.Since(start); d > limit {
+			t.Fatalf("input of %d bytes took %v (limit %v)", n, d, limit)
+		}
+	}
+}
+
+func TestEventReaderMultiLineDataReencoded(t *testing.T) {
+	// Two data lines are one event whose data is joined with "\n"; the
+	// second line's text cannot become a field of its own when re-emitted.
+	in := "data: {\"a\":\ndata: event: injected\ndata: 1}\n\n"
+	got, err := readEvents(strings.NewReader(in))
+	if err != nil || len(got) != 1 || got[0].data != "{\"a\":\nevent: injected\n1}" || got[0].name != "" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	out := string(appendEvent(nil, nil, []byte(got[0].data)))
+	if out != in {
+		t.Fatalf("re-encoded %q, want %q", out, in)
+	}
+}
+
+func TestEventReaderLineEndings(t *testing.T) {
+	for name, in := range map[string]string{
+		"LF":    "event: e\ndata: a\ndata: b\n\ndata: c\n\n",
+		"CRLF":  "event: e\r\ndata: a\r\ndata: b\r\n\r\ndata: c\r\n\r\n",
+		"CR":    "event: e\rdata: a\rdata: b\r\rdata: c\r\r",
+		"mixed": "event: e\rdata: a\r\ndata: b\n\rdata: c\r\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+				got, err := readEvents(r)
+				want := []event{{"a\nb", "e", false}, {"c", "", false}}
+				if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+					t.Fatalf("got %q, %v; want %q", got, err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestEventReaderComments(t *testing.T) {
+	in := ": keepalive\n\ndata: 1\n:mid\ndata: 2\n\n:\n"
+	got, err := readAll(strings.NewReader(in))
+	want := []event{{" keepalive", "", true}, {"mid", "", true}, {"1\n2", "", false}, {"", "", true}}
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestEventReaderSkipsBOM(t *testing.T) {
+	got, err := readEvents(iotest.OneByteReader(strings.NewReader("\xef\xbb\xbfdata: x\n\n")))
+	if err != nil || len(got) != 1 || got[0].data != "x" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+func TestEventReaderOversized(t *testing.T) {
+	line := "data: " + strings.Repeat("x", maxEventBytes/2) + "\n"
+	_, err := readAll(strings.NewReader(line + line + line + "\n"))
+	if !errors.Is(err, errEventTooLarge) {
+		t.Fatalf("an event past maxEventBytes: %v", err)
+	}
+	_, err = readAll(strings.NewReader(": " + strings.Repeat("x", maxEventBytes+1) + "\n"))
+	if !errors.Is(err, errEventTooLarge) {
+		t.Fatalf("a line past maxEventBytes: %v", err)
+	}
+}
+
+func TestAppendEventCannotInject(t *testing.T) {
+	tests := []struct{ event, data, want string }{
+		{"", "x", "data: x\n\n"},
+		{"error", "{}", "event: error\ndata: {}\n\n"},
+		{"e\r\ndata: injected", "x", "event: e\ndata: x\n\n"},
+		{"", "a\r\nb\rc\nevent: x", "data: a\ndata: b\ndata: c\ndata: event: x\n\n"},
+		{"", "", "data: \n\n"},
+	}
+	for _, tt := range tests {
+		if got := string(appendEvent(nil, []byte(tt.event), []byte(tt.data))); got != tt.want {
+			t.Errorf("appendEvent(%q, %q) = %q, want %q", tt.event, tt.data, got, tt.want)
+		}
+	}
+	if got := string(appendComment(nil, []byte(" a\ndata: x"))); got != ": a\n:data: x\n\n" {
+		t.Errorf("appendComment = %q", got)
+	}
+}
+
+func BenchmarkEventReader(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 1000; i++ {
+		sb.WriteString(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello there "}}]}` + "\n\n")
+	}
+	sb.WriteString("data: [DONE]\n\n")
+	in := []byte(sb.String())
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		er := newEventReader(bytes.NewReader(in))
+		for {
+			if _, _, _, err := er.next(); err == io.EOF {
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkAppendEvent(b *testing.B) {
+	data := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello there "}}]}`)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendEvent(buf[:0], nil, data)
+	}
 }
 
 func TestEventReaderLastEventWithoutBlankLine(t *testing.T) {

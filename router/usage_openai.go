@@ -13,14 +13,18 @@ import (
 
 // wireUsage is OpenAI's usage object.
 type wireUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokens        tokenCount `json:"prompt_tokens"`
+	CompletionTokens    tokenCount `json:"completion_tokens"`
 	PromptTokensDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
+		CachedTokens tokenCount `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens tokenCount `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
 // parseUsage decodes an OpenAI usage value; ok is false when absent or null.
+// The counts are as reported: the attempt phase sanitises them.
 func parseUsage(raw []byte) (llm.Usage, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return llm.Usage{}, false
@@ -29,9 +33,12 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 	if json.Unmarshal(raw, &w) != nil {
 		return llm.Usage{}, false
 	}
-	u := llm.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens}
+	u := llm.Usage{PromptTokens: int(w.PromptTokens), CompletionTokens: int(w.CompletionTokens)}
 	if w.PromptTokensDetails != nil {
-		u.CacheReadTokens = w.PromptTokensDetails.CachedTokens
+		u.CacheReadTokens = int(w.PromptTokensDetails.CachedTokens)
+	}
+	if w.CompletionTokensDetails != nil {
+		u.ReasoningTokens = int(w.CompletionTokensDetails.ReasoningTokens)
 	}
 	return u, true
 }

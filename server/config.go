@@ -46,8 +46,14 @@ type Config struct {
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
-	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	// ShutdownTimeout bounds the whole graceful shutdown: draining in-flight
+	// requests, then flushing usage and logs in its last quarter (at most
+	// 10s). Default 30s.
 	ShutdownTimeout time.Duration
+	// BodyReadTimeout bounds reading a request body on either listener,
+	// counted from the end of its headers, before and after authentication.
+	// Default 60s.
+	BodyReadTimeout time.Duration
 	// PollInterval is the configuration version poll. Default 500ms.
 	PollInterval time.Duration
 }
@@ -86,6 +92,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = 60 * time.Second
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 500 * time.Millisecond

@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
+	"github.com/sluice-ai/sluice/state"
 	"github.com/sluice-ai/sluice/store"
 	"github.com/sluice-ai/sluice/usage"
 	"github.com/sluice-ai/sluice/web"
@@ -40,15 +41,23 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *store.Store
-	state    atomic.Pointer[router.State]
+	state    atomic.Pointer[state.State]
 	reloadMu sync.Mutex
 	recorder *usage.Recorder
 	access   *router.AccessLog
 	accessF  io.Closer
+	// rdb is the one Redis client (nil without REDIS_URL), shared by all
+	// that need Redis: the config fan-out today, quotas and shared balancer
+	// state when they are wired. Closed last.
+	rdb      redis.UniversalClient
 	fanout   *fanout
 	proxy    *router.Handler
 	admin    http.Handler
 	balancer *balancer.Balancer
+
+	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
+	// certificate is loaded once, in New.
+	tlsConfig *tls.Config
 
 	generatedKey string
 }
@@ -65,9 +74,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	s := &Server{cfg: cfg, log: log}
 	if cfg.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
 			return nil, fmt.Errorf("TLS certificate: %w", err)
 		}
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if cfg.AdminKey == "" {
 		var b [32]byte
@@ -90,12 +101,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if cfg.RedisURL != "" {
-		s.fanout, err = newFanout(ctx, cfg.RedisURL, log)
-		if err != nil {
+		if s.rdb, err = openRedis(ctx, cfg.RedisURL, log); err != nil {
 			return nil, err
 		}
+		s.fanout = newFanout(s.rdb, log)
 	}
-	s.state.Store(&router.State{})
+	s.balancer = balancer.New(balancer.Options{})
+	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
 	}
@@ -114,7 +126,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	if err := s.openAccessLog(); err != nil {
 		return nil, err
 	}
-	s.balancer = balancer.New(balancer.Options{})
 	est := quota.NewEstimator()
 	go est.Warm()
 	s.proxy = router.New(router.Options{
@@ -130,6 +141,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,
+
+		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
 	s.admin, err = admin.New(admin.Options{
 		Store:    s.store,
@@ -147,6 +160,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	return s, nil
 }
+
+// ReleaseMode sets the process-wide defaults of the HTTP frameworks for a
+// production process (gin's release mode, unless GIN_MODE is set). The
+// program calls it once at start; New does not.
+func ReleaseMode() { router.ReleaseMode() }
 
 // GeneratedAdminKey returns the admin key New generated because none was
 // configured, or "".
@@ -191,11 +209,15 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	reg, errs := providers.NewRegistry(cur.Providers, snap)
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer})
 	for _, e := range errs {
 		s.log.Warn("provider skipped", "err", e)
 	}
-	s.state.Store(&router.State{Snapshot: snap, Providers: reg})
+	s.state.Store(next)
+	// What the old state used and the new one does not (idle connections
+	// of removed providers, health of deleted deployments) goes only now:
+	// requests that loaded the old state before the swap still finish on it.
+	retire()
 	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
 	return nil
 }
@@ -255,17 +277,18 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return errors.New("database unreachable")
 	}
-	if s.fanout != nil {
-		if err := s.fanout.ping(ctx); err != nil {
+	if s.rdb != nil {
+		if err := s.rdb.Ping(ctx).Err(); err != nil {
 			return errors.New("redis unreachable")
 		}
 	}
 	return nil
 }
 
-// Run serves until ctx ends, then shuts down gracefully: stop accepting,
-// drain in-flight requests (streams included) for up to ShutdownTimeout,
-// flush usage records and the access log, close the store.
+// Run serves until ctx ends, then shuts down gracefully within
+// ShutdownTimeout: stop accepting, drain in-flight requests (streams
+// included), flush usage records and the access log, close the store
+// (shutdownPlan splits the time).
 func (s *Server) Run(ctx context.Context) error {
 	proxyLn, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -281,11 +304,29 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, proxyLn, adminLn)
 }
 
-// Serve is Run on listeners the caller opened (tests use port 0).
+// Serve is Run on listeners the caller opened (tests use port 0). It owns
+// them: they are closed when it returns, whatever the outcome.
 func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
-	defer s.closeAll()
+	var tlsLn net.Listener
+	if s.tlsConfig != nil {
+		var err error
+		if tlsLn, err = net.Listen("tcp", s.cfg.TLSListen); err != nil {
+			_ = proxyLn.Close()
+			_ = adminLn.Close()
+			s.closeAll()
+			return fmt.Errorf("TLS listener: %w", err)
+		}
+	}
+	// One budget, ShutdownTimeout, bounds the whole shutdown once it
+	// starts: draining first, then flushing (see shutdownPlan).
+	flushBy := time.Time{}
+	defer func() { s.closeBy(flushBy) }()
 	bg, stopBg := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// The usage writer outlives the HTTP drain below (stopBg comes after
+	// it), so the last requests' records are written too.
+	rec := s.recorder
+	wg.Go(func() { rec.Run(bg) })
 	wg.Go(func() {
 		s.store.Watch(bg, s.cfg.PollInterval, func(int64) {
 			if err := s.reload(bg, false); err != nil && bg.Err() == nil {
@@ -302,22 +343,18 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			})
 		})
 	}
-	proxySrv, adminSrv := newHTTPServer(s.proxy, s.log), newHTTPServer(s.admin, s.log)
+	proxyH, adminH := boundBody(s.proxy, s.cfg.BodyReadTimeout), boundBody(s.admin, s.cfg.BodyReadTimeout)
+	proxySrv, adminSrv := newHTTPServer(proxyH, s.log), newHTTPServer(adminH, s.log)
 	if s.cfg.UsageRetention > 0 {
 		wg.Go(func() { s.pruneLoop(bg) })
 	}
 	servers := []*http.Server{proxySrv, adminSrv}
 	errc := make(chan error, 3)
-	if s.cfg.TLSCert != "" {
-		tlsLn, err := net.Listen("tcp", s.cfg.TLSListen)
-		if err != nil {
-			stopBg()
-			wg.Wait()
-			return fmt.Errorf("TLS listener: %w", err)
-		}
-		tlsSrv := newHTTPServer(s.proxy, s.log)
+	if tlsLn != nil {
+		tlsSrv := newHTTPServer(proxyH, s.log)
+		tlsSrv.TLSConfig = s.tlsConfig
 		servers = append(servers, tlsSrv)
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, s.cfg.TLSCert, s.cfg.TLSKey) }()
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
 	}
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
@@ -331,8 +368,11 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			runErr = err
 		}
 	}
-	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	drain, flush := shutdownPlan(s.cfg.ShutdownTimeout)
+	s.log.Info("shutting down: draining in-flight requests", "timeout", drain, "then_flush", flush)
+	start := time.Now()
+	flushBy = start.Add(drain + flush)
+	sctx, cancel := context.WithDeadline(context.Background(), start.Add(drain))
 	defer cancel()
 	var swg sync.WaitGroup
 	for _, srv := range servers {
@@ -370,9 +410,25 @@ func (s *Server) pruneLoop(ctx context.Context) {
 	}
 }
 
-// closeAll flushes usage and logs and closes the store. It is idempotent.
-func (s *Server) closeAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// shutdownPlan splits the shutdown budget: in-flight requests (streams
+// included) drain for the first part; the last quarter, at most 10 s, is
+// kept for flushing usage records and the access log, so the whole
+// shutdown ends within total (an orchestrator's grace period can equal it).
+func shutdownPlan(total time.Duration) (drain, flush time.Duration) {
+	flush = min(total/4, 10*time.Second)
+	return total - flush, flush
+}
+
+// closeAll flushes usage and logs and closes the store, within
+// ShutdownTimeout. It is idempotent.
+func (s *Server) closeAll() { s.closeBy(time.Time{}) }
+
+// closeBy is closeAll with flushing bounded by deadline (zero: ShutdownTimeout from now).
+func (s *Server) closeBy(deadline time.Time) {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(s.cfg.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if s.recorder != nil {
 		if err := s.recorder.Close(ctx); err != nil {
@@ -388,9 +444,10 @@ func (s *Server) closeAll() {
 		_ = s.accessF.Close()
 		s.accessF = nil
 	}
-	if s.fanout != nil {
-		s.fanout.close()
-		s.fanout = nil
+	s.fanout = nil
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+		s.rdb = nil
 	}
 	s.reloadMu.Lock() // no reload may run on a closed store
 	if s.store != nil {

@@ -219,3 +219,14 @@ func TestParseRetention(t *testing.T) {
 		t.Error("a retention under 1h must be refused")
 	}
 }
+
+// TestShutdownPlan: draining and flushing share one budget, so shutdown
+// ends within ShutdownTimeout (closeAll used to add its own 30s on top).
+func TestShutdownPlan(t *testing.T) {
+	for _, total := range []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 10 * time.Minute} {
+		drain, flush := shutdownPlan(total)
+		if drain+flush != total || flush <= 0 || flush > 10*time.Second || drain < flush {
+			t.Errorf("shutdownPlan(%v) = %v, %v", total, drain, flush)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,4 +67,34 @@ func writeSelfSigned(t *testing.T, dir string) (string, string) {
 	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return cf, kf
+}
+
+// TestTLSListenerFailureClosesListeners: when the HTTPS listener cannot be
+// opened, Serve fails and closes the proxy and admin listeners it was
+// given (they used to stay open, bound, with nobody serving them).
+func TestTLSListenerFailureClosesListeners(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, dir)
+	taken := listen(t) // the TLS address is in use
+	defer taken.Close()
+	cfg := Config{AdminKey: "0123456789abcdef0123456789abcdef-tls", DataDir: dir, AccessLog: "off",
+		TLSCert: certFile, TLSKey: keyFile, TLSListen: taken.Addr().String(), ShutdownTimeout: 2 * time.Second}
+	srv, err := New(context.Background(), cfg, nil, Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, al := listen(t), listen(t)
+	if err := srv.Serve(context.Background(), pl, al); err == nil || !strings.Contains(err.Error(), "TLS listener") {
+		t.Fatalf("Serve = %v", err)
+	}
+	for _, l := range []net.Listener{pl, al} {
+		again, err := net.Listen("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatalf("%s still bound after Serve failed: %v", l.Addr(), err)
+		}
+		again.Close()
+	}
+	if srv.store != nil {
+		t.Fatal("the store was left open")
+	}
 }

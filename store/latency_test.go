@@ -51,7 +51,7 @@ func TestLatencySummary(t *testing.T) {
 			llm.Record{ID: "before", Time: base.Add(-time.Second), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
 			llm.Record{ID: "at-to", Time: base.Add(time.Hour), KeyID: "k1", Model: "m", Latency: 5 * time.Second},
 		)
-		if err := s.InsertUsage(ctx, recs); err != nil {
+		if _, err := s.InsertUsage(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
 		window := UsageQuery{From: base, To: base.Add(time.Hour), KeyID: "k1", Model: "m"}
@@ -112,7 +112,7 @@ func TestLatencySummary(t *testing.T) {
 				Latency: d, Stream: true, TTFT: d / 3})
 			oddLat = append(oddLat, durMS(d))
 		}
-		if err := s.InsertUsage(ctx, odd); err != nil {
+		if _, err := s.InsertUsage(ctx, odd); err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(oddLat)

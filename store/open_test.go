@@ -94,7 +94,7 @@ func TestSQLiteConcurrentWrites(t *testing.T) {
 				if _, err := s.CreateProvider(ctx, ProviderInput{Name: strings.Repeat("p", w+1) + string(rune('a'+i)), Type: llm.ProviderOpenAI}); err != nil {
 					errs <- err
 				}
-				if err := s.InsertUsage(ctx, benchRecords((w*10+i)*100, 100)); err != nil {
+				if _, err := s.InsertUsage(ctx, benchRecords((w*10+i)*100, 100)); err != nil {
 					errs <- err
 				}
 				if _, err := s.LoadSnapshot(ctx); err != nil {

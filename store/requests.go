@@ -18,6 +18,9 @@ type RequestQuery struct {
 	From, To time.Time
 	// KeyID, Model and Provider, when set, filter the records exactly.
 	KeyID, Model, Provider string
+	// ClientRequestID, when set, selects the records whose client sent
+	// this X-Request-Id (several requests may share one).
+	ClientRequestID string
 	// Status, when set, is one of ok, error, client_cancelled,
 	// stream_broken.
 	Status string
@@ -27,27 +30,41 @@ type RequestQuery struct {
 
 // RequestRow is one usage record as the request log shows it.
 type RequestRow struct {
-	RequestID        string    `json:"request_id"`
-	ClientRequestID  string    `json:"client_request_id"`
-	Time             time.Time `json:"time"` // UTC
-	KeyID            string    `json:"key_id"`
-	KeyPrefix        string    `json:"key_prefix"`
-	Endpoint         string    `json:"endpoint"`
-	Model            string    `json:"model"`
-	Provider         string    `json:"provider"`
-	Deployment       string    `json:"deployment"`
-	PromptTokens     int64     `json:"prompt_tokens"`
-	CompletionTokens int64     `json:"completion_tokens"`
-	CachedTokens     int64     `json:"cached_tokens"`
-	Cost             float64   `json:"cost"` // CostMicros in USD, for display
-	CostMicros       int64     `json:"cost_micros"`
-	LatencyMS        float64   `json:"latency_ms"`
-	TTFTMS           float64   `json:"ttft_ms"`
-	HTTPStatus       int       `json:"http_status"`
-	Status           string    `json:"status"`
-	ErrorType        string    `json:"error_type"`
-	Stream           bool      `json:"stream"`
-	Estimated        bool      `json:"estimated"`
+	// RequestID is the gateway's id (X-Sluice-Request-Id); ClientRequestID
+	// the X-Request-Id the client sent, if any.
+	RequestID       string    `json:"request_id"`
+	ClientRequestID string    `json:"client_request_id"`
+	Time            time.Time `json:"time"` // UTC
+	PrincipalID     string    `json:"principal_id"`
+	PrincipalKind   string    `json:"principal_kind"`
+	Owner           string    `json:"owner"`
+	KeyID           string    `json:"key_id"`
+	KeyPrefix       string    `json:"key_prefix"`
+	Endpoint        string    `json:"endpoint"`
+	Model           string    `json:"model"`
+	Provider        string    `json:"provider"`
+	Deployment      string    `json:"deployment"`
+	UpstreamModel   string    `json:"upstream_model"`
+	PromptTokens    int64     `json:"prompt_tokens"`
+	// CompletionTokens includes ReasoningTokens; PromptTokens includes
+	// CachedTokens (cache reads) and CacheWriteTokens.
+	CompletionTokens int64   `json:"completion_tokens"`
+	CachedTokens     int64   `json:"cached_tokens"`
+	CacheWriteTokens int64   `json:"cache_write_tokens"`
+	ReasoningTokens  int64   `json:"reasoning_tokens"`
+	Cost             float64 `json:"cost"` // CostMicros in USD, for display
+	CostMicros       int64   `json:"cost_micros"`
+	LatencyMS        float64 `json:"latency_ms"`
+	TTFTMS           float64 `json:"ttft_ms"`
+	HTTPStatus       int     `json:"http_status"`
+	UpstreamStatus   int     `json:"upstream_status"`
+	Status           string  `json:"status"`
+	ErrorType        string  `json:"error_type"`
+	Stream           bool    `json:"stream"`
+	Estimated        bool    `json:"estimated"`
+	// Clamped is true when the upstream reported impossible usage and the
+	// gateway stored bounded figures instead (see llm.Usage.Sanitize).
+	Clamped bool `json:"clamped"`
 }
 
 // ValidStatus reports whether s is a usage status the request log filters
@@ -116,9 +133,10 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // requestCols are the columns ListRequests reads, in RequestRow order.
-const requestCols = `request_id, client_request_id, ts, key_id, key_prefix, endpoint, model, provider, deployment,
-	prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms,
-	http_status, status, error_type, stream, estimated`
+const requestCols = `request_id, client_request_id, ts, principal_id, principal_kind, owner, key_id, key_prefix,
+	endpoint, model, provider, deployment, upstream_model,
+	prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttft_ms,
+	http_status, upstream_status, status, error_type, stream, estimated, clamped`
 
 // ListRequests returns one page of usage records matching q, newest first
 // (ties broken by request id, descending), and the number of matching
@@ -136,6 +154,7 @@ func (s *Store) ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow,
 	f.eq("model", q.Model)
 	f.eq("provider", q.Provider)
 	f.eq("status", q.Status)
+	f.eq("client_request_id", q.ClientRequestID)
 	where := f.sql()
 
 	var total int
@@ -160,9 +179,10 @@ func (s *Store) ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow,
 		for rows.Next() {
 			var r RequestRow
 			var ts dbTime
-			if err := rows.Scan(&r.RequestID, &r.ClientRequestID, &ts, &r.KeyID, &r.KeyPrefix, &r.Endpoint, &r.Model, &r.Provider, &r.Deployment,
-				&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CostMicros, &r.LatencyMS, &r.TTFTMS,
-				&r.HTTPStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated); err != nil {
+			if err := rows.Scan(&r.RequestID, &r.ClientRequestID, &ts, &r.PrincipalID, &r.PrincipalKind, &r.Owner, &r.KeyID, &r.KeyPrefix,
+				&r.Endpoint, &r.Model, &r.Provider, &r.Deployment, &r.UpstreamModel,
+				&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens, &r.CostMicros, &r.LatencyMS, &r.TTFTMS,
+				&r.HTTPStatus, &r.UpstreamStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated, &r.Clamped); err != nil {
 				return fmt.Errorf("store: list requests: %w", err)
 			}
 			r.Cost = float64(r.CostMicros) / 1e6

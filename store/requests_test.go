@@ -37,10 +37,13 @@ func TestListRequests(t *testing.T) {
 		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		recs := requestFixture(base)
 		// Every column round-trips, including sub-millisecond latencies.
-		full := llm.Record{ID: "full", Time: base.Add(30*time.Minute + 123*time.Millisecond), KeyID: "key_x", KeyPrefix: "sk-sluice-Xy",
-			Endpoint: llm.EndpointEmbeddings, Model: "embed", Provider: "openai", Deployment: "openai/text-embedding-3-small", CostMicros: 125, Latency: 1500 * time.Microsecond,
-			TTFT: 250 * time.Microsecond, HTTPStatus: 200, Status: llm.StatusOK, ErrorType: "none", Stream: true, Usage: llm.Usage{PromptTokens: 1234, CompletionTokens: 56, CacheReadTokens: 7, Estimated: true}}
-		if err := s.InsertUsage(ctx, append(recs, full)); err != nil {
+		full := llm.Record{ID: "full", ClientRequestID: "client-1", Time: base.Add(30*time.Minute + 123*time.Millisecond),
+			PrincipalID: "key_x", PrincipalKind: llm.PrincipalKey, Owner: "team-a", KeyID: "key_x", KeyPrefix: "sk-sluice-Xy",
+			Endpoint: llm.EndpointEmbeddings, Model: "embed", Provider: "openai", Deployment: "dep_1", UpstreamModel: "text-embedding-3-small",
+			CostMicros: 125, Latency: 1500 * time.Microsecond, TTFT: 250 * time.Microsecond, HTTPStatus: 200, UpstreamStatus: 201,
+			Status: llm.StatusOK, ErrorType: "none", Stream: true,
+			Usage: llm.Usage{PromptTokens: 1234, CompletionTokens: 56, CacheReadTokens: 7, CacheWriteTokens: 8, ReasoningTokens: 9, Estimated: true, Clamped: true}}
+		if _, err := s.InsertUsage(ctx, append(recs, full)); err != nil {
 			t.Fatal(err)
 		}
 		window := RequestQuery{From: base, To: base.Add(time.Hour)}
@@ -71,6 +74,8 @@ func TestListRequests(t *testing.T) {
 			{"status stream_broken", func(q *RequestQuery) { q.Status = llm.StatusStreamBroken }, []string{"r4"}, 1},
 			{"combined", func(q *RequestQuery) { q.KeyID, q.Model, q.Provider, q.Status = "k1", "fast", "a", llm.StatusOK }, []string{"r1"}, 1},
 			{"no match", func(q *RequestQuery) { q.Model = "nope" }, []string{}, 0},
+			{"client request id", func(q *RequestQuery) { q.ClientRequestID = "client-1" }, []string{"full"}, 1},
+			{"client request id no match", func(q *RequestQuery) { q.ClientRequestID = "client-2" }, []string{}, 0},
 			// From is inclusive, To exclusive.
 			{"bounds", func(q *RequestQuery) { q.From, q.To = base.Add(2*time.Minute), base.Add(5*time.Minute) }, []string{"r4", "r3", "r2"}, 3},
 			{"wider", func(q *RequestQuery) { q.From = base.Add(-3 * time.Hour) }, []string{"full", "r6", "r5", "r4", "r3", "r2", "r1", "r0"}, 8},
@@ -95,10 +100,11 @@ func TestListRequests(t *testing.T) {
 		if err != nil || len(rows) != 1 {
 			t.Fatalf("%v %v", rows, err)
 		}
-		want := RequestRow{RequestID: "full", Time: full.Time, KeyID: "key_x", KeyPrefix: "sk-sluice-Xy", Endpoint: string(llm.EndpointEmbeddings),
-			Model: "embed", Provider: "openai", Deployment: "openai/text-embedding-3-small", PromptTokens: 1234, CompletionTokens: 56,
-			CachedTokens: 7, Cost: 0.000125, LatencyMS: 1.5, TTFTMS: 0.25, HTTPStatus: 200, Status: llm.StatusOK, ErrorType: "none",
-			Stream: true, Estimated: true}
+		want := RequestRow{RequestID: "full", ClientRequestID: "client-1", Time: full.Time, PrincipalID: "key_x", PrincipalKind: "key", Owner: "team-a",
+			KeyID: "key_x", KeyPrefix: "sk-sluice-Xy", Endpoint: string(llm.EndpointEmbeddings),
+			Model: "embed", Provider: "openai", Deployment: "dep_1", UpstreamModel: "text-embedding-3-small", PromptTokens: 1234, CompletionTokens: 56,
+			CachedTokens: 7, CacheWriteTokens: 8, ReasoningTokens: 9, Cost: 0.000125, CostMicros: 125, LatencyMS: 1.5, TTFTMS: 0.25,
+			HTTPStatus: 200, UpstreamStatus: 201, Status: llm.StatusOK, ErrorType: "none", Stream: true, Estimated: true, Clamped: true}
 		if got := rows[0]; got != want || got.Time.Location() != time.UTC {
 			t.Fatalf("row = %+v\nwant  %+v", got, want)
 		}
@@ -139,7 +145,7 @@ func TestListRequestsPageSizeCap(t *testing.T) {
 	for i := range recs {
 		recs[i].Time = recs[i].Time.Add(-time.Duration(i) * time.Millisecond)
 	}
-	if err := s.InsertUsage(ctx, recs); err != nil {
+	if _, err := s.InsertUsage(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
 	rows, total, err := s.ListRequests(ctx, RequestQuery{Page: Page{PageSize: 10_000}})

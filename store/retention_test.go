@@ -14,10 +14,10 @@ func TestPruneUsage(t *testing.T) {
 		for i := range old {
 			old[i].Time = time.Now().Add(-48 * time.Hour)
 		}
-		if err := s.InsertUsage(ctx, old); err != nil {
+		if _, err := s.InsertUsage(ctx, old); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.InsertUsage(ctx, benchRecords(100000, 3)); err != nil {
+		if _, err := s.InsertUsage(ctx, benchRecords(100000, 3)); err != nil {
 			t.Fatal(err)
 		}
 		n, err := s.PruneUsage(ctx, time.Now().Add(-24*time.Hour))

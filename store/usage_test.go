@@ -30,15 +30,15 @@ func TestUsage(t *testing.T) {
 		s := env.open(t)
 		base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 		recs := usageFixture(base)
-		if err := s.InsertUsage(ctx, recs); err != nil {
-			t.Fatal(err)
+		if n, err := s.InsertUsage(ctx, recs); err != nil || n != 4 {
+			t.Fatalf("inserted %d, %v", n, err)
 		}
-		// Retrying the batch, or part of it, adds nothing.
-		if err := s.InsertUsage(ctx, recs); err != nil {
-			t.Fatal(err)
+		// Retrying the batch, or part of it, adds nothing, and says so.
+		if n, err := s.InsertUsage(ctx, recs); err != nil || n != 0 {
+			t.Fatalf("replay inserted %d, %v", n, err)
 		}
-		if err := s.InsertUsage(ctx, append(recs[:1:1], recs[0])); err != nil {
-			t.Fatal(err)
+		if n, err := s.InsertUsage(ctx, append(recs[:1:1], recs[0])); err != nil || n != 0 {
+			t.Fatalf("replay inserted %d, %v", n, err)
 		}
 		var n int
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_records`).Scan(&n); err != nil || n != 4 {
@@ -114,15 +114,16 @@ func TestInsertUsageLargeBatch(t *testing.T) {
 		s := env.open(t)
 		recs := benchRecords(0, 1200)
 		start := time.Now()
-		if err := s.InsertUsage(ctx, recs); err != nil {
-			t.Fatal(err)
+		if n, err := s.InsertUsage(ctx, recs); err != nil || n != 1200 {
+			t.Fatalf("inserted %d, %v", n, err)
 		}
 		t.Logf("1200 rows in %v", time.Since(start))
-		if err := s.InsertUsage(ctx, recs); err != nil {
-			t.Fatal(err)
+		// A replay overlapping new records counts only the new rows.
+		if n, err := s.InsertUsage(ctx, append(recs, benchRecords(1200, 3)...)); err != nil || n != 3 {
+			t.Fatalf("replay inserted %d, %v", n, err)
 		}
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_records`).Scan(&n); err != nil || n != 1200 {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_records`).Scan(&n); err != nil || n != 1203 {
 			t.Fatalf("rows = %d, %v", n, err)
 		}
 	})
@@ -145,7 +146,7 @@ func BenchmarkInsertUsage(b *testing.B) {
 	const batch = 1000
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := s.InsertUsage(ctx, benchRecords(i*batch, batch)); err != nil {
+		if _, err := s.InsertUsage(ctx, benchRecords(i*batch, batch)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,10 +12,12 @@ import (
 	"github.com/sluice-ai/sluice/llm"
 )
 
-// Sink stores usage records. InsertUsage must be idempotent per request id,
-// so a retried batch never duplicates rows.
+// Sink stores usage records. InsertUsage must be idempotent per record id,
+// so a retried batch never duplicates rows, and it returns how many rows it
+// actually inserted: the others were already stored (a replayed batch or an
+// id collision).
 type Sink interface {
-	InsertUsage(ctx context.Context, recs []llm.Record) error
+	InsertUsage(ctx context.Context, recs []llm.Record) (int, error)
 }
 
 // Options tunes a Recorder. Zero values take the defaults.
@@ -29,24 +32,51 @@ type Options struct {
 	Retries int
 	// RetryBackoff is the first wait between retries; it doubles. Default 200ms.
 	RetryBackoff time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// WriteTimeout bounds one write attempt. Default 30s.
+	WriteTimeout time.Duration
+	// DrainTimeout bounds the whole drain when the recorder stops: writing
+	// what is queued, retries and backoff included. What is left when it
+	// runs out is dropped and counted (reason "shutdown"). Default 10s.
+	DrainTimeout time.Duration
+	// LogInterval is the least time between two log lines about failed
+	// writes and dropped records: failures are counted and summarised
+	// rather than logged one by one (the metrics count every one).
+	// Default 10s.
+	LogInterval time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // Recorder queues records and writes them in batches. Record never blocks.
+// Its writer runs in Run, started by its owner; Close stops it and drains.
 type Recorder struct {
 	sink    Sink
 	opts    Options
 	queue   chan llm.Record
-	done    chan struct{}
-	stop    chan struct{}
-	once    sync.Once
-	dropped *prometheus.CounterVec
-	written prometheus.Counter
-	failed  prometheus.Counter
+	done    chan struct{} // closed when the writer has returned
+	started atomic.Bool
+	// stop ends the writer's loop (Close); abort cuts the drain short
+	// (Close's context ended).
+	stop, abort         context.Context
+	stopFunc, abortFunc context.CancelFunc
+
+	dropped  *prometheus.CounterVec
+	written  prometheus.Counter
+	conflict prometheus.Counter
+	clamped  prometheus.Counter
+	failed   prometheus.Counter
+
+	// Pending counts for the next summary log line.
+	logMu   sync.Mutex
+	lastLog time.Time
+	pending struct {
+		queueFull, writeFailed, shutdown, conflicts, errors atomic.Int64
+	}
+	lastErr atomic.Pointer[string]
 }
 
-// NewRecorder starts a Recorder writing to sink. Close it to flush.
+// NewRecorder returns a Recorder writing to sink. Nothing is written until
+// its owner calls Run; Close flushes.
 func NewRecorder(sink Sink, o Options) *Recorder {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 100000
@@ -63,6 +93,15 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 200 * time.Millisecond
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
+	if o.LogInterval <= 0 {
+		o.LogInterval = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -71,108 +110,243 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 		opts:  o,
 		queue: make(chan llm.Record, o.QueueSize),
 		done:  make(chan struct{}),
-		stop:  make(chan struct{}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_usage_records_dropped_total",
-			Help: "Usage records that could not be stored, by reason (queue_full, write_failed).",
+			Help: "Usage records that could not be stored, by reason (queue_full, write_failed, shutdown).",
 		}, []string{"reason"}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_usage_records_written_total",
-			Help: "Usage records stored.",
+			Help: "Usage rows actually inserted.",
+		}),
+		clamped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_usage_records_clamped_total",
+			Help: "Usage records whose upstream reported impossible usage (negative, or beyond what the request could use), stored with clamped figures.",
+		}),
+		conflict: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_usage_records_conflicts_total",
+			Help: "Usage records not inserted because a row with their id was already stored: a batch replayed after an unacknowledged commit, or an id collision.",
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_usage_write_errors_total",
 			Help: "Failed attempts to write a batch of usage records (each may be retried).",
 		}),
 	}
+	r.stop, r.stopFunc = context.WithCancel(context.Background())
+	r.abort, r.abortFunc = context.WithCancel(context.Background())
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(r.dropped, r.written, r.failed)
+		o.Registerer.MustRegister(r.dropped, r.written, r.conflict, r.clamped, r.failed)
 	}
-	r.dropped.WithLabelValues("queue_full")
-	r.dropped.WithLabelValues("write_failed")
-	go r.run()
+	for _, reason := range []string{"queue_full", "write_failed", "shutdown"} {
+		r.dropped.WithLabelValues(reason)
+	}
 	return r
 }
 
-// Record queues rec. When the queue is full the record is dropped and
-// counted; the request it describes is never slowed down.
+// Record queues rec. When the queue is full, or the recorder has stopped,
+// the record is dropped and counted; the request it describes is never
+// slowed down.
 func (r *Recorder) Record(rec llm.Record) {
+	if rec.Clamped {
+		r.clamped.Inc()
+	}
+	if r.stop.Err() != nil {
+		r.drop("shutdown", 1)
+		return
+	}
 	select {
 	case r.queue <- rec:
 	default:
-		r.dropped.WithLabelValues("queue_full").Inc()
-		r.opts.Logger.Warn("usage queue full: record dropped", "request_id", rec.ID)
+		r.drop("queue_full", 1)
 	}
 }
 
-// Close stops accepting the background loop's ticks, writes everything
-// queued and returns when done or when ctx ends. Records passed to Record
-// after Close starts may be lost.
+// Run writes queued records in batches until ctx ends or Close is called,
+// then drains the queue within Options.DrainTimeout and returns. Its owner
+// calls it once, on a goroutine it waits for; later calls return at once.
+func (r *Recorder) Run(ctx context.Context) {
+	if !r.started.CompareAndSwap(false, true) {
+		return
+	}
+	defer close(r.done)
+	r.run(ctx)
+}
+
+// Close stops the writer and waits until what was queued is written, the
+// drain budget (Options.DrainTimeout) is spent, or ctx ends; in the latter
+// cases the rest is dropped and counted. Records passed to Record after
+// Close are dropped. When Run was never called, Close drains itself.
 func (r *Recorder) Close(ctx context.Context) error {
-	r.once.Do(func() { close(r.stop) })
+	r.stopFunc()
+	if r.started.CompareAndSwap(false, true) {
+		stopAbort := context.AfterFunc(ctx, r.abortFunc)
+		defer stopAbort()
+		r.run(r.stop)
+		close(r.done)
+		return ctx.Err()
+	}
 	select {
 	case <-r.done:
 		return nil
 	case <-ctx.Done():
+		r.abortFunc() // the writer gives up at once and counts the rest
 		return ctx.Err()
 	}
 }
 
-func (r *Recorder) run() {
-	defer close(r.done)
+// run is the writer: the loop, then the drain.
+func (r *Recorder) run(ctx context.Context) {
+	live, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopLive := context.AfterFunc(r.stop, cancel)
+	defer stopLive()
+
 	t := time.NewTicker(r.opts.FlushInterval)
 	defer t.Stop()
 	batch := make([]llm.Record, 0, r.opts.BatchSize)
-	flush := func() {
-		if len(batch) > 0 {
-			r.write(batch)
-			batch = batch[:0]
-		}
-	}
+loop:
 	for {
 		select {
 		case rec := <-r.queue:
 			batch = append(batch, rec)
 			if len(batch) >= r.opts.BatchSize {
-				flush()
+				if !r.write(live, batch) {
+					break loop // interrupted: the batch goes to the drain
+				}
+				batch = batch[:0]
 			}
 		case <-t.C:
-			flush()
-		case <-r.stop:
+			if len(batch) > 0 {
+				if !r.write(live, batch) {
+					break loop
+				}
+				batch = batch[:0]
+			}
+			r.logSummary(false)
+		case <-live.Done():
+			break loop
+		}
+	}
+	r.drain(batch)
+	r.logSummary(true)
+}
+
+// drain writes batch and everything still queued within the drain budget;
+// what is left when the budget or Close's context runs out is counted as
+// dropped.
+func (r *Recorder) drain(batch []llm.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.DrainTimeout)
+	defer cancel()
+	stopAbort := context.AfterFunc(r.abort, cancel)
+	defer stopAbort()
+	for {
+	fill:
+		for len(batch) < r.opts.BatchSize {
+			select {
+			case rec := <-r.queue:
+				batch = append(batch, rec)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if !r.write(ctx, batch) {
+			r.drop("shutdown", len(batch)+len(r.queue))
+			// Empty the queue so its records are not counted again; the
+			// recorder is stopped, Record adds no more.
 			for {
 				select {
-				case rec := <-r.queue:
-					batch = append(batch, rec)
-					if len(batch) >= r.opts.BatchSize {
-						flush()
-					}
+				case <-r.queue:
 				default:
-					flush()
 					return
 				}
 			}
 		}
+		batch = batch[:0]
 	}
 }
 
-func (r *Recorder) write(batch []llm.Record) {
+// write stores batch, retrying with exponential backoff. It returns false,
+// keeping the batch, when ctx ends first; otherwise the batch is written or
+// dropped (and counted) after Options.Retries retries.
+func (r *Recorder) write(ctx context.Context, batch []llm.Record) bool {
 	backoff := r.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := r.sink.InsertUsage(ctx, batch)
+		actx, cancel := context.WithTimeout(ctx, r.opts.WriteTimeout)
+		n, err := r.sink.InsertUsage(actx, batch)
 		cancel()
 		if err == nil {
-			r.written.Add(float64(len(batch)))
-			return
+			r.written.Add(float64(n))
+			if c := len(batch) - n; c > 0 {
+				r.conflict.Add(float64(c))
+				r.pending.conflicts.Add(int64(c))
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		r.failed.Inc()
+		r.pending.errors.Add(1)
+		msg := err.Error()
+		r.lastErr.Store(&msg)
 		if attempt >= r.opts.Retries {
-			r.dropped.WithLabelValues("write_failed").Add(float64(len(batch)))
-			r.opts.Logger.Error("usage batch dropped after retries", "records", len(batch), "err", err)
-			return
+			r.drop("write_failed", len(batch))
+			return true
 		}
-		r.opts.Logger.Warn("usage batch write failed; retrying", "records", len(batch), "attempt", attempt+1, "err", err)
-		time.Sleep(backoff)
+		w := time.NewTimer(backoff)
+		select {
+		case <-w.C:
+		case <-ctx.Done():
+			w.Stop()
+			return false
+		}
 		backoff *= 2
+	}
+}
+
+// drop counts n dropped records for the metric and the next summary.
+func (r *Recorder) drop(reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	r.dropped.WithLabelValues(reason).Add(float64(n))
+	switch reason {
+	case "queue_full":
+		r.pending.queueFull.Add(int64(n))
+	case "write_failed":
+		r.pending.writeFailed.Add(int64(n))
+	default:
+		r.pending.shutdown.Add(int64(n))
+	}
+}
+
+// logSummary logs, at most once per Options.LogInterval (or now when
+// final), one line with the failures and drops counted since the last one:
+// a database outage is a line every few seconds, not one per record.
+func (r *Recorder) logSummary(final bool) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	now := time.Now()
+	if !final && now.Sub(r.lastLog) < r.opts.LogInterval {
+		return
+	}
+	p := &r.pending
+	qf, wf, sd := p.queueFull.Swap(0), p.writeFailed.Swap(0), p.shutdown.Swap(0)
+	cf, errs := p.conflicts.Swap(0), p.errors.Swap(0)
+	if qf+wf+sd+cf+errs == 0 {
+		return
+	}
+	r.lastLog = now
+	attrs := []any{"dropped_queue_full", qf, "dropped_write_failed", wf, "dropped_shutdown", sd,
+		"conflicts", cf, "write_errors", errs}
+	if e := r.lastErr.Swap(nil); e != nil {
+		attrs = append(attrs, "last_err", *e)
+	}
+	if qf+wf+sd > 0 {
+		r.opts.Logger.Error("usage records dropped", attrs...)
+	} else {
+		r.opts.Logger.Warn("usage writes failing or conflicting", attrs...)
 	}
 }

@@ -350,7 +350,7 @@ func seedHistory(t *testing.T, ctx context.Context, dir string, keys map[string]
 			want.month++
 		}
 	}
-	if err := st.InsertUsage(ctx, recs); err != nil {
+	if _, err := st.InsertUsage(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
 	// p95 by linear interpolation, the definition /admin/usage/summary uses.

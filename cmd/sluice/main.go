@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log, stderr)
 	}
+	server.ReleaseMode()
 	srv, err := server.New(ctx, cfg, log, server.Version{Version: version, Commit: commit})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
@@ -144,10 +145,63 @@ func env(name, def string) string {
 	return def
 }
 
+// envParser reads typed settings from the environment and remembers the
+// first malformed one, so serve refuses to start rather than fall back to a
+// default the operator did not choose.
+type envParser struct{ err error }
+
+func (p *envParser) fail(name, v, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s=%q is not valid: want %s", name, v, want)
+	}
+}
+
+// int64 reads a whole number of at least min; unset or empty means def.
+func (p *envParser) int64(name string, def, min int64) int64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min {
+		p.fail(name, v, "a whole number of at least "+strconv.FormatInt(min, 10))
+		return def
+	}
+	return n
+}
+
+// duration reads a positive Go duration such as 30s or 2m.
+func (p *envParser) duration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, v, "a positive duration such as 30s or 2m")
+		return def
+	}
+	return d
+}
+
+// bool reads true/false/1/0.
+func (p *envParser) bool(name string) bool {
+	switch v := os.Getenv(name); v {
+	case "true", "1":
+		return true
+	case "", "false", "0":
+		return false
+	default:
+		p.fail(name, v, "true, false, 1 or 0")
+		return false
+	}
+}
+
 func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, slog.Level, error) {
 	fs := flag.NewFlagSet("sluice "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c server.Config
+	var ep envParser
 	fs.StringVar(&c.Listen, "listen", env("SLUICE_LISTEN", ":9080"), "proxy listen address (SLUICE_LISTEN)")
 	fs.StringVar(&c.TLSListen, "tls-listen", env("SLUICE_TLS_LISTEN", ":9443"), "HTTPS proxy listen address (SLUICE_TLS_LISTEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "TLS certificate file (SLUICE_TLS_CERT)")
@@ -157,14 +211,17 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.StringVar(&c.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./data"), "data directory (SLUICE_DATA_DIR)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", env("REDIS_CONN_STRING", "")), "Redis URL (REDIS_URL)")
 	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
-	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", os.Getenv("SLUICE_ACCESS_LOG_BODIES") == "true", "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
-	fs.BoolVar(&c.Pprof, "pprof", os.Getenv("SLUICE_PPROF") == "true", "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
+	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", ep.bool("SLUICE_ACCESS_LOG_BODIES"), "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
+	fs.BoolVar(&c.Pprof, "pprof", ep.bool("SLUICE_PPROF"), "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
 	retention := fs.String("usage-retention", env("SLUICE_USAGE_RETENTION", ""), "delete usage records older than this, e.g. 90d or 720h; empty keeps them (SLUICE_USAGE_RETENTION)")
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
-	fs.Int64Var(&c.MaxInFlight, "max-inflight", envInt("SLUICE_MAX_INFLIGHT", 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
-	maxBody := fs.Int64("max-body-bytes", envInt("SLUICE_MAX_BODY_BYTES", 10<<20), "request body limit (SLUICE_MAX_BODY_BYTES)")
-	shutdown := fs.Duration("shutdown-timeout", envDuration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "drain time on shutdown (SLUICE_SHUTDOWN_TIMEOUT)")
+	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
+	maxBody := fs.Int64("max-body-bytes", ep.int64("SLUICE_MAX_BODY_BYTES", 10<<20, 1), "request body limit (SLUICE_MAX_BODY_BYTES)")
+	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "the whole graceful shutdown: drain, then flush usage (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
+	if ep.err != nil {
+		return c, 0, ep.err
+	}
 	var err error
 	if err = fs.Parse(args); err != nil {
 		return c, 0, err
@@ -186,27 +243,18 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 		}
 	}
 	c.ShutdownTimeout = *shutdown
+	// Zero or negative would silently mean the default (or nonsense).
+	switch {
+	case c.MaxBodyBytes < 1:
+		return c, 0, fmt.Errorf("max body bytes %d must be positive", c.MaxBodyBytes)
+	case c.ShutdownTimeout <= 0:
+		return c, 0, fmt.Errorf("shutdown timeout %s must be positive", c.ShutdownTimeout)
+	case c.MaxInFlight < 0:
+		return c, 0, fmt.Errorf("max in-flight %d must be 0 (no bound) or more", c.MaxInFlight)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*lvl)); err != nil {
 		return c, 0, fmt.Errorf("invalid log level %q", *lvl)
 	}
 	return c, level, nil
-}
-
-func envInt(name string, def int64) int64 {
-	if v := os.Getenv(name); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunCommands(t *testing.T) {
@@ -39,5 +42,72 @@ func TestMigrate(t *testing.T) {
 		if code := run([]string{"migrate"}, &out, &errb); code != 0 {
 			t.Fatalf("migrate exit %d: %s", code, errb.String())
 		}
+	}
+}
+
+// TestMalformedEnvRefused: a malformed setting stops serve (and migrate)
+// with the variable and its value named, instead of silently running with
+// the default.
+func TestMalformedEnvRefused(t *testing.T) {
+	bad := []struct{ name, value string }{
+		{"SLUICE_MAX_BODY_BYTES", "10MB"},
+		{"SLUICE_MAX_BODY_BYTES", "0"},
+		{"SLUICE_MAX_BODY_BYTES", "-5"},
+		{"SLUICE_MAX_BODY_BYTES", "99999999999999999999"},
+		{"SLUICE_SHUTDOWN_TIMEOUT", "abc"},
+		{"SLUICE_SHUTDOWN_TIMEOUT", "30"},
+		{"SLUICE_SHUTDOWN_TIMEOUT", "-1s"},
+		{"SLUICE_MAX_INFLIGHT", "lots"},
+		{"SLUICE_MAX_INFLIGHT", "-1"},
+		{"SLUICE_PPROF", "yes"},
+		{"SLUICE_PPROF", "TRUE "},
+		{"SLUICE_ACCESS_LOG_BODIES", "on"},
+	}
+	for _, b := range bad {
+		for _, cmd := range []string{"serve", "migrate"} {
+			t.Run(b.name+"="+b.value+"/"+cmd, func(t *testing.T) {
+				t.Setenv("SLUICE_DATA_DIR", t.TempDir())
+				t.Setenv(b.name, b.value)
+				var out, errb bytes.Buffer
+				code := run([]string{cmd, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &out, &errb)
+				if code != 2 || !strings.Contains(errb.String(), b.name) || !strings.Contains(errb.String(), strconv.Quote(b.value)) {
+					t.Fatalf("exit %d, stderr %q", code, errb.String())
+				}
+			})
+		}
+	}
+}
+
+// TestBadFlagValuesRefused: zero or negative values given as flags are
+// refused too, rather than meaning the default.
+func TestBadFlagValuesRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-body-bytes", "0"}, {"--shutdown-timeout", "0s"}, {"--shutdown-timeout", "-3s"}, {"--max-inflight", "-1"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"serve"}, args...), &out, &errb); code != 2 || !strings.Contains(errb.String(), "must be") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}
+
+// TestGoodEnvParsed: the accepted forms reach the configuration.
+func TestGoodEnvParsed(t *testing.T) {
+	t.Setenv("SLUICE_MAX_BODY_BYTES", "2048")
+	t.Setenv("SLUICE_SHUTDOWN_TIMEOUT", "2m")
+	t.Setenv("SLUICE_MAX_INFLIGHT", "7")
+	t.Setenv("SLUICE_PPROF", "1")
+	t.Setenv("SLUICE_ACCESS_LOG_BODIES", "true")
+	c, _, err := parseConfig("serve", nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBodyBytes != 2048 || c.ShutdownTimeout != 2*time.Minute || c.MaxInFlight != 7 || !c.Pprof || !c.AccessLogBodies {
+		t.Fatalf("%+v", c)
+	}
+	t.Setenv("SLUICE_PPROF", "0")
+	t.Setenv("SLUICE_ACCESS_LOG_BODIES", "false")
+	if c, _, err = parseConfig("serve", nil, io.Discard); err != nil || c.Pprof || c.AccessLogBodies {
+		t.Fatalf("%+v %v", c, err)
 	}
 }

@@ -1,0 +1,195 @@
+package balancer
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// healthState is where a deployment stands.
+type healthState int32
+
+const (
+	stateHealthy        healthState = iota
+	stateCooling                    // a 429: until its Retry-After
+	stateEjected                    // consecutive failures: exponential backoff
+	stateCredentialDead             // 401/403: until the provider revision changes
+)
+
+func (s healthState) String() string {
+	switch s {
+	case stateCooling:
+		return "cooling"
+	case stateEjected:
+		return "ejected"
+	case stateCredentialDead:
+		return "credential_dead"
+	}
+	return "healthy"
+}
+
+// ewmaWeight is the weight of the newest sample in the latency averages.
+const ewmaWeight = 0.2
+
+// health is the passive health of one deployment. Picks read the atomics
+// only; reports and Retain change them under mu.
+type health struct {
+	inflight atomic.Int64
+	// until is when a cooling or ejected deployment is picked normally
+	// again (Balancer.now); 0 or past means available.
+	until atomic.Int64
+	// dead is true while the provider credential is rejected.
+	dead atomic.Bool
+	// epoch counts the transitions to unhealthy. An attempt started before
+	// the latest one has already been accounted for: its failure does not
+	// count again (a burst of concurrent failures ejects once, not once per
+	// MaxFails of them) and its success does not re-admit.
+	epoch atomic.Int64
+	// rev is the provider revision of the configuration in use.
+	rev atomic.Int64
+
+	mu          sync.Mutex
+	fails       int   // consecutive failures in the current run
+	runStart    int64 // unix ns of the run's first failure
+	ejections   int   // ejections since the last success
+	successes   int64 // totals, for Status
+	failures    int64
+	latency     float64 // EWMA, ns
+	ttft        float64 // EWMA, ns
+	coolingOnly bool    // until was set by a 429, not an ejection
+}
+
+// available reports whether the deployment is picked normally at now.
+func (h *health) available(now int64) bool {
+	return !h.dead.Load() && !isOut(h.until.Load(), now)
+}
+
+// isOut reports whether a deployment whose until is until is still cooling
+// or ejected at now (0 is never set).
+func isOut(until, now int64) bool { return until != 0 && until > now }
+
+// setRevision records the provider revision in use; a change revives a
+// dead credential.
+func (h *health) setRevision(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rev.Load() == rev {
+		return
+	}
+	h.rev.Store(rev)
+	if h.dead.Load() {
+		h.dead.Store(false)
+		h.epoch.Add(1)
+	}
+}
+
+// report applies one attempt's outcome. epoch and rev are the health's as
+// the attempt started.
+func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
+	o := &b.opts
+	c := Classify(out.Err)
+	if c == ClassNeutral {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	current := h.epoch.Load() == epoch
+	switch c {
+	case ClassOK:
+		h.successes++
+		if out.Latency > 0 {
+			h.latency = ewma(h.latency, out.Latency)
+		}
+		if out.TTFT > 0 {
+			h.ttft = ewma(h.ttft, out.TTFT)
+		}
+		if !current {
+			// Started before the deployment was last taken out: this says
+			// nothing about it now.
+			return
+		}
+		h.fails, h.ejections = 0, 0
+		if h.until.Load() != 0 || h.dead.Load() {
+			h.until.Store(0)
+			h.dead.Store(false)
+			h.coolingOnly = false
+			h.epoch.Add(1)
+		}
+	case ClassFailure:
+		h.failures++
+		if !current {
+			return
+		}
+		now := b.now()
+		if h.fails == 0 || now-h.runStart > int64(o.FailWindow) {
+			h.fails, h.runStart = 0, now
+		}
+		h.fails++
+		if h.fails < o.MaxFails {
+			return
+		}
+		h.fails = 0
+		h.ejections++
+		d := o.Cooldown
+		for i := 1; i < h.ejections && d < o.MaxEjection; i++ {
+			d *= 2
+		}
+		d = min(d, o.MaxEjection)
+		h.until.Store(max(h.until.Load(), now+int64(d)))
+		h.coolingOnly = false
+		h.epoch.Add(1)
+	case ClassRateLimited:
+		h.failures++
+		now := b.now()
+		d := o.RateLimitCooldown
+		if ra := out.Err.RetryAfter; ra > 0 {
+			d = min(ra, o.MaxRetryAfterCooldown)
+		}
+		if until := now + int64(d); until > h.until.Load() {
+			if !isOut(h.until.Load(), now) {
+				h.coolingOnly = true
+			}
+			h.until.Store(until)
+			h.epoch.Add(1)
+		}
+	case ClassCredential:
+		h.failures++
+		// Only if the attempt used the configuration still in force: a 401
+		// under the old credential says nothing about the new one.
+		if rev == h.rev.Load() && !h.dead.Load() {
+			h.dead.Store(true)
+			h.epoch.Add(1)
+		}
+	}
+}
+
+func ewma(avg float64, d time.Duration) float64 {
+	if avg == 0 {
+		return float64(d)
+	}
+	return avg + ewmaWeight*(float64(d)-avg)
+}
+
+func (h *health) status(id string, b *Balancer) Status {
+	now := b.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := Status{
+		Deployment: id, State: stateHealthy.String(), InFlight: h.inflight.Load(),
+		Ejections: h.ejections, Successes: h.successes, Failures: h.failures,
+		LatencyMS: h.latency / float64(time.Millisecond), TTFTMS: h.ttft / float64(time.Millisecond),
+	}
+	switch until := h.until.Load(); {
+	case h.dead.Load():
+		st.State = stateCredentialDead.String()
+	case isOut(until, now):
+		st.CooldownUntil = b.base.Add(time.Duration(until)).UTC().Round(0)
+		st.State = stateEjected.String()
+		if h.coolingOnly {
+			st.State = stateCooling.String()
+		}
+	default:
+		st.Healthy = true
+	}
+	return st
+}

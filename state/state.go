@@ -1,0 +1,76 @@
+// Package state compiles the configuration snapshot into the runtime state
+// the proxy serves from. The snapshot (llm.Snapshot) is plain data read from
+// the store; everything stateful built from it — provider HTTP pools, the
+// balancer's deployment targets and their health, and later JWKS caches,
+// probe loops, route matchers and certificates — is built by Build, which
+// reuses what did not change (keyed by id and revision) and hands back what
+// to stop once the new State is in use. Build's caller (server) owns every
+// goroutine a configuration starts: it runs the retire function after each
+// swap.
+package state
+
+import (
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+)
+
+// State is the configuration the proxy serves from: a snapshot and what was
+// built from it. It is immutable; a reload swaps in a new one.
+type State struct {
+	Snapshot  *llm.Snapshot
+	Providers *providers.Registry
+}
+
+// Options are the long-lived parts a State is wired into.
+type Options struct {
+	// Balancer keeps deployment health across reloads: Build makes the
+	// snapshot's deployments its targets and drops the state of the others.
+	// Nil leaves health alone.
+	Balancer *balancer.Balancer
+}
+
+// Build compiles snap into a State, reusing the parts of prev (nil on the
+// first build) that did not change. It returns the State; retire, which
+// stops and releases what prev used and the new State does not (idle
+// connections of removed or changed providers, the health of deleted
+// deployments) and must be called once, after the new State has replaced
+// prev; and the parts that could not be built (a provider of an unknown
+// type, say), which are skipped: the State is usable either way. Build
+// itself changes nothing that prev's users can see.
+func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func(), errs []error) {
+	if snap == nil {
+		snap = llm.EmptySnapshot()
+	}
+	var prevProviders *providers.Registry
+	if prev != nil {
+		prevProviders = prev.Providers
+	}
+	reg, errs := providers.NewRegistry(prevProviders, snap)
+	st = &State{Snapshot: snap, Providers: reg}
+	ts := targets(snap)
+	retire = func() {
+		reg.Retire(prevProviders)
+		if o.Balancer != nil {
+			o.Balancer.Retain(ts)
+		}
+	}
+	return st, retire, errs
+}
+
+// targets lists snap's deployments for the balancer, each with its
+// provider's configuration revision.
+func targets(snap *llm.Snapshot) []balancer.Target {
+	var out []balancer.Target
+	for _, m := range snap.Models {
+		for i := range m.Deployments {
+			d := &m.Deployments[i]
+			t := balancer.Target{ID: d.ID}
+			if p, ok := snap.Providers[d.Provider]; ok {
+				t.ProviderRevision = providers.ConfigRevision(p)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
