@@ -20,6 +20,7 @@ import (
 // another host.
 type Client struct {
 	tr *http.Transport
+	t  llm.Timeouts // with defaults filled in
 }
 
 // maxResponseHeaderBytes bounds an upstream's response headers.
@@ -48,8 +49,11 @@ func NewClient(t llm.Timeouts, o Options) *Client {
 		ReadBufferSize:         16 << 10,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
-	return &Client{tr: tr}
+	return &Client{tr: tr, t: t}
 }
+
+// Timeouts returns the client's timeouts, defaults filled in.
+func (c *Client) Timeouts() llm.Timeouts { return c.t }
 
 // CloseIdle closes the client's idle connections.
 func (c *Client) CloseIdle() { c.tr.CloseIdleConnections() }

@@ -193,3 +193,8 @@ func rejectsStreamOptions(err error) bool {
 	return errors.As(err, &e) && (e.UpstreamStatus == http.StatusBadRequest || e.UpstreamStatus == http.StatusUnprocessableEntity) &&
 		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
+
+// Timeouts returns the provider's timeouts (defaults filled in): the
+// router bounds idle gaps in a body with Idle and a whole non-streamed call
+// with FirstByte.
+func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
