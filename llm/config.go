@@ -118,6 +118,9 @@ type Key struct {
 	ExpiresAt *time.Time
 	Disabled  bool
 	Metadata  map[string]string
+	// Owner is the team or user the key's usage is accounted to ("" when
+	// none); it is recorded on every usage row.
+	Owner string
 }
 
 // Allows reports whether the key may use model. An empty allow-list allows all.

@@ -82,6 +82,7 @@ func (x *exchange) serve() {
 	}
 	x.principal = p
 	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
+	x.rec.PrincipalID, x.rec.PrincipalKind, x.rec.Owner = p.ID, p.Kind, p.Owner
 
 	// A client that trickles its body must not hold the request forever.
 	rc := http.NewResponseController(x.w)
@@ -141,7 +142,7 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) {
 		}
 		tries++
 		x.dep = d
-		x.rec.Provider, x.rec.Deployment = d.Provider, d.ID
+		x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
 		err, retry := x.try(st, prov, d)
 		if err == nil {
 			return
