@@ -87,26 +87,7 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	}
 
 	g := e.Group("/admin")
-	g.GET("/providers", a.listProviders)
-	g.POST("/providers", a.createProvider)
-	g.GET("/providers/:id", a.getProvider)
-	g.PATCH("/providers/:id", a.patchProvider)
-	g.PUT("/providers/:id", a.putProvider)
-	g.DELETE("/providers/:id", a.deleteProvider)
-
-	g.GET("/models", a.listModels)
-	g.POST("/models", a.createModel)
-	g.GET("/models/:id", a.getModel)
-	g.PATCH("/models/:id", a.patchModel)
-	g.PUT("/models/:id", a.putModel)
-	g.DELETE("/models/:id", a.deleteModel)
-
-	g.GET("/keys", a.listKeys)
-	g.POST("/keys", a.createKey)
-	g.GET("/keys/:id", a.getKey)
-	g.PATCH("/keys/:id", a.patchKey)
-	g.PUT("/keys/:id", a.putKey)
-	g.DELETE("/keys/:id", a.revokeKey)
+	a.mountResources(g)
 
 	g.GET("/usage", a.usage)
 	g.GET("/usage/summary", a.usageSummary)

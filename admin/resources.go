@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -8,135 +9,94 @@ import (
 	"github.com/sluice-ai/sluice/store"
 )
 
-// --- providers ---
-
-func (a *api) listProviders(c *gin.Context) {
-	p, ok := a.page(c)
-	if !ok {
-		return
-	}
-	items, total, err := a.opts.Store.ListProviders(c.Request.Context(), p)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, listResponse[store.Provider]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+// resource is one admin collection served by the six generic handlers:
+// GET list, POST create, GET/PUT/PATCH/DELETE one by :id. In is the body
+// of POST and PUT (a PUT replaces: In.AsPatch sets every field), Patch the
+// body of PATCH, Out what the store returns. The handlers decode strictly,
+// map store errors (see fail), and call OnChange after every write; they
+// know nothing of the fields, so a new resource is one value of this type.
+type resource[In interface{ AsPatch() Patch }, Patch, Out any] struct {
+	list   func(context.Context, store.Page) ([]Out, int, error)
+	get    func(context.Context, string) (Out, error)
+	update func(context.Context, string, Patch) (Out, error)
+	// create returns the 201 body (usually the Out).
+	create func(context.Context, In) (any, error)
+	// createSecret marks a 201 body that carries a secret shown once: it
+	// is sent with Cache-Control: no-store.
+	createSecret bool
+	// remove deletes; a non-nil result is sent with 200 (e.g. a revoked
+	// key), nil means 204.
+	remove func(context.Context, string) (*Out, error)
 }
 
-func (a *api) createProvider(c *gin.Context) {
-	var in store.ProviderInput
-	if !a.decode(c, &in) {
-		return
-	}
-	out, err := a.opts.Store.CreateProvider(c.Request.Context(), in)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.JSON(http.StatusCreated, out)
+// mount registers the resource's routes under path on g.
+func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string) {
+	one := path + "/:id"
+	g.GET(path, func(c *gin.Context) {
+		p, ok := a.page(c)
+		if !ok {
+			return
+		}
+		items, total, err := r.list(c.Request.Context(), p)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, listResponse[Out]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+	})
+	g.POST(path, func(c *gin.Context) {
+		var in In
+		if !a.decode(c, &in) {
+			return
+		}
+		out, err := r.create(c.Request.Context(), in)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		a.changed()
+		if r.createSecret {
+			c.Header("Cache-Control", "no-store")
+		}
+		c.JSON(http.StatusCreated, out)
+	})
+	g.GET(one, func(c *gin.Context) {
+		out, err := r.get(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, out)
+	})
+	g.PATCH(one, func(c *gin.Context) {
+		var patch Patch
+		if a.decode(c, &patch) {
+			r.write(a, c, patch)
+		}
+	})
+	g.PUT(one, func(c *gin.Context) {
+		var in In
+		if a.decode(c, &in) {
+			r.write(a, c, in.AsPatch())
+		}
+	})
+	g.DELETE(one, func(c *gin.Context) {
+		out, err := r.remove(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		a.changed()
+		if out == nil {
+			c.Status(http.StatusNoContent)
+			return
+		}
+		c.JSON(http.StatusOK, out)
+	})
 }
 
-func (a *api) getProvider(c *gin.Context) {
-	out, err := a.opts.Store.GetProvider(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
-}
-
-func (a *api) patchProvider(c *gin.Context) {
-	var patch store.ProviderPatch
-	if !a.decode(c, &patch) {
-		return
-	}
-	a.updateProvider(c, patch)
-}
-
-func (a *api) putProvider(c *gin.Context) {
-	var in store.ProviderInput
-	if !a.decode(c, &in) {
-		return
-	}
-	a.updateProvider(c, in.AsPatch())
-}
-
-func (a *api) updateProvider(c *gin.Context, patch store.ProviderPatch) {
-	out, err := a.opts.Store.UpdateProvider(c.Request.Context(), c.Param("id"), patch)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.JSON(http.StatusOK, out)
-}
-
-func (a *api) deleteProvider(c *gin.Context) {
-	if err := a.opts.Store.DeleteProvider(c.Request.Context(), c.Param("id")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.Status(http.StatusNoContent)
-}
-
-// --- models ---
-
-func (a *api) listModels(c *gin.Context) {
-	p, ok := a.page(c)
-	if !ok {
-		return
-	}
-	items, total, err := a.opts.Store.ListModels(c.Request.Context(), p)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, listResponse[store.Model]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
-}
-
-func (a *api) createModel(c *gin.Context) {
-	var in store.ModelInput
-	if !a.decode(c, &in) {
-		return
-	}
-	out, err := a.opts.Store.CreateModel(c.Request.Context(), in)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.JSON(http.StatusCreated, out)
-}
-
-func (a *api) getModel(c *gin.Context) {
-	out, err := a.opts.Store.GetModel(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
-}
-
-func (a *api) patchModel(c *gin.Context) {
-	var patch store.ModelPatch
-	if !a.decode(c, &patch) {
-		return
-	}
-	a.updateModel(c, patch)
-}
-
-func (a *api) putModel(c *gin.Context) {
-	var in store.ModelInput
-	if !a.decode(c, &in) {
-		return
-	}
-	a.updateModel(c, in.AsPatch())
-}
-
-func (a *api) updateModel(c *gin.Context, patch store.ModelPatch) {
-	out, err := a.opts.Store.UpdateModel(c.Request.Context(), c.Param("id"), patch)
+func (r resource[In, Patch, Out]) write(a *api, c *gin.Context, patch Patch) {
+	out, err := r.update(c.Request.Context(), c.Param("id"), patch)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -144,17 +104,6 @@ func (a *api) updateModel(c *gin.Context, patch store.ModelPatch) {
 	a.changed()
 	c.JSON(http.StatusOK, out)
 }
-
-func (a *api) deleteModel(c *gin.Context) {
-	if err := a.opts.Store.DeleteModel(c.Request.Context(), c.Param("id")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.Status(http.StatusNoContent)
-}
-
-// --- keys ---
 
 // createdKey is the one response that carries a key's secret.
 type createdKey struct {
@@ -162,75 +111,32 @@ type createdKey struct {
 	Secret string `json:"key"`
 }
 
-func (a *api) listKeys(c *gin.Context) {
-	p, ok := a.page(c)
-	if !ok {
-		return
-	}
-	items, total, err := a.opts.Store.ListKeys(c.Request.Context(), p)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, listResponse[store.Key]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
-}
+// mountResources registers /admin/providers, /admin/models and /admin/keys.
+func (a *api) mountResources(g *gin.RouterGroup) {
+	st := a.opts.Store
+	resource[store.ProviderInput, store.ProviderPatch, store.Provider]{
+		list: st.ListProviders, get: st.GetProvider, update: st.UpdateProvider,
+		create: func(ctx context.Context, in store.ProviderInput) (any, error) { return st.CreateProvider(ctx, in) },
+		remove: func(ctx context.Context, id string) (*store.Provider, error) { return nil, st.DeleteProvider(ctx, id) },
+	}.mount(a, g, "/providers")
 
-func (a *api) createKey(c *gin.Context) {
-	var in store.KeyInput
-	if !a.decode(c, &in) {
-		return
-	}
-	k, secret, err := a.opts.Store.CreateKey(c.Request.Context(), in)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, createdKey{Key: k, Secret: secret})
-}
+	resource[store.ModelInput, store.ModelPatch, store.Model]{
+		list: st.ListModels, get: st.GetModel, update: st.UpdateModel,
+		create: func(ctx context.Context, in store.ModelInput) (any, error) { return st.CreateModel(ctx, in) },
+		remove: func(ctx context.Context, id string) (*store.Model, error) { return nil, st.DeleteModel(ctx, id) },
+	}.mount(a, g, "/models")
 
-func (a *api) getKey(c *gin.Context) {
-	out, err := a.opts.Store.GetKey(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
-}
-
-func (a *api) patchKey(c *gin.Context) {
-	var patch store.KeyPatch
-	if !a.decode(c, &patch) {
-		return
-	}
-	a.updateKey(c, patch)
-}
-
-func (a *api) putKey(c *gin.Context) {
-	var in store.KeyInput
-	if !a.decode(c, &in) {
-		return
-	}
-	a.updateKey(c, in.AsPatch())
-}
-
-func (a *api) updateKey(c *gin.Context, patch store.KeyPatch) {
-	out, err := a.opts.Store.UpdateKey(c.Request.Context(), c.Param("id"), patch)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.JSON(http.StatusOK, out)
-}
-
-func (a *api) revokeKey(c *gin.Context) {
-	out, err := a.opts.Store.RevokeKey(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.changed()
-	c.JSON(http.StatusOK, out)
+	resource[store.KeyInput, store.KeyPatch, store.Key]{
+		list: st.ListKeys, get: st.GetKey, update: st.UpdateKey,
+		create: func(ctx context.Context, in store.KeyInput) (any, error) {
+			k, secret, err := st.CreateKey(ctx, in)
+			return createdKey{Key: k, Secret: secret}, err
+		},
+		createSecret: true,
+		// DELETE revokes a key and answers with it.
+		remove: func(ctx context.Context, id string) (*store.Key, error) {
+			k, err := st.RevokeKey(ctx, id)
+			return &k, err
+		},
+	}.mount(a, g, "/keys")
 }

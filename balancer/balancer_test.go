@@ -530,3 +530,63 @@ func TestClockBeforeStart(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestHealthInvariants drives random outcomes, clock moves and reloads
+// through the state machine and checks what must always hold.
+func TestHealthInvariants(t *testing.T) {
+	c := newClock()
+	o := Options{Now: c.now, Cooldown: 2 * time.Second, MaxEjection: 20 * time.Second, MaxRetryAfterCooldown: 30 * time.Second}
+	b := New(o)
+	m := model(1, 2, 3)
+	src := rand.New(rand.NewPCG(7, 8))
+	errs := []*llm.Error{nil, upstream(500), upstream(404), upstream(429), upstream(401), upstream(400), llm.Errorf(llm.KindTimeout, "x"), llm.Errorf(llm.KindCanceled, "x")}
+	var pending []func(Outcome)
+	for step := range 20_000 {
+		d := &m.Deployments[src.IntN(len(m.Deployments))]
+		switch src.IntN(6) {
+		case 0:
+			pending = append(pending, b.Start(d))
+		case 1:
+			if len(pending) > 0 {
+				i := src.IntN(len(pending))
+				e := errs[src.IntN(len(errs))]
+				if e != nil && e.UpstreamStatus == 429 {
+					e = upstream(429)
+					e.RetryAfter = time.Duration(src.Int64N(int64(time.Hour)))
+				}
+				pending[i](Outcome{Err: e})
+				pending = append(pending[:i], pending[i+1:]...)
+			}
+		case 2:
+			c.add(time.Duration(src.Int64N(int64(3 * time.Second))))
+		case 3:
+			b.Start(d)(Outcome{}) // a fresh success re-admits
+			if st := b.Status(d.ID); !st.Healthy {
+				t.Fatalf("step %d: a success started now left %s %+v", step, d.ID, st)
+			}
+		case 4:
+			b.Retain([]Target{{ID: "dep_0", ProviderRevision: int64(step / 1000)}, {ID: "dep_1"}, {ID: "dep_2"}})
+		case 5:
+			if got := order(b, m); len(got) != 3 {
+				t.Fatalf("step %d: plan %v", step, got)
+			}
+		}
+		for _, d := range m.Deployments {
+			st := b.Status(d.ID)
+			if !st.CooldownUntil.IsZero() && st.CooldownUntil.Sub(c.now()) > 30*time.Second {
+				t.Fatalf("step %d: %s out for %v, beyond every cap", step, d.ID, st.CooldownUntil.Sub(c.now()))
+			}
+			if st.InFlight < 0 {
+				t.Fatalf("step %d: %s in flight %d", step, d.ID, st.InFlight)
+			}
+		}
+	}
+	for _, done := range pending {
+		done(Outcome{})
+	}
+	for _, d := range m.Deployments {
+		if n := b.Status(d.ID).InFlight; n != 0 {
+			t.Fatalf("%s: %d in flight", d.ID, n)
+		}
+	}
+}

@@ -349,7 +349,9 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 		}
 		if !seen.add(key) {
 			perr = llm.Errorf(llm.KindInvalidRequest, "request body has a duplicate member %q", truncate(key, 64))
-			perr.Param = truncate(key, 64)
+			if len(key) <= 64 { // a cut key could end mid-rune: no invalid UTF-8 in the answer
+				perr.Param = key
+			}
 			return errBadJSON
 		}
 		v := body[vs:ve]

@@ -2,9 +2,14 @@ package router
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -281,5 +286,33 @@ func BenchmarkParseAndRewrite(b *testing.B) {
 	for b.Loop() {
 		r, _ := parseRequest(body)
 		_ = r.upstreamBody("gpt-4o-mini-2024-07-18")
+	}
+}
+
+func TestProxyRefusesHostileBodies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a refused body reached the upstream")
+	}))
+	defer up.Close()
+	srv, _ := newTestProxyWith(t, func(o *Options) { o.MaxBodyBytes = 8 << 20 }, time.Second, up.URL)
+	long := "a" + strings.Repeat("é", 100) // a duplicate key longer than the 64 bytes shown, cut mid-rune
+	for name, tt := range map[string]struct {
+		body, want string
+	}{
+		"200k members": {string(membersBody(200000)), "more than 1024 top-level members"},
+		"deep":         {`{"model":"m","x":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `}`, "deeper than 128 levels"},
+		"long number":  {`{"model":"m","x":` + strings.Repeat("1", 5000) + `}`, "longer than 256 characters"},
+		"dup long key": {`{"model":"m","` + long + `":1,"` + long + `":2}`, "duplicate member"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := post(t, srv.URL, tt.body)
+			b, _ := io.ReadAll(resp.Body)
+			var e struct {
+				Error struct{ Message, Type string }
+			}
+			if resp.StatusCode != 400 || !utf8.Valid(b) || json.Unmarshal(b, &e) != nil || e.Error.Type != "invalid_request_error" || !strings.Contains(e.Error.Message, tt.want) {
+				t.Fatalf("status %d body %.300s", resp.StatusCode, b)
+			}
+		})
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,26 +171,6 @@ func ReleaseMode() { router.ReleaseMode() }
 // configured, or "".
 func (s *Server) GeneratedAdminKey() string { return s.generatedKey }
 
-func (s *Server) openAccessLog() error {
-	var out io.Writer
-	switch s.cfg.AccessLog {
-	case "off", "none", "false":
-		return nil
-	case "stdout":
-		out = os.Stdout
-	case "stderr":
-		out = os.Stderr
-	default:
-		f, err := os.OpenFile(s.cfg.AccessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("access log: %w", err)
-		}
-		out, s.accessF = f, f
-	}
-	s.access = router.NewAccessLog(out)
-	return nil
-}
-
 // reload loads the snapshot and swaps it in when its version changed (or
 // always, with force).
 func (s *Server) reload(ctx context.Context, force bool) error {
@@ -241,36 +219,6 @@ func (s *Server) configChanged() {
 	if s.fanout != nil {
 		s.fanout.publish(ctx, s.state.Load().Snapshot.Version)
 	}
-}
-
-// deploymentHealth is one row of GET /admin/health.
-type deploymentHealth struct {
-	Model    string `json:"model"`
-	Provider string `json:"provider"`
-	balancer.Status
-}
-
-// health lists every deployment of the current snapshot with its balancer
-// status, sorted by model then deployment.
-func (s *Server) health(context.Context) any {
-	out := []deploymentHealth{}
-	snap := s.state.Load().Snapshot
-	if snap == nil {
-		return out
-	}
-	for _, m := range snap.Models {
-		for i := range m.Deployments {
-			d := &m.Deployments[i]
-			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID)})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Model != out[j].Model {
-			return out[i].Model < out[j].Model
-		}
-		return out[i].Deployment < out[j].Deployment
-	})
-	return out
 }
 
 // ready reports whether the store (and Redis, when configured) answer.
@@ -390,27 +338,6 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	stopBg()
 	wg.Wait()
 	return runErr
-}
-
-// pruneLoop deletes usage older than the retention period once a minute
-// after start, then hourly. Every replica may run it: deletes are idempotent.
-func (s *Server) pruneLoop(ctx context.Context) {
-	t := time.NewTimer(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := s.store.PruneUsage(ctx, time.Now().Add(-s.cfg.UsageRetention))
-		if err != nil {
-			s.log.Warn("usage retention: prune failed", "err", err)
-		} else if n > 0 {
-			s.log.Info("usage retention: pruned old usage records", "records", n, "retention", s.cfg.UsageRetention.String())
-		}
-		t.Reset(time.Hour)
-	}
 }
 
 // shutdownPlan splits the shutdown budget: in-flight requests (streams

@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/sluice-ai/sluice/server"
-	"github.com/sluice-ai/sluice/store"
 )
 
 // Set by -ldflags "-X main.version=… -X main.commit=…".
@@ -111,15 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func migrate(ctx context.Context, cfg server.Config, log *slog.Logger, stderr io.Writer) int {
-	cfg.SetDefaults()
-	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log})
-	if err != nil {
+	if err := server.Migrate(ctx, cfg, log); err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
-		return 1
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		fmt.Fprintf(stderr, "sluice: migrate: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stderr, "migrations applied")

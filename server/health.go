@@ -1,0 +1,38 @@
+package server
+
+import (
+	"context"
+	"sort"
+
+	"github.com/sluice-ai/sluice/balancer"
+)
+
+// deploymentHealth is one row of GET /admin/health.
+type deploymentHealth struct {
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	balancer.Status
+}
+
+// health lists every deployment of the current snapshot with its balancer
+// status, sorted by model then deployment.
+func (s *Server) health(context.Context) any {
+	out := []deploymentHealth{}
+	snap := s.state.Load().Snapshot
+	if snap == nil {
+		return out
+	}
+	for _, m := range snap.Models {
+		for i := range m.Deployments {
+			d := &m.Deployments[i]
+			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Model != out[j].Model {
+			return out[i].Model < out[j].Model
+		}
+		return out[i].Deployment < out[j].Deployment
+	})
+	return out
+}
