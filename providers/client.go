@@ -20,6 +20,7 @@ import (
 // another host.
 type Client struct {
 	tr *http.Transport
+	t  llm.Timeouts // with defaults filled in
 }
 
 // NewClient returns a client with t's timeouts (defaults filled in).
@@ -40,8 +41,11 @@ func NewClient(t llm.Timeouts) *Client {
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
 	}
-	return &Client{tr: tr}
+	return &Client{tr: tr, t: t}
 }
+
+// Timeouts returns the client's timeouts, defaults filled in.
+func (c *Client) Timeouts() llm.Timeouts { return c.t }
 
 // CloseIdle closes the client's idle connections.
 func (c *Client) CloseIdle() { c.tr.CloseIdleConnections() }

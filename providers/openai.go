@@ -99,6 +99,11 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }
 
+// Timeouts returns the provider's timeouts (defaults filled in): the
+// router bounds idle gaps in a body with Idle and a whole non-streamed call
+// with FirstByte.
+func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
+
 // upstreamError maps an upstream error response to a gateway error. The
 // status is kept (429 with its Retry-After) except for 401 and 403, which
 // mean the provider rejected the gateway's credentials: the client's own

@@ -35,6 +35,10 @@ func (r *recs) last() llm.Record {
 
 const testKey = "sk-test-key"
 
+// testEstimator is shared by the test proxies: loading its encoding takes
+// seconds under -race, once per estimator.
+var testEstimator = quota.NewEstimator()
+
 // newTestProxy returns a proxy whose model "m" is served by the given
 // upstreams in order (weights make the first one preferred).
 func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
@@ -61,7 +65,7 @@ func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, up
 	}
 	retire()
 	r := &recs{}
-	o := Options{State: func() *state.State { return st }, Balancer: b, Usage: r, Estimator: quota.NewEstimator(), MaxBodyBytes: 1 << 16}
+	o := Options{State: func() *state.State { return st }, Balancer: b, Usage: r, Estimator: testEstimator, MaxBodyBytes: 1 << 16}
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -159,6 +163,7 @@ func TestStreamStallHitsIdleTimeout(t *testing.T) {
 	}))
 	defer up.Close()
 	srv, _ := newTestProxy(t, 300*time.Millisecond, up.URL)
+	testEstimator.Warm() // the broken stream's usage is estimated
 	start := time.Now()
 	resp := post(t, srv.URL, `{"model":"m","stream":true}`)
 	b, _ := io.ReadAll(resp.Body)

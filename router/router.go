@@ -34,6 +34,9 @@ type Options struct {
 	Usage Recorder
 	// Estimator counts tokens when an upstream reports no usage. Required.
 	Estimator *quota.Estimator
+	// Admitter admits each request before any upstream contact (quotas and
+	// budgets) and settles it when it ends. Nil admits everything.
+	Admitter Admitter
 	// Metrics may be nil (no metrics).
 	Metrics *Metrics
 	// AccessLog may be nil (no access log).
@@ -48,8 +51,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxAttempts bounds the deployments tried for one request. Default 3.
 	MaxAttempts int
-	// WriteTimeout bounds each write to a streaming client, so a client
-	// that stops reading frees its request. Default 30s.
+	// WriteTimeout bounds each write to a client (every stream event, a
+	// whole non-streamed answer, an error body), so a client that stops
+	// reading frees its request. Default 30s.
 	WriteTimeout time.Duration
 	// MaxInFlight bounds the model requests served at once; beyond it new
 	// ones get 503 with Retry-After at once. 0 means no bound.
@@ -95,6 +99,9 @@ func New(o Options) *Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Admitter == nil {
+		o.Admitter = noAdmission{}
 	}
 	h := &Handler{opts: o}
 	e := gin.New()

@@ -1,0 +1,151 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/state"
+)
+
+// attempt tries m's deployments as the balancer's plan hands them out
+// until one answers. Failures move to the next deployment only before the
+// first byte reaches the client, only when the error says another may
+// succeed (judged on the upstream's own status) and at most MaxAttempts
+// times.
+func (x *exchange) attempt(st *state.State, m *llm.Model) result {
+	h := x.h
+	p := h.opts.Balancer.Plan(m)
+	var last *llm.Error
+	var tried *llm.Deployment
+	for tries := 0; tries < h.opts.MaxAttempts; {
+		d := p.Next()
+		if d == nil {
+			break
+		}
+		prov, ok := st.Providers.Get(d.Provider)
+		if !ok {
+			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID)
+			continue
+		}
+		if tries > 0 {
+			h.opts.Metrics.retries.WithLabelValues(m.Name).Inc()
+		}
+		tries++
+		tried = d
+		x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
+		tr := x.try(prov, d)
+		if tr.delivered {
+			u := x.sanitize(tr.usage)
+			return result{usage: u, cost: d.Cost(u), dep: d}
+		}
+		last = tr.err
+		if !balancer.Retryable(last) || x.r.Context().Err() != nil {
+			break
+		}
+	}
+	if last == nil {
+		last = llm.Errorf(llm.KindUnavailable, "model %q has no deployment available", m.Name)
+	}
+	return result{err: last, dep: tried}
+}
+
+// tryResult is the outcome of one attempt.
+type tryResult struct {
+	// delivered is true once an answer (or a stream that then broke)
+	// reached the client: the request is answered, nothing is retried.
+	delivered bool
+	// err is why the attempt failed before delivering anything, or how a
+	// delivered stream ended badly (broken, client gone); nil on success.
+	err   *llm.Error
+	usage llm.Usage // of a delivered answer
+	ttft  time.Duration
+}
+
+// errPanicked is the balancer's outcome of an attempt that panicked.
+var errPanicked = llm.Errorf(llm.KindInternal, "internal error")
+
+// try runs one attempt on d. The balancer's in-flight mark is released by
+// a deferred call, so even a panic in the relay reports the attempt.
+func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult) {
+	to := timeoutsOf(prov)
+	parent := x.r.Context()
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if x.req.stream {
+		ctx, cancel = context.WithCancel(parent)
+	} else {
+		// A non-streamed answer is one generation: the provider's
+		// first-byte timeout bounds the whole call, headers and body, so
+		// an upstream that trickles its body cannot hold the client.
+		ctx, cancel = context.WithTimeout(parent, to.FirstByte)
+	}
+	defer cancel()
+	t0 := time.Now()
+	done := x.h.opts.Balancer.Start(d)
+	o := balancer.Outcome{Err: errPanicked}
+	defer func() {
+		o.Latency = time.Since(t0)
+		done(o)
+	}()
+	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
+	resp, err := prov.Do(ctx, call)
+	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
+		// Some OpenAI-compatible servers reject stream_options. Ask again
+		// exactly as the client did; usage is then estimated if missing.
+		call.Body = x.req.rewrite(d.Model, false)
+		resp, err = prov.Do(ctx, call)
+	}
+	x.upstream += time.Since(t0)
+	if err != nil {
+		e := asError(err)
+		if e.UpstreamStatus != 0 {
+			x.rec.UpstreamStatus = e.UpstreamStatus
+		}
+		o.Err = e
+		return tryResult{err: e}
+	}
+	defer resp.Body.Close()
+	x.rec.UpstreamStatus = resp.Status
+	// From the response headers on, the provider's idle timeout bounds
+	// every quiet gap in the body, streamed or not.
+	idle := watchIdle(to.Idle, cancel)
+	defer idle.stop()
+	if x.req.stream && isEventStream(resp.Header) {
+		tr = x.stream(resp, prov, d, idle, cancel)
+	} else {
+		tr = x.json(ctx, resp, d, idle, to.FirstByte)
+	}
+	o.Err = tr.err
+	if tr.ttft > 0 {
+		o.TTFT = tr.ttft - t0.Sub(x.start) // from the attempt's start
+	}
+	return tr
+}
+
+// rejectsStreamOptions reports an upstream 400/422 that blames the
+// stream_options the gateway added.
+func rejectsStreamOptions(err error) bool {
+	var e *llm.Error
+	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity) &&
+		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
+}
+
+func isEventStream(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+}
+
+func asError(err error) *llm.Error {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	e = llm.Errorf(llm.KindInternal, "internal error")
+	e.Err = err
+	return e
+}

@@ -1,0 +1,290 @@
+package router
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-ai/sluice/auth"
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/state"
+)
+
+// exchange is the state of one proxied request. It goes through its
+// phases in order, each a method that returns its result:
+//
+//	shed → authenticate → decode → resolve → admit → attempt → finish
+//
+// finish runs deferred on every exit; an admitted request's Admission is
+// settled exactly once, also deferred. rec is the usage record being
+// built: an output, never read to decide anything.
+type exchange struct {
+	h         *Handler
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	r         *http.Request
+	ep        llm.Endpoint
+	start     time.Time
+	rec       llm.Record
+	principal *auth.Principal
+	modelOK   bool          // rec.Model is a configured model (safe as a label)
+	upstream  time.Duration // time spent waiting on upstreams
+	overhead  time.Duration
+	req       *request
+	facts     requestFacts
+	wdl       bool // a write deadline was set on the connection
+}
+
+func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		x := &exchange{h: h, w: c.Writer, r: c.Request, ep: ep, start: h.opts.Now()}
+		x.rc = http.NewResponseController(x.w)
+		x.serve()
+	}
+}
+
+// result is what the attempt phase hands back: the usage accounted for
+// the request and, when no answer was delivered, the error to answer with.
+type result struct {
+	usage llm.Usage
+	cost  int64
+	err   *llm.Error      // nil once an answer (or a broken stream) was delivered
+	dep   *llm.Deployment // the last deployment tried, nil when none was
+}
+
+func (x *exchange) serve() {
+	h := x.h
+	h.opts.Metrics.inflight.Inc()
+	defer h.opts.Metrics.inflight.Dec()
+	x.rec = llm.Record{ID: newRequestID(), ClientRequestID: clientRequestID(x.r), Time: x.start, Endpoint: x.ep, Status: llm.StatusOK}
+	// The client's own id is echoed when it sent one; the gateway's id,
+	// which keys the usage row, is always in X-Sluice-Request-Id.
+	hd := x.w.Header()
+	hd["X-Sluice-Request-Id"] = []string{x.rec.ID}
+	if x.rec.ClientRequestID != "" {
+		hd["X-Request-Id"] = []string{x.rec.ClientRequestID}
+	} else {
+		hd["X-Request-Id"] = []string{x.rec.ID}
+	}
+	defer x.finish()
+	if max := h.opts.MaxInFlight; max > 0 {
+		n := h.inflight.Add(1)
+		defer h.inflight.Add(-1)
+		if n > max {
+			x.fail(shedError(max), nil)
+			return
+		}
+	}
+	st := h.opts.State()
+	p, e := x.authenticate(st)
+	if e != nil {
+		x.fail(e, nil)
+		return
+	}
+	req, e := x.decode()
+	if e != nil {
+		x.fail(e, nil)
+		return
+	}
+	m, e := x.resolve(st, p, req)
+	if e != nil {
+		x.fail(e, nil)
+		return
+	}
+	adm, e := x.admit(p, m, req)
+	if e != nil {
+		x.fail(e, nil)
+		return
+	}
+	var res result
+	defer func() { adm.Settle(res.usage, res.cost) }()
+	res = x.attempt(st, m)
+	if res.err != nil {
+		if res.dep != nil {
+			// Nothing came back; record the prompt size of the attempt.
+			res.usage = x.sanitize(llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true})
+		}
+		x.fail(res.err, res.dep)
+	}
+	x.rec.Usage, x.rec.CostMicros = res.usage, res.cost
+}
+
+func shedError(max int64) *llm.Error {
+	// Shed load at once rather than queue: the client (or its SDK)
+	// retries after a second, perhaps on another replica.
+	e := llm.Errorf(llm.KindUnavailable, "the gateway is at capacity (%d requests in flight); retry shortly", max)
+	e.Code, e.RetryAfter = "overloaded", time.Second
+	return e
+}
+
+// authenticate identifies the caller.
+func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
+	p, e := auth.AuthenticateHeader(st.Snapshot, x.r.Header, x.start)
+	if e != nil {
+		return nil, e
+	}
+	x.principal = p
+	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
+	return p, nil
+}
+
+// decode reads and validates the body.
+func (x *exchange) decode() (*request, *llm.Error) {
+	// A client that trickles its body must not hold the request forever.
+	_ = x.rc.SetReadDeadline(time.Now().Add(x.h.opts.BodyReadTimeout))
+	body, e := readBody(x.w, x.r, x.h.opts.MaxBodyBytes)
+	_ = x.rc.SetReadDeadline(time.Time{})
+	if e != nil {
+		return nil, e
+	}
+	req, e := parseRequest(body)
+	if e != nil {
+		return nil, e
+	}
+	if x.ep == llm.EndpointEmbeddings {
+		req.stream = false
+	}
+	x.req = req
+	x.facts = requestFacts{est: x.h.opts.Estimator, body: req.body}
+	x.rec.Stream = req.stream
+	return req, nil
+}
+
+// resolve maps the requested model to its configured deployment group and
+// checks the caller may use it.
+func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*llm.Model, *llm.Error) {
+	m, ok := st.Snapshot.Models[req.model]
+	if !ok {
+		e := llm.Errorf(llm.KindNotFound, "the model %q does not exist or you do not have access to it", truncate(req.model, 256))
+		e.Param = "model"
+		return nil, e
+	}
+	x.rec.Model, x.modelOK = m.Name, true
+	if !p.Allows(m.Name) {
+		e := llm.Errorf(llm.KindPermissionDenied, "this API key is not allowed to use model %q", m.Name)
+		e.Param = "model"
+		return nil, e
+	}
+	return m, nil
+}
+
+// admit asks the Admitter for a reservation, before any upstream contact.
+func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admission, *llm.Error) {
+	ask := Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, MaxTokens: req.maxTokens, body: &x.facts}
+	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), ask)
+	if e == nil && adm == nil {
+		adm = noAdmission{}
+	}
+	return adm, e
+}
+
+// estimate counts tokens locally when the upstream reported none.
+func (x *exchange) estimate(completion string) llm.Usage {
+	u := llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true}
+	if x.ep != llm.EndpointEmbeddings {
+		u.CompletionTokens = x.h.opts.Estimator.Count(completion)
+	}
+	return u
+}
+
+// sanitize bounds u by what the request could possibly use (see
+// llm.Usage.Sanitize).
+func (x *exchange) sanitize(u llm.Usage) llm.Usage {
+	return u.Sanitize(x.req.usageLimits())
+}
+
+func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
+	hd["X-Sluice-Provider"] = []string{d.Provider}
+	hd["X-Sluice-Deployment"] = []string{d.ID}
+	hd["X-Sluice-Overhead-Ms"] = []string{strconv.FormatFloat(ms(x.overhead), 'f', 3, 64)}
+}
+
+// writeDeadline bounds the next write to the client, so a client that
+// stops reading frees its request; finish clears it for the connection's
+// next request.
+func (x *exchange) writeDeadline() {
+	_ = x.rc.SetWriteDeadline(time.Now().Add(x.h.opts.WriteTimeout))
+	x.wdl = true
+}
+
+// fail answers with e (nothing was written yet) and records it. d is the
+// deployment last tried, nil when no upstream was contacted.
+func (x *exchange) fail(e *llm.Error, d *llm.Deployment) {
+	x.rec.HTTPStatus = e.Status
+	x.rec.ErrorType = e.Type
+	if e.UpstreamStatus != 0 {
+		x.rec.UpstreamStatus = e.UpstreamStatus
+	}
+	if e.Kind == llm.KindCanceled {
+		x.rec.Status = llm.StatusClientCancelled
+	} else {
+		x.rec.Status = llm.StatusError
+	}
+	if e.Err != nil && e.Kind != llm.KindCanceled {
+		x.h.opts.Logger.Warn("request failed", "request_id", x.rec.ID, "status", e.Status, "err", e.Error())
+	}
+	x.overhead = time.Since(x.start) - x.upstream
+	if d != nil {
+		x.setHeaders(x.w.Header(), d)
+	}
+	x.writeDeadline()
+	writeError(x.w, e)
+}
+
+// finish records usage, metrics and the access log line.
+func (x *exchange) finish() {
+	h := x.h
+	if x.wdl {
+		_ = x.rc.SetWriteDeadline(time.Time{})
+	}
+	x.rec.Latency = time.Since(x.start)
+	if x.overhead == 0 {
+		x.overhead = x.rec.Latency - x.upstream
+	}
+	model := ""
+	if x.modelOK {
+		model = x.rec.Model
+	}
+	stream := "false"
+	if x.rec.Stream {
+		stream = "true"
+	}
+	m := h.opts.Metrics
+	m.requests.WithLabelValues(string(x.ep), model, x.rec.Provider, strconv.Itoa(x.rec.HTTPStatus), stream).Inc()
+	m.duration.WithLabelValues(string(x.ep), model, x.rec.Provider).Observe(x.rec.Latency.Seconds())
+	m.overhead.WithLabelValues(string(x.ep)).Observe(x.overhead.Seconds())
+	if x.rec.TTFT > 0 {
+		m.ttft.WithLabelValues(model, x.rec.Provider).Observe(x.rec.TTFT.Seconds())
+	}
+	if x.rec.PromptTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "input").Add(float64(x.rec.PromptTokens))
+	}
+	if x.rec.CompletionTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "output").Add(float64(x.rec.CompletionTokens))
+	}
+	if x.rec.CacheReadTokens > 0 {
+		m.tokens.WithLabelValues(model, x.rec.Provider, "cached_input").Add(float64(x.rec.CacheReadTokens))
+	}
+	if x.rec.CostMicros > 0 {
+		m.cost.WithLabelValues(model, x.rec.Provider).Add(float64(x.rec.CostMicros) / 1e6)
+	}
+	var body []byte
+	if h.opts.LogBodies && x.req != nil {
+		body = x.req.body
+	}
+	h.opts.AccessLog.write(&x.rec, x.r.URL.Path, x.overhead, body)
+	// Only authenticated requests produce usage rows: anonymous traffic
+	// must not be able to fill the database.
+	if x.principal != nil {
+		h.opts.Usage.Record(x.rec)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,61 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+)
+
+// maxResponseBytes bounds a non-streamed upstream body.
+const maxResponseBytes = 64 << 20
+
+// json relays a non-streamed answer: read whole (bounded in size, in idle
+// gaps and in total time by ctx), validated, then written under a write
+// deadline. limit is ctx's time limit, for the error message.
+func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
+	t0 := time.Now()
+	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
+	idle.stop()
+	x.upstream += time.Since(t0)
+	if err != nil {
+		var e *llm.Error
+		switch {
+		case x.r.Context().Err() != nil:
+			return tryResult{err: errClientGone()}
+		case idle.fired.Load():
+			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
+		default:
+			e = llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)
+		}
+		e.Err, e.UpstreamStatus = err, resp.Status
+		return tryResult{err: e}
+	}
+	if i := skipWS(body, 0); i >= len(body) || (body[i] != '{' && body[i] != '[') || !json.Valid(body) {
+		// Truncated JSON, or an HTML page from a proxy in front of the
+		// provider: never a 200 for the client.
+		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not valid JSON", d.Provider)
+		e.Code, e.UpstreamStatus = "invalid_upstream_response", resp.Status
+		return tryResult{err: e}
+	}
+	u, ok := parseUsage(member(body, "usage"))
+	if !ok {
+		u = x.estimate(completionText(body))
+	}
+	x.overhead = time.Since(x.start) - x.upstream
+	hd := x.w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	x.setHeaders(hd, d)
+	x.writeDeadline()
+	x.w.WriteHeader(resp.Status)
+	x.rec.HTTPStatus = resp.Status
+	if _, err := x.w.Write(body); err != nil {
+		x.rec.Status = llm.StatusClientCancelled
+	}
+	return tryResult{delivered: true, usage: u}
+}

@@ -1,0 +1,201 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+)
+
+// redactor is implemented by providers that can scrub their own secrets
+// out of upstream bytes (appending the result to dst).
+type redactor interface {
+	Redact(dst, b []byte) []byte
+}
+
+// stream relays server-sent events, one flush per event, each write under
+// the write deadline. Headers are held back until the first event arrives,
+// so an upstream that fails before sending anything can still be retried
+// on another deployment or reported with a proper status. Events are
+// written from the reader's buffer: no copy beyond the one write buffer.
+func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+	er := newEventReader(resp.Body)
+	s := streamState{buf: make([]byte, 0, 4096)}
+	for {
+		t0 := time.Now()
+		data, event, comment, err := er.next()
+		if !s.sent {
+			x.upstream += time.Since(t0)
+		}
+		if err != nil {
+			return x.endStream(&s, err, resp.Status, d, idle, cancel)
+		}
+		idle.reset()
+		if comment {
+			// A keepalive: activity, forwarded once the stream has begun
+			// (before that, forwarding would commit the status).
+			if s.sent {
+				s.buf = appendComment(s.buf[:0], data)
+				if !x.writeEvent(&s, cancel) {
+					return x.streamResult(&s, errClientGone())
+				}
+			}
+			continue
+		}
+		done := len(data) == 6 && string(data) == "[DONE]"
+		forward := true
+		if !done {
+			errV, usageV, choicesV := chunkMembers(data)
+			if string(event) == "error" || errV != nil {
+				x.rec.Status = llm.StatusError
+				x.rec.ErrorType = "upstream_error"
+				if r, ok := prov.(redactor); ok {
+					// An upstream error may echo the provider's secrets.
+					s.red = r.Redact(s.red[:0], data)
+					data = s.red
+				}
+			}
+			if u, ok := parseUsage(usageV); ok {
+				s.usage, s.gotUsage, s.finished = u, true, true
+				if !x.req.includeUsage && emptyChoices(choicesV) {
+					forward = false
+				}
+			}
+			if len(choicesV) > 2 {
+				if !s.finished && hasFinishReason(choicesV) {
+					s.finished = true
+				}
+				if !s.gotUsage && len(s.text) < 1<<20 {
+					// Keep the raw choices; they are decoded only if the
+					// stream ends without usage and tokens must be estimated.
+					s.text = append(s.text, choicesV...)
+					s.ends = append(s.ends, len(s.text))
+				}
+			}
+		}
+		if forward {
+			x.streamHead(&s, d)
+			s.buf = appendEvent(s.buf[:0], event, data)
+			if !x.writeEvent(&s, cancel) {
+				return x.streamResult(&s, errClientGone())
+			}
+		}
+		if done {
+			return x.streamResult(&s, nil)
+		}
+	}
+}
+
+// streamState is what the stream relay keeps between events.
+type streamState struct {
+	sent     bool // headers written
+	gotUsage bool
+	finished bool // a chunk with finish_reason or usage was seen
+	usage    llm.Usage
+	text     []byte // raw choices values, back to back
+	ends     []int  // where each value in text ends
+	buf      []byte // the write buffer
+	red      []byte // redacted error events
+	ttft     time.Duration
+}
+
+// streamHead writes the response headers before the first event.
+func (x *exchange) streamHead(s *streamState, d *llm.Deployment) {
+	if s.sent {
+		return
+	}
+	x.overhead = time.Since(x.start) - x.upstream
+	hd := x.w.Header()
+	hd["Content-Type"] = []string{"text/event-stream"}
+	hd["Cache-Control"] = []string{"no-cache"}
+	hd["X-Accel-Buffering"] = []string{"no"}
+	x.setHeaders(hd, d)
+	x.w.WriteHeader(http.StatusOK)
+	x.rec.HTTPStatus = http.StatusOK
+	s.sent = true
+}
+
+// writeEvent writes and flushes s.buf; false when the client is gone (the
+// upstream is then cancelled).
+func (x *exchange) writeEvent(s *streamState, cancel context.CancelFunc) bool {
+	x.writeDeadline()
+	_, err := x.w.Write(s.buf)
+	if err == nil {
+		err = x.rc.Flush()
+	}
+	if s.ttft == 0 {
+		s.ttft = time.Since(x.start)
+		x.rec.TTFT = s.ttft
+	}
+	if err != nil {
+		x.rec.Status = llm.StatusClientCancelled
+		cancel()
+		return false
+	}
+	return true
+}
+
+// endStream handles the reader's error: a clean end, a failure before the
+// first event (retryable), or a break after it.
+func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+	if err == io.EOF && s.finished && x.r.Context().Err() == nil {
+		// The upstream ended at an event boundary after its final chunk,
+		// only without [DONE]: a complete answer. End the client's stream
+		// as OpenAI clients expect.
+		x.streamHead(s, d)
+		s.buf = append(s.buf[:0], "data: [DONE]\n\n"...)
+		x.writeEvent(s, cancel)
+		return x.streamResult(s, nil)
+	}
+	var e *llm.Error
+	switch {
+	case x.r.Context().Err() != nil:
+		e = errClientGone()
+	case idle.fired.Load():
+		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
+	case errors.Is(err, errEventTooLarge):
+		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
+	default:
+		e = llm.Errorf(llm.KindUpstream, "upstream %s stream ended before completion", d.Provider)
+		e.Code = "stream_broken"
+	}
+	e.Err, e.UpstreamStatus = err, upstreamStatus
+	if !s.sent {
+		return tryResult{err: e}
+	}
+	if e.Kind == llm.KindCanceled {
+		x.rec.Status = llm.StatusClientCancelled
+	} else {
+		x.rec.Status = llm.StatusStreamBroken
+		x.rec.ErrorType = e.Type
+		ev := *e
+		ev.Type, ev.Code = "upstream_error", "stream_broken"
+		s.buf = append(appendOpenAIError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
+		x.writeEvent(s, cancel)
+	}
+	return x.streamResult(s, e)
+}
+
+// streamResult ends a delivered stream: usage (estimated when the upstream
+// reported none) and how it ended (e nil for a complete stream).
+func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
+	u := s.usage
+	if !s.gotUsage {
+		var text []byte
+		start := 0
+		for _, end := range s.ends {
+			text = appendDeltaText(text, s.text[start:end])
+			start = end
+		}
+		u = x.estimate(string(text))
+	}
+	return tryResult{delivered: true, err: e, usage: u, ttft: s.ttft}
+}
+
+func errClientGone() *llm.Error {
+	return llm.Errorf(llm.KindCanceled, "client closed the request")
+}
