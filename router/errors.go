@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
 )
 
 // appendOpenAIError appends e in OpenAI's error shape:
@@ -36,7 +37,7 @@ func writeError(w http.ResponseWriter, e *llm.Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(min(e.RetryAfter, providers.MaxClientRetryAfter).Seconds()))))
 	}
 	status := e.Status
 	if status < 400 || status > 599 {
