@@ -86,7 +86,7 @@ func (a *api) usage(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, usageResponse{Items: rows, From: q.From, To: q.To, GroupBy: q.GroupBy})
+	a.json(c, http.StatusOK, usageResponse{Items: rows, From: q.From, To: q.To, GroupBy: q.GroupBy})
 }
 
 // usageSummary serves GET /admin/usage/summary?from=&to=&key=&model=:
@@ -102,5 +102,5 @@ func (a *api) usageSummary(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, summaryResponse{LatencySummary: sum, From: from, To: to})
+	a.json(c, http.StatusOK, summaryResponse{LatencySummary: sum, From: from, To: to})
 }

@@ -94,13 +94,13 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 		done(o)
 	}()
 	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
-	resp, err := prov.Do(ctx, call)
-	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
-		// Some OpenAI-compatible servers reject stream_options. Ask again
-		// exactly as the client did; usage is then estimated if missing.
-		call.Body = x.req.rewrite(d.Model, false)
-		resp, err = prov.Do(ctx, call)
+	if x.req.injectsUsage() {
+		// For upstreams that reject stream_options (the provider
+		// remembers which): the client's own request; usage is then
+		// estimated if missing.
+		call.PlainBody = x.req.rewrite(d.Model, false)
 	}
+	resp, err := prov.Do(ctx, call)
 	x.upstream += time.Since(t0)
 	if err != nil {
 		e := asError(err)
@@ -119,21 +119,13 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	if x.req.stream && isEventStream(resp.Header) {
 		tr = x.stream(resp, prov, d, idle, cancel)
 	} else {
-		tr = x.json(ctx, resp, d, idle, to.FirstByte)
+		tr = x.json(ctx, resp, prov, d, idle, to.FirstByte)
 	}
 	o.Err = tr.err
 	if tr.ttft > 0 {
 		o.TTFT = tr.ttft - t0.Sub(x.start) // from the attempt's start
 	}
 	return tr
-}
-
-// rejectsStreamOptions reports an upstream 400/422 that blames the
-// stream_options the gateway added.
-func rejectsStreamOptions(err error) bool {
-	var e *llm.Error
-	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity) &&
-		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
 
 func isEventStream(h http.Header) bool {

@@ -15,8 +15,10 @@ const maxResponseBytes = 64 << 20
 
 // json relays a non-streamed answer: read whole (bounded in size, in idle
 // gaps and in total time by ctx), validated, then written under a write
-// deadline. limit is ctx's time limit, for the error message.
-func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
+// deadline. limit is ctx's time limit, for the error message. A 2xx body
+// with an error member is scrubbed of the provider's credentials when prov
+// implements providers.Redactor, as streamed error events are.
+func (x *exchange) json(ctx context.Context, resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
 	t0 := time.Now()
 	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
 	idle.stop()
@@ -42,6 +44,9 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.De
 		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not valid JSON", d.Provider)
 		e.Code, e.UpstreamStatus = "invalid_upstream_response", resp.Status
 		return tryResult{err: e}
+	}
+	if red, ok := prov.(providers.Redactor); ok && member(body, "error") != nil {
+		body = red.Redact(nil, body)
 	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {

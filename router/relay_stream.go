@@ -11,18 +11,15 @@ import (
 	"github.com/sluice-ai/sluice/providers"
 )
 
-// redactor is implemented by providers that can scrub their own secrets
-// out of upstream bytes (appending the result to dst).
-type redactor interface {
-	Redact(dst, b []byte) []byte
-}
-
 // stream relays server-sent events, one flush per event, each write under
 // the write deadline. Headers are held back until the first event arrives,
 // so an upstream that fails before sending anything can still be retried
 // on another deployment or reported with a proper status. Events are
 // written from the reader's buffer: no copy beyond the one write buffer.
+// Error events, comments and event names are scrubbed of the provider's
+// credentials when it implements providers.Redactor.
 func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+	red, _ := prov.(providers.Redactor)
 	er := newEventReader(resp.Body)
 	s := streamState{buf: make([]byte, 0, 4096)}
 	for {
@@ -39,6 +36,10 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			// A keepalive: activity, forwarded once the stream has begun
 			// (before that, forwarding would commit the status).
 			if s.sent {
+				if red != nil {
+					s.red = red.Redact(s.red[:0], data)
+					data = s.red
+				}
 				s.buf = appendComment(s.buf[:0], data)
 				if !x.writeEvent(&s, cancel) {
 					return x.streamResult(&s, errClientGone())
@@ -53,9 +54,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			if string(event) == "error" || errV != nil {
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
-				if r, ok := prov.(redactor); ok {
+				if red != nil {
 					// An upstream error may echo the provider's secrets.
-					s.red = r.Redact(s.red[:0], data)
+					s.red = red.Redact(s.red[:0], data)
 					data = s.red
 				}
 			}
@@ -79,6 +80,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		}
 		if forward {
 			x.streamHead(&s, d)
+			if red != nil && len(event) > 0 {
+				event = red.Redact(nil, event)
+			}
 			s.buf = appendEvent(s.buf[:0], event, data)
 			if !x.writeEvent(&s, cancel) {
 				return x.streamResult(&s, errClientGone())

@@ -42,6 +42,11 @@ type Config struct {
 	UsageRetention time.Duration
 	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
 	MaxInFlight int64
+	// UpstreamDenyPrivate refuses provider base URLs at private, loopback,
+	// link-local (cloud metadata), unspecified and multicast addresses: at
+	// admin write for IP literals and localhost, and at connect time for
+	// every resolved address.
+	UpstreamDenyPrivate bool
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
 	"github.com/sluice-ai/sluice/state"
@@ -187,7 +188,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer})
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}})
 	for _, e := range errs {
 		s.log.Warn("provider skipped", "err", e)
 	}

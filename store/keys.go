@@ -127,6 +127,10 @@ func validateKey(in KeyInput) error {
 			return err
 		}
 	}
+	if t := in.ExpiresAt; t != nil && (t.UTC().Year() < 1 || t.UTC().Year() > 9999) {
+		// Past 9999 no JSON answer could carry the key any more.
+		return invalid("expires_at", "must be between the years 1 and 9999 (UTC)")
+	}
 	if len(in.Metadata) > maxMetadata {
 		return invalid("metadata", "at most %d entries", maxMetadata)
 	}
