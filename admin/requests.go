@@ -33,5 +33,5 @@ func (a *api) listRequests(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+	a.json(c, http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
 }
