@@ -135,6 +135,9 @@ type Key struct {
 	ExpiresAt *time.Time
 	Disabled  bool
 	Metadata  map[string]string
+	// Owner is the team or user the key's usage is accounted to ("" when
+	// none); it is recorded on every usage row.
+	Owner string
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 }

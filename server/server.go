@@ -121,7 +121,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	info.Set(1)
 	reg.MustRegister(info)
 
-	s.recorder = usage.NewRecorder(s.store, usage.Options{Logger: log, Registerer: reg})
+	// The writer drains when Serve's background context ends, after the
+	// HTTP drain: its budget is the flush part of the shutdown plan.
+	_, flush := shutdownPlan(cfg.ShutdownTimeout)
+	s.recorder = usage.NewRecorder(s.store, usage.Options{Logger: log, Registerer: reg, DrainTimeout: flush})
 	if err := s.openAccessLog(); err != nil {
 		return nil, err
 	}

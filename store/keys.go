@@ -78,6 +78,9 @@ type KeyInput struct {
 	ExpiresAt *time.Time        `json:"expires_at"`
 	Metadata  map[string]string `json:"metadata"`
 	Disabled  bool              `json:"disabled"`
+	// Owner is the team or user the key's usage is accounted to (optional;
+	// recorded on every usage row, grouped by /admin/usage?group_by=owner).
+	Owner string `json:"owner"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
@@ -89,7 +92,7 @@ func (in KeyInput) AsPatch() KeyPatch {
 	if md == nil {
 		md = map[string]string{}
 	}
-	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d}
+	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d, Owner: &in.Owner}
 }
 
 // KeyPatch changes the fields that are set. ExpiresAt: absent keeps, null
@@ -100,6 +103,7 @@ type KeyPatch struct {
 	ExpiresAt OptionalTime       `json:"expires_at"`
 	Metadata  *map[string]string `json:"metadata"`
 	Disabled  *bool              `json:"disabled"`
+	Owner     *string            `json:"owner"`
 }
 
 // Key is the admin view of a Sluice key: never the secret or its hash.
@@ -111,6 +115,7 @@ type Key struct {
 	ExpiresAt *time.Time        `json:"expires_at"`
 	Metadata  map[string]string `json:"metadata"`
 	Disabled  bool              `json:"disabled"`
+	Owner     string            `json:"owner"`
 	CreatedAt time.Time         `json:"created_at"`
 	RevokedAt *time.Time        `json:"revoked_at"`
 }
@@ -118,6 +123,11 @@ type Key struct {
 func validateKey(in KeyInput) error {
 	if err := validText("name", in.Name, maxNameLen, false); err != nil {
 		return err
+	}
+	if in.Owner != "" {
+		if err := validText("owner", in.Owner, maxNameLen, false); err != nil {
+			return err
+		}
 	}
 	if len(in.Models) > maxKeyModels {
 		return invalid("models", "at most %d models", maxKeyModels)
@@ -151,13 +161,13 @@ type keyRow struct {
 	Hash string
 }
 
-const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at`
+const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner`
 
 func scanKey(sc rowScanner) (*keyRow, error) {
 	var k keyRow
 	var models, md string
 	var exp, created, revoked dbTime
-	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked); err != nil {
+	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -213,7 +223,7 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	k := Key{
 		ID: newID("key_"), Name: in.Name, Prefix: secret[:displayPrefixLen],
 		Models: in.Models, ExpiresAt: utcPtr(in.ExpiresAt), Metadata: in.Metadata,
-		Disabled: in.Disabled, CreatedAt: now(),
+		Disabled: in.Disabled, Owner: in.Owner, CreatedAt: now(),
 	}
 	if k.Models == nil {
 		k.Models = []string{}
@@ -222,9 +232,9 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 		k.Metadata = map[string]string{}
 	}
 	err = s.configTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 			k.ID, k.Name, k.Prefix, llm.HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
-			k.Disabled, s.tv(k.CreatedAt), nil)
+			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner)
 		if err != nil {
 			return fmt.Errorf("store: insert key: %w", err)
 		}
@@ -284,7 +294,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if k.RevokedAt != nil {
 			return conflict("key %s is revoked", k.ID)
 		}
-		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled}
+		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled, Owner: k.Owner}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -300,6 +310,9 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if patch.Disabled != nil {
 			in.Disabled = *patch.Disabled
 		}
+		if patch.Owner != nil {
+			in.Owner = *patch.Owner
+		}
 		if err := validateKey(in); err != nil {
 			return err
 		}
@@ -309,12 +322,12 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if in.Metadata == nil {
 			in.Metadata = map[string]string{}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6 WHERE id=$1`,
-			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled)
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7 WHERE id=$1`,
+			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner)
 		if err != nil {
 			return fmt.Errorf("store: update key: %w", err)
 		}
-		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled
+		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled, k.Owner = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled, in.Owner
 		out = k.Key
 		return nil
 	})

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -172,11 +171,8 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 		if d.Weight < 0 {
 			return invalid(f+".weight", "must be >= 0")
 		}
-		if d.InputPerMTok < 0 || math.IsNaN(d.InputPerMTok) || math.IsInf(d.InputPerMTok, 0) {
-			return invalid(f+".input_price_per_mtok", "must be a finite number >= 0")
-		}
-		if d.OutputPerMTok < 0 || math.IsNaN(d.OutputPerMTok) || math.IsInf(d.OutputPerMTok, 0) {
-			return invalid(f+".output_price_per_mtok", "must be a finite number >= 0")
+		if err := validPrices(f, d.Prices); err != nil {
+			return err
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM providers WHERE name = $1`, d.Provider).Scan(&n); err != nil {

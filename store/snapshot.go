@@ -71,7 +71,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot keys: %w", err)
 		}
 		snap.Keys[k.Hash] = &llm.Key{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash,
-			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata}
+			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata, Owner: k.Owner}
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store: snapshot keys: %w", err)

@@ -188,21 +188,31 @@ const (
 	GroupByKey      = "key"
 	GroupByModel    = "model"
 	GroupByProvider = "provider"
+	// GroupByDeployment groups by deployment id (stable across renames).
+	GroupByDeployment = "deployment"
+	// GroupByOwner groups by the key's owner (team or user).
+	GroupByOwner = "owner"
+	// GroupByPrincipal groups by principal ("kind:id", e.g. "key:key_…").
+	GroupByPrincipal = "principal"
 )
+
+// GroupByValues lists the accepted group_by values, for error messages.
+const GroupByValues = "hour, day, key, model, provider, deployment, owner, principal"
 
 // UsageQuery selects and groups usage records.
 type UsageQuery struct {
 	// From (inclusive) and To (exclusive) bound the record time. Zero To
 	// means now; zero From means 24 hours before To.
 	From, To time.Time
-	// GroupBy is hour, day, key, model or provider.
+	// GroupBy is one of GroupByValues.
 	GroupBy string
-	// KeyID and Model, when set, filter the records.
-	KeyID, Model string
+	// KeyID, Model and Owner, when set, filter the records.
+	KeyID, Model, Owner string
 }
 
 // UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
-// for hour and day, else the key id, model or provider.
+// for hour and day, else the key id, model, provider, deployment id, owner
+// or "kind:id" of the principal.
 type UsageRow struct {
 	Group    string `json:"group"`
 	Requests int64  `json:"requests"`
@@ -308,8 +318,14 @@ func (s *Store) groupExpr(groupBy string) (string, bool, error) {
 		return "model", false, nil
 	case GroupByProvider:
 		return "provider", false, nil
+	case GroupByDeployment:
+		return "deployment", false, nil
+	case GroupByOwner:
+		return "owner", false, nil
+	case GroupByPrincipal:
+		return "principal_kind || ':' || principal_id", false, nil
 	}
-	return "", false, invalid("group_by", "must be one of hour, day, key, model, provider")
+	return "", false, invalid("group_by", "must be one of "+GroupByValues)
 }
 
 // QueryUsage aggregates usage records by q.GroupBy, ordered by group.
@@ -336,6 +352,10 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	if q.Model != "" {
 		args = append(args, q.Model)
 		where = append(where, "model = $"+strconv.Itoa(len(args)))
+	}
+	if q.Owner != "" {
+		args = append(args, q.Owner)
+		where = append(where, "owner = $"+strconv.Itoa(len(args)))
 	}
 	query := `SELECT ` + expr + ` AS grp, COUNT(*),
 		` + s.sum("prompt_tokens") + `, ` + s.sum("completion_tokens") + `, ` + s.sum("cached_tokens") + `,
