@@ -92,7 +92,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 			s.closeAll()
 		}
 	}()
-	s.store, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log})
+	s.store, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log,
+		ValidateProvider: providers.Options{DenyPrivate: cfg.UpstreamDenyPrivate}.Validate})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -118,6 +118,8 @@ type Key struct {
 	Owner     string            `json:"owner"`
 	CreatedAt time.Time         `json:"created_at"`
 	RevokedAt *time.Time        `json:"revoked_at"`
+	// Revision is the configuration version that last changed the key.
+	Revision int64 `json:"revision"`
 }
 
 func validateKey(in KeyInput) error {
@@ -161,13 +163,13 @@ type keyRow struct {
 	Hash string
 }
 
-const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner`
+const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner, revision`
 
 func scanKey(sc rowScanner) (*keyRow, error) {
 	var k keyRow
 	var models, md string
 	var exp, created, revoked dbTime
-	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner); err != nil {
+	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner, &k.Revision); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -231,10 +233,11 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	if k.Metadata == nil {
 		k.Metadata = map[string]string{}
 	}
-	err = s.configTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+	err = s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
+		k.Revision = rev
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
 			k.ID, k.Name, k.Prefix, llm.HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
-			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner)
+			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner, k.Revision)
 		if err != nil {
 			return fmt.Errorf("store: insert key: %w", err)
 		}
@@ -286,7 +289,7 @@ func (s *Store) ListKeys(ctx context.Context, p Page) ([]Key, int, error) {
 // cannot be changed (ErrConflict).
 func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, error) {
 	var out Key
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -322,12 +325,12 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if in.Metadata == nil {
 			in.Metadata = map[string]string{}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7 WHERE id=$1`,
-			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner)
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7, revision=$8 WHERE id=$1`,
+			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner, rev)
 		if err != nil {
 			return fmt.Errorf("store: update key: %w", err)
 		}
-		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled, k.Owner = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled, in.Owner
+		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled, k.Owner, k.Revision = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled, in.Owner, rev
 		out = k.Key
 		return nil
 	})
@@ -338,7 +341,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 // snapshot but GetKey still shows it. Revoking twice keeps the first time.
 func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
 	var out Key
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -347,9 +350,9 @@ func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
 			t := now()
 			k.RevokedAt = &t
 		}
-		k.Disabled = true
-		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET disabled=$2, revoked_at=$3 WHERE id=$1`,
-			k.ID, true, s.tv(*k.RevokedAt)); err != nil {
+		k.Disabled, k.Revision = true, rev
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET disabled=$2, revoked_at=$3, revision=$4 WHERE id=$1`,
+			k.ID, true, s.tv(*k.RevokedAt), rev); err != nil {
 			return fmt.Errorf("store: revoke key: %w", err)
 		}
 		out = k.Key
