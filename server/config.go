@@ -59,6 +59,12 @@ type Config struct {
 	// counted from the end of its headers, before and after authentication.
 	// Default 60s.
 	BodyReadTimeout time.Duration
+	// WriteTimeout bounds writing to a client that stops reading: each
+	// write of a proxy answer (streamed or not) and the final flush of any
+	// answer. The admin listener, which does not stream, gets four times
+	// as long for a whole answer, from the end of the request's headers.
+	// Default 30s.
+	WriteTimeout time.Duration
 	// PollInterval is the configuration version poll. Default 500ms.
 	PollInterval time.Duration
 }
@@ -97,6 +103,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
 	}
 	if c.BodyReadTimeout <= 0 {
 		c.BodyReadTimeout = 60 * time.Second

@@ -146,6 +146,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Ready:        s.ready,
 
 		BodyReadTimeout: cfg.BodyReadTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
 	})
 	s.admin, err = admin.New(admin.Options{
 		Store:    s.store,
@@ -296,8 +297,10 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			})
 		})
 	}
-	proxyH, adminH := boundBody(s.proxy, s.cfg.BodyReadTimeout), boundBody(s.admin, s.cfg.BodyReadTimeout)
+	proxyH := boundFlush(boundBody(s.proxy, s.cfg.BodyReadTimeout), s.cfg.WriteTimeout)
+	adminH := boundBody(s.admin, s.cfg.BodyReadTimeout)
 	proxySrv, adminSrv := newHTTPServer(proxyH, s.log), newHTTPServer(adminH, s.log)
+	adminSrv.WriteTimeout = 4 * s.cfg.WriteTimeout
 	if s.cfg.UsageRetention > 0 {
 		wg.Go(func() { s.pruneLoop(bg) })
 	}
@@ -393,8 +396,8 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		// No WriteTimeout: it would cut long streams. Slow readers are
-		// bounded per write by the router instead.
+		// No WriteTimeout on the proxy: it would cut long streams. Slow
+		// readers are bounded per write by the router and boundFlush.
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPipelinedNonReaderCut: a client that pipelines requests and never
+// reads the answers is disconnected once a write has waited WriteTimeout,
+// on both listeners, without any credential. Before, net/http's flush of
+// each answer had no deadline: the connection, its goroutine and any
+// graceful shutdown waited forever.
+func TestPipelinedNonReaderCut(t *testing.T) {
+	cfg := Config{AdminKey: bodyTestAdminKey, DataDir: t.TempDir(), AccessLog: "off", CORSOrigins: []string{"*"},
+		WriteTimeout: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
+	r := serveTest(t, cfg)
+	// Large public answers, so that a few hundred fill the kernel buffers
+	// of both ends: a CORS preflight echoes Access-Control-Request-Headers
+	// (30 KB here); the dashboard's script is over 20 KB.
+	const n = 1000
+	for _, c := range []struct{ base, req string }{
+		{r.proxy, "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: " + strings.Repeat("x", 30000) + "\r\n\r\n"},
+		{r.admin, "GET /ui/app.js HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		base, req := c.base, c.req
+		t.Run(base, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			go func() {
+				w := bufio.NewWriterSize(conn, 64<<10)
+				for range n {
+					if _, err := w.WriteString(req); err != nil {
+						return
+					}
+				}
+				_ = w.Flush()
+			}()
+			time.Sleep(2 * time.Second) // the server blocks writing, then gives up
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			br := bufio.NewReader(conn)
+			got := 0
+			for ; got < n; got++ {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					break
+				}
+				resp.Body.Close()
+			}
+			if got == n {
+				t.Fatalf("all %d answers were delivered: the server waited for the reader", n)
+			}
+		})
+	}
+}
