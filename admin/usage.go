@@ -80,8 +80,12 @@ func (a *api) usage(c *gin.Context) {
 	if !ok {
 		return
 	}
+	f, ok := a.filters(c, "key", "model", "owner")
+	if !ok {
+		return
+	}
 	q := store.UsageQuery{From: from, To: to, GroupBy: c.DefaultQuery("group_by", store.GroupByDay),
-		KeyID: c.Query("key"), Model: c.Query("model"), Owner: c.Query("owner")}
+		KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
 	rows, err := a.opts.Store.QueryUsage(c.Request.Context(), q)
 	if err != nil {
 		a.fail(c, err)
@@ -97,7 +101,11 @@ func (a *api) usageSummary(c *gin.Context) {
 	if !ok {
 		return
 	}
-	q := store.UsageQuery{From: from, To: to, KeyID: c.Query("key"), Model: c.Query("model"), Owner: c.Query("owner")}
+	f, ok := a.filters(c, "key", "model", "owner")
+	if !ok {
+		return
+	}
+	q := store.UsageQuery{From: from, To: to, KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
 	sum, err := a.opts.Store.LatencySummary(c.Request.Context(), q)
 	if err != nil {
 		a.fail(c, err)

@@ -145,10 +145,15 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	}
 	resp, err := o.send(ctx, call, path, call.Body)
 	if err != nil && call.PlainBody != nil && rejectsStreamOptions(err) {
-		// Some OpenAI-compatible servers reject stream_options. Remember
-		// it, and ask again exactly as the client did.
-		o.plainStreams.Store(true)
-		return o.send(ctx, call, path, call.PlainBody)
+		// Some OpenAI-compatible servers reject stream_options: ask again
+		// exactly as the client did. Only when that succeeds was the
+		// injected stream_options the culprit, and it is remembered: a
+		// client whose own field merely mentions stream_options must not
+		// switch the provider (and everyone's usage reporting) over.
+		resp, err = o.send(ctx, call, path, call.PlainBody)
+		if err == nil {
+			o.plainStreams.Store(true)
+		}
 	}
 	return resp, err
 }

@@ -421,3 +421,35 @@ func TestRegistryReusesUnchangedProviders(t *testing.T) {
 	}
 	r5.Retire(r4)
 }
+
+// A client cannot make the provider drop stream_options for everyone: a
+// rejection is remembered only when the plain body then succeeds.
+func TestStreamOptionsRejectionNotClientTriggered(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, string(b))
+		if strings.Contains(string(b), "stream_options_x") {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options_x","type":"invalid_request_error"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	p := build(t, &llm.Provider{Name: "a", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL})
+	hostile := &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options_x":1,"stream_options":{"include_usage":true}}`), PlainBody: []byte(`{"stream_options_x":1}`)}
+	if _, err := p.Do(context.Background(), hostile); err == nil {
+		t.Fatal("hostile request succeeded")
+	}
+	got = nil
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options":{"include_usage":true}}`), PlainBody: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(got) != 1 || !strings.Contains(got[0], "include_usage") {
+		t.Fatalf("a later request was sent %q", got)
+	}
+}

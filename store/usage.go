@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -171,12 +172,36 @@ func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 		u := r.Usage.Sanitize(llm.UsageLimits{})
 		cost := llm.ClampCost(r.CostMicros)
 		u.Clamped = u.Clamped || cost != r.CostMicros
-		args = append(args, id, r.ClientRequestID, s.tv(ts), r.PrincipalID, r.PrincipalKind, r.Owner,
-			r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment, r.UpstreamModel,
+		args = append(args, usageText(id), usageText(r.ClientRequestID), s.tv(ts), usageText(r.PrincipalID), usageText(r.PrincipalKind), usageText(r.Owner),
+			usageText(r.KeyID), usageText(r.KeyPrefix), usageText(string(r.Endpoint)), usageText(r.Model), usageText(r.Provider), usageText(r.Deployment), usageText(r.UpstreamModel),
 			int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.CacheReadTokens), int64(u.CacheWriteTokens), int64(u.ReasoningTokens), cost,
-			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), r.Status, r.ErrorType, r.Stream, u.Estimated, u.Clamped)
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), usageText(r.Status), usageText(r.ErrorType), r.Stream, u.Estimated, u.Clamped)
 	}
 	return args
+}
+
+// maxUsageText bounds every text column of a usage row.
+const maxUsageText = 256
+
+// usageText makes s storable in any text column of both databases: valid
+// UTF-8 (invalid bytes become U+FFFD), no NUL (PostgreSQL refuses it; it
+// becomes U+FFFD too), at most maxUsageText bytes (cut on a rune
+// boundary). Upstreams and clients influence some of these values (the
+// error type, say); one bad row would otherwise fail its whole batch and
+// drop every other request's record with it.
+func usageText(s string) string {
+	if len(s) <= maxUsageText && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > maxUsageText {
+		i := maxUsageText
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
 
 func durMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
