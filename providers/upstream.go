@@ -116,7 +116,7 @@ type errorFields struct{ message, typ, param, code string }
 // code are kept as written. Anything else yields no fields.
 func parseErrorBody(b []byte) errorFields {
 	var f errorFields
-	b = bytes.TrimSpace(b)
+	b = bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))) // a UTF-8 byte order mark
 	if len(b) > 0 && b[0] == '[' {
 		var arr []json.RawMessage
 		if json.Unmarshal(b, &arr) != nil || len(arr) == 0 {

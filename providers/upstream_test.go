@@ -115,6 +115,7 @@ func TestHostileErrorBodies(t *testing.T) {
 		{"deep nesting", deep, "", "upstream_error", ""},
 		{"control chars", "{\"error\":{\"message\":\"line\\r\\nforged: 1\\u001b[31m\",\"type\":\"t\\u0000x\"}}", "line  forged: 1 [31m", "t x", ""},
 		{"invalid utf8", "{\"error\":{\"message\":\"a\xff\xfeb\"}}", "a\ufffd\ufffdb", "upstream_error", ""},
+		{"byte order mark", "\xef\xbb\xbf{\"error\":{\"message\":\"bom\"}}", "bom", "upstream_error", ""},
 		{"trailing garbage", `{"error":{"message":"m"}} trailing`, "", "upstream_error", ""},
 	}
 	for _, tt := range tests {

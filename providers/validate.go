@@ -75,6 +75,9 @@ func (o Options) Validate(p *llm.Provider) error {
 // the gateway would have to splice around: no credentials, query or
 // fragment. It returns the URL without trailing slashes.
 func (o Options) checkBaseURL(raw string) (string, error) {
+	if len(raw) > maxBaseURLLen {
+		return "", invalid("base_url", "must be at most %d bytes", maxBaseURLLen)
+	}
 	if strings.ContainsAny(raw, "\x00\r\n\t ") || strings.ContainsFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", invalid("base_url", "must not contain spaces or control characters")
 	}
@@ -228,8 +231,9 @@ func forbiddenHeader(canon string) bool {
 	return strings.HasPrefix(canon, "Proxy-")
 }
 
-// Limits on provider headers.
+// Limits on provider configuration.
 const (
+	maxBaseURLLen  = 2048
 	maxHeaders     = 64
 	maxHeaderValue = 8 << 10
 )

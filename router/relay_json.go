@@ -45,8 +45,14 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, prov prov
 		e.Code, e.UpstreamStatus = "invalid_upstream_response", resp.Status
 		return tryResult{err: e}
 	}
-	if red, ok := prov.(providers.Redactor); ok && member(body, "error") != nil {
-		body = red.Redact(nil, body)
+	if errV := member(body, "error"); errV != nil && string(errV) != "null" {
+		// A 2xx carrying an error object (some OpenAI-compatible servers
+		// answer so): passed on as the upstream sent it, scrubbed, but
+		// recorded as the error it is, as streamed error events are.
+		x.rec.Status, x.rec.ErrorType = llm.StatusError, "upstream_error"
+		if red, ok := prov.(providers.Redactor); ok {
+			body = red.Redact(nil, body)
+		}
 	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {

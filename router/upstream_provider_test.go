@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-ai/sluice/llm"
 )
 
 const upstreamKey = "sk-upstream-secret-123456" // the test providers' api_key
@@ -44,18 +46,22 @@ func TestStreamedErrorEventRedacted(t *testing.T) {
 	}
 }
 
-// A 200 answer carrying an error member is scrubbed the same way.
+// A 200 answer carrying an error member is scrubbed the same way, and
+// recorded as an error (it was recorded ok).
 func TestOKBodyWithErrorRedacted(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"error":{"message":"bad key %s","type":"auth"}}`, upstreamKey)
 	}))
 	defer up.Close()
-	srv, _ := newTestProxy(t, time.Second, up.URL)
+	srv, r := newTestProxy(t, time.Second, up.URL)
 	resp := post(t, srv.URL, `{"model":"m"}`)
 	b, _ := io.ReadAll(resp.Body)
 	if strings.Contains(string(b), "upstream-secret") || !strings.Contains(string(b), "[redacted]") {
 		t.Fatalf("body %s", b)
+	}
+	if rec := r.last(); rec.Status != llm.StatusError || rec.ErrorType != "upstream_error" {
+		t.Fatalf("record %+v", rec)
 	}
 }
 
