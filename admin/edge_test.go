@@ -60,3 +60,22 @@ func TestUnencodableAnswerIs500(t *testing.T) {
 	})
 	h.expectError(h.do("GET", "/admin/health", ""), http.StatusInternalServerError, "")
 }
+
+// TestRepeatedQueryParamRefused: ?model=a&model=b is a 400 naming the
+// parameter; before, the first silently won.
+func TestRepeatedQueryParamRefused(t *testing.T) {
+	h := newHarness(t, store.DialectSQLite, nil)
+	for _, q := range []struct{ path, param string }{
+		{"/admin/usage?model=a&model=b", "model"},
+		{"/admin/requests?page=1&page=9", "page"},
+		{"/admin/keys?page_size=1&page_size=2", "page_size"},
+		{"/admin/usage/summary?to=10&to=20", "to"},
+	} {
+		h.expectError(h.do("GET", q.path, ""), http.StatusBadRequest, q.param)
+	}
+	h.expect(h.do("GET", "/admin/usage?model=a&key=b", ""), http.StatusOK, nil)
+	// Without the admin key it is still a 401, not a hint.
+	if w := h.doHeaders("GET", "/admin/usage?model=a&model=b", "", nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated: %d", w.Code)
+	}
+}
