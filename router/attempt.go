@@ -77,8 +77,10 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	parent := x.r.Context()
 	var ctx context.Context
 	var cancel context.CancelFunc
+	var cancelCause context.CancelCauseFunc
 	if x.req.stream {
-		ctx, cancel = context.WithCancel(parent)
+		ctx, cancelCause = context.WithCancelCause(parent)
+		cancel = func() { cancelCause(context.Canceled) }
 	} else {
 		// A non-streamed answer is one generation: the provider's
 		// first-byte timeout bounds the whole call, headers and body, so
@@ -119,6 +121,13 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	if x.req.stream && isEventStream(resp.Header) {
 		tr = x.stream(resp, prov, d, idle, cancel)
 	} else {
+		if x.req.stream {
+			// A stream request answered with one JSON body: bounded in
+			// total as a non-streamed call is, or an upstream trickling
+			// it would hold the client without a byte forever.
+			t := time.AfterFunc(to.FirstByte-time.Since(t0), func() { cancelCause(context.DeadlineExceeded) })
+			defer t.Stop()
+		}
 		tr = x.json(ctx, resp, prov, d, idle, to.FirstByte)
 	}
 	o.Err = tr.err

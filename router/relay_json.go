@@ -30,7 +30,7 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, prov prov
 			return tryResult{err: errClientGone()}
 		case idle.fired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
 		default:
 			e = llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)

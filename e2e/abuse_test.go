@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Findings of the end-to-end sweep of issue 5 ("then keep trying"): a
+// hostile upstream (an httptest server where cmd/mockllm cannot misbehave
+// the way needed) and careless clients against the real binaries.
+
+// hostileUpstream is an httptest server whose handler is chosen per
+// provider by the first path segment of the base URL: provider "x" gets
+// base URL <server>/x/v1.
+type hostileUpstream struct {
+	*httptest.Server
+	routes map[string]http.HandlerFunc
+}
+
+func newHostileUpstream(t testing.TB, routes map[string]http.HandlerFunc) *hostileUpstream {
+	t.Helper()
+	h := &hostileUpstream{routes: routes}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if f, ok := h.routes[name]; ok {
+			f(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// route adds provider name on the hostile upstream, and model name on it.
+func (h *hostileUpstream) route(t testing.TB, g *gateway, name, apiKey string, to *timeouts) {
+	t.Helper()
+	g.addProvider(t, provider{Name: name, BaseURL: h.URL + "/" + name + "/v1", APIKey: apiKey, Timeouts: to})
+	g.addModel(t, name, name)
+}
+
+// rawChat posts body to the proxy's chat endpoint with key and returns the
+// status and whole answer body.
+func rawChat(t testing.TB, g *gateway, key, body string, timeout time.Duration) (int, []byte) {
+	t.Helper()
+	ctx := testCtx(t, timeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.Proxy+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/chat/completions: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return resp.StatusCode, data
+}
+
+// trickle answers 200 with headers at once, then one byte of ct-typed
+// body every 100 ms until the gateway hangs up (or a minute passes).
+func trickle(ct string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_ = rc.Flush()
+		for i := 0; i < 600; i++ {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// TestAbuseStreamRequestAnsweredWithTrickledJSON: a streaming request whose
+// upstream answers with a non-SSE body (an upstream ignoring "stream":
+// true) that it trickles a byte at a time. Before the fix that body was
+// bounded only by the idle timeout, which every byte resets: the client
+// got no byte, not even headers, for as long as the upstream kept
+// trickling. Now the provider's first-byte timeout bounds the whole body,
+// as it does for a non-streamed request.
+func TestAbuseStreamRequestAnsweredWithTrickledJSON(t *testing.T) {
+	t.Parallel()
+	up := newHostileUpstream(t, map[string]http.HandlerFunc{"trickle": trickle("application/json")})
+	g := startGateway(t, gwOptions{})
+	up.route(t, g, "trickle", "sk-upstream-"+randHex(t, 8), &timeouts{FirstByte: "2s", Idle: "1s"})
+	k := g.addKey(t, "k", nil)
+
+	for _, stream := range []bool{false, true} {
+		body := `{"model":"trickle","messages":[{"role":"user","content":"hi"}],"stream":` + map[bool]string{false: "false", true: "true"}[stream] + `}`
+		code, data := rawChat(t, g, k.Key, body, 30*time.Second)
+		var env struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(data, &env)
+		if code != http.StatusGatewayTimeout || env.Error.Code != "upstream_timeout" {
+			t.Errorf("stream=%v: got %d %s; want 504 upstream_timeout", stream, code, data)
+		}
+	}
+}
