@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -46,6 +47,9 @@ type Options struct {
 	OnChange func()
 	// Logger receives handler errors and panics. Nil discards.
 	Logger *slog.Logger
+	// UsageQueryTimeout bounds each read of /admin/usage, /admin/usage/summary
+	// and /admin/requests; past it the answer is a 503. Default 30s.
+	UsageQueryTimeout time.Duration
 }
 
 // New returns the admin API as an http.Handler.

@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,4 +48,28 @@ func (a *api) filters(c *gin.Context, names ...string) (map[string]string, bool)
 		out[n] = v
 	}
 	return out, true
+}
+
+// defaultUsageQueryTimeout is Options.UsageQueryTimeout's default.
+const defaultUsageQueryTimeout = 30 * time.Second
+
+// usageCtx bounds one usage read in time (Options.UsageQueryTimeout), on
+// top of the client's own cancellation.
+func (a *api) usageCtx(c *gin.Context) (context.Context, context.CancelFunc) {
+	d := a.opts.UsageQueryTimeout
+	if d <= 0 {
+		d = defaultUsageQueryTimeout
+	}
+	return context.WithTimeout(c.Request.Context(), d)
+}
+
+// failUsage renders a usage read's error: running out of time is a 503
+// asking for a narrower query, the rest as a.fail.
+func (a *api) failUsage(c *gin.Context, err error) {
+	if errors.Is(err, context.DeadlineExceeded) && c.Request.Context().Err() == nil {
+		a.error(c, http.StatusServiceUnavailable, "the usage query did not finish in time; narrow the time range or add filters",
+			"api_error", "", "timeout")
+		return
+	}
+	a.fail(c, err)
 }

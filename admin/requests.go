@@ -32,9 +32,11 @@ func (a *api) listRequests(c *gin.Context) {
 	}
 	q := store.RequestQuery{From: from, To: to, KeyID: f["key"], Model: f["model"],
 		Provider: f["provider"], Status: status, ClientRequestID: f["client_request_id"], Owner: f["owner"], Page: p}
-	items, total, err := a.opts.Store.ListRequests(c.Request.Context(), q)
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	items, total, err := a.opts.Store.ListRequests(ctx, q)
 	if err != nil {
-		a.fail(c, err)
+		a.failUsage(c, err)
 		return
 	}
 	a.json(c, http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})

@@ -86,9 +86,11 @@ func (a *api) usage(c *gin.Context) {
 	}
 	q := store.UsageQuery{From: from, To: to, GroupBy: c.DefaultQuery("group_by", store.GroupByDay),
 		KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
-	rows, err := a.opts.Store.QueryUsage(c.Request.Context(), q)
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	rows, err := a.opts.Store.QueryUsage(ctx, q)
 	if err != nil {
-		a.fail(c, err)
+		a.failUsage(c, err)
 		return
 	}
 	a.json(c, http.StatusOK, usageResponse{Items: rows, From: q.From, To: q.To, GroupBy: q.GroupBy})
@@ -106,9 +108,11 @@ func (a *api) usageSummary(c *gin.Context) {
 		return
 	}
 	q := store.UsageQuery{From: from, To: to, KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
-	sum, err := a.opts.Store.LatencySummary(c.Request.Context(), q)
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	sum, err := a.opts.Store.LatencySummary(ctx, q)
 	if err != nil {
-		a.fail(c, err)
+		a.failUsage(c, err)
 		return
 	}
 	a.json(c, http.StatusOK, summaryResponse{LatencySummary: sum, From: from, To: to})

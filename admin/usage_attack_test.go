@@ -53,3 +53,19 @@ func TestUsageEndpointsProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestUsageReadsBoundedInTime checks that the usage reads give up at
+// Options.UsageQueryTimeout with a 503, instead of running as long as the
+// database takes.
+func TestUsageReadsBoundedInTime(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		h := newHarness(t, dialect, func(o *Options) { o.UsageQueryTimeout = time.Nanosecond })
+		seedRequests(t, h.store, time.Now().UTC())
+		for _, path := range []string{"/admin/usage", "/admin/usage/summary", "/admin/requests"} {
+			e := h.expectError(h.do("GET", path+"?from=-62135596800", ""), http.StatusServiceUnavailable, "")
+			if e.Error.Code == nil || *e.Error.Code != "timeout" {
+				t.Errorf("%s: %+v", path, e)
+			}
+		}
+	})
+}

@@ -32,7 +32,12 @@ func TestParseUsage(t *testing.T) {
 		{`{"prompt_tokens":-1000000,"completion_tokens":9223372036854775807}`, llm.Usage{PromptTokens: -1000000, CompletionTokens: math.MaxInt64}, true},
 		{`{"prompt_tokens":1e300,"completion_tokens":99999999999999999999999}`, llm.Usage{PromptTokens: math.MaxInt64, CompletionTokens: math.MaxInt64}, true},
 		{`{"prompt_tokens":-1e300,"completion_tokens":12.7}`, llm.Usage{PromptTokens: math.MinInt64, CompletionTokens: 12}, true},
-		{`{"prompt_tokens":"12","completion_tokens":{}}`, llm.Usage{}, true},
+		{`{"prompt_tokens":null,"completion_tokens":3}`, llm.Usage{CompletionTokens: 3}, true},
+		// Not numbers: the usage is unusable and gets estimated, not
+		// recorded as free.
+		{`{"prompt_tokens":"12","completion_tokens":3}`, llm.Usage{}, false},
+		{`{"prompt_tokens":1,"completion_tokens":{}}`, llm.Usage{}, false},
+		{`{"prompt_tokens":1,"completion_tokens":true}`, llm.Usage{}, false},
 	}
 	for _, c := range cases {
 		got, ok := parseUsage([]byte(c.raw))

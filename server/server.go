@@ -58,6 +58,8 @@ type Server struct {
 	// certificate is loaded once, in New.
 	tlsConfig *tls.Config
 
+	readiness readiness
+
 	generatedKey string
 }
 
@@ -222,21 +224,6 @@ func (s *Server) configChanged() {
 	if s.fanout != nil {
 		s.fanout.publish(ctx, s.state.Load().Snapshot.Version)
 	}
-}
-
-// ready reports whether the store (and Redis, when configured) answer.
-func (s *Server) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		return errors.New("database unreachable")
-	}
-	if s.rdb != nil {
-		if err := s.rdb.Ping(ctx).Err(); err != nil {
-			return errors.New("redis unreachable")
-		}
-	}
-	return nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully within

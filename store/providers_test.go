@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"strings"
 	"testing"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/migrations"
 )
 
 // secretFamily is a stand-in family that takes the secrets "access_key"
@@ -225,4 +229,69 @@ func TestRevisions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Migration 00003 on a database that already holds configuration: every
+// existing row gets the current config_version as its revision, providers
+// get empty options and secrets, and the migration reverses cleanly.
+func TestMigration00003(t *testing.T) {
+	for _, dialect := range []string{DialectSQLite, DialectPostgres} {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			opts := Options{DataDir: t.TempDir(), EncryptionKey: testEncKey}
+			gd := goose.DialectSQLite3
+			if dialect == DialectPostgres {
+				opts.URL, gd = pgTestURL(t), goose.DialectPostgres
+			}
+			s, err := Open(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			sub, _ := fs.Sub(migrations.FS, dialect)
+			p, err := goose.NewProvider(gd, s.db, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			ts := s.tv(now())
+			for _, q := range []string{
+				`INSERT INTO providers (id, name, type, base_url, created_at, updated_at) VALUES ('prov_1', 'p', 'openai', 'https://x.example', $1, $1)`,
+				`INSERT INTO models (id, name, created_at, updated_at) VALUES ('mdl_1', 'm', $1, $1)`,
+				`INSERT INTO api_keys (id, name, prefix, hash, created_at) VALUES ('key_1', 'k', 'sk-sluice-ab', 'h1', $1)`,
+			} {
+				if _, err := s.db.ExecContext(ctx, q, ts); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if _, err := s.db.ExecContext(ctx, `UPDATE config_version SET version = 7`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			var pr, mr, kr int64
+			var options, secrets string
+			if err := s.db.QueryRowContext(ctx, `SELECT revision, options, secrets_enc FROM providers`).Scan(&pr, &options, &secrets); err != nil {
+				t.Fatal(err)
+			}
+			_ = s.db.QueryRowContext(ctx, `SELECT revision FROM models`).Scan(&mr)
+			_ = s.db.QueryRowContext(ctx, `SELECT revision FROM api_keys`).Scan(&kr)
+			if pr != 7 || mr != 7 || kr != 7 || options != "{}" || secrets != "{}" {
+				t.Fatalf("after 00003: revisions %d %d %d, options %q, secrets %q", pr, mr, kr, options, secrets)
+			}
+			if _, err := p.DownTo(ctx, 2); err != nil {
+				t.Fatalf("down: %v", err)
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("up again: %v", err)
+			}
+			snap, err := s.LoadSnapshot(ctx)
+			if err != nil || snap.Providers["p"].Revision != 7 || snap.Models["m"].Revision != 7 {
+				t.Fatalf("snapshot %+v %v", snap, err)
+			}
+		})
+	}
 }
