@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -117,6 +118,110 @@ func TestAbuseStreamRequestAnsweredWithTrickledJSON(t *testing.T) {
 		_ = json.Unmarshal(data, &env)
 		if code != http.StatusGatewayTimeout || env.Error.Code != "upstream_timeout" {
 			t.Errorf("stream=%v: got %d %s; want 504 upstream_timeout", stream, code, data)
+		}
+	}
+}
+
+// chunkJSON is a chat.completion.chunk carrying content.
+func chunkJSON(content string) string {
+	c, _ := json.Marshal(content)
+	return `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":` + string(c) + `},"finish_reason":null}]}`
+}
+
+// sseScript answers a stream with the events script builds from the
+// Authorization header the gateway sent, all in one write.
+func sseScript(script func(auth string) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, script(r.Header.Get("Authorization")))
+	}
+}
+
+// TestAbuseStreamRedactionKeepsLaterEvents: an upstream stream with a
+// keepalive comment, then an error event echoing the provider key, then
+// more events, all in one read. Before the fix the redaction buffer could
+// alias the event reader's buffer after a redaction that matched nothing
+// (the comment), so redacting the error event (whose echoed key fragments
+// are shorter than "[redacted]") wrote into the bytes of the events not
+// yet read: the client got garbled events after it.
+func TestAbuseStreamRedactionKeepsLaterEvents(t *testing.T) {
+	t.Parallel()
+	apiKey := "sk-upstream-" + randHex(t, 16)
+	up := newHostileUpstream(t, map[string]http.HandlerFunc{
+		"echo": sseScript(func(auth string) string {
+			return "data: " + chunkJSON("first") + "\n\n" +
+				": keepalive\n\n" +
+				`data: {"error":{"message":"bad key ` + auth + strings.Repeat(" "+apiKey[:8], 50) + `"}}` + "\n\n" +
+				"data: " + chunkJSON("after the error, intact") + "\n\n" +
+				"data: " + chunkJSON("and this one "+strings.Repeat("x", 64)) + "\n\n" +
+				"data: [DONE]\n\n"
+		}),
+	})
+	g := startGateway(t, gwOptions{})
+	up.route(t, g, "echo", apiKey, nil)
+	k := g.addKey(t, "k", nil)
+	code, data := rawChat(t, g, k.Key, `{"model":"echo","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 30*time.Second)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, data)
+	}
+	if bytes.Contains(data, []byte(apiKey)) || bytes.Contains(data, []byte(apiKey[:20])) {
+		t.Errorf("the provider key reached the client:\n%s", data)
+	}
+	for _, want := range []string{
+		"data: " + chunkJSON("first") + "\n\n",
+		": keepalive\n\n",
+		`data: {"error":{"message":"bad key Bearer [redacted]` + strings.Repeat(" [redacted]", 50) + `"}}` + "\n\n",
+		"data: " + chunkJSON("after the error, intact") + "\n\n",
+		"data: " + chunkJSON("and this one "+strings.Repeat("x", 64)) + "\n\n",
+		"data: [DONE]\n\n",
+	} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("answer lacks %q; got:\n%s", want, data)
+		}
+	}
+}
+
+// TestAbuseUpstreamEchoesKeyInAnswer: an upstream that echoes the
+// Authorization header it was sent in a successful answer (a debugging
+// proxy, a hostile server), streamed or not. Before the fix only error
+// objects were scrubbed: the provider key reached the client verbatim. A
+// fragment of the key in ordinary content (its first 8 bytes, say
+// "sk-proj-") is content and is left alone.
+func TestAbuseUpstreamEchoesKeyInAnswer(t *testing.T) {
+	t.Parallel()
+	apiKey := "sk-upstream-" + randHex(t, 16)
+	prefix := apiKey[:8]
+	up := newHostileUpstream(t, map[string]http.HandlerFunc{
+		"json": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			a, _ := json.Marshal(r.Header.Get("Authorization"))
+			content, _ := json.Marshal("your key is " + r.Header.Get("Authorization") + "; keys start with " + prefix)
+			_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":`+
+				string(content)+`},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},"debug":{"authorization":`+string(a)+`}}`)
+		},
+		"sse": sseScript(func(auth string) string {
+			return "data: " + chunkJSON("your key is "+auth) + "\n\n" +
+				"data: " + chunkJSON("keys start with "+prefix) + "\n\n" +
+				"data: [DONE]\n\n"
+		}),
+	})
+	g := startGateway(t, gwOptions{})
+	up.route(t, g, "json", apiKey, nil)
+	up.route(t, g, "sse", apiKey, nil)
+	k := g.addKey(t, "k", nil)
+	for _, tc := range []struct{ model, stream string }{{"json", "false"}, {"sse", "true"}} {
+		code, data := rawChat(t, g, k.Key, `{"model":"`+tc.model+`","stream":`+tc.stream+`,"messages":[{"role":"user","content":"hi"}]}`, 30*time.Second)
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.model, code, data)
+		}
+		if bytes.Contains(data, []byte(apiKey)) {
+			t.Errorf("%s: the provider key reached the client:\n%s", tc.model, data)
+		}
+		if !bytes.Contains(data, []byte("your key is Bearer [redacted]")) || !bytes.Contains(data, []byte("keys start with "+prefix)) {
+			t.Errorf("%s: want the whole key redacted and the fragment kept; got:\n%s", tc.model, data)
+		}
+		if tc.model == "json" && !json.Valid(data) {
+			t.Errorf("json: answer is not valid JSON: %s", data)
 		}
 	}
 }

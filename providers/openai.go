@@ -134,6 +134,13 @@ func (o *OpenAI) Redact(dst, b []byte) []byte {
 	return o.red.Redact(dst, b)
 }
 
+// RedactWhole removes whole echoes of the provider's credentials from b,
+// an upstream's answer, leaving fragments that may be ordinary content.
+// Like Redact it returns b itself when nothing matches.
+func (o *OpenAI) RedactWhole(dst, b []byte) []byte {
+	return o.red.RedactWhole(dst, b)
+}
+
 // Do implements Provider.
 func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	path := call.Endpoint.Path()

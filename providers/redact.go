@@ -41,6 +41,9 @@ type redactor struct {
 	filter [1 << 10]uint64             // bit hash(len, window)
 	sets   map[int]map[uint64]struct{} // window length -> packed windows
 	lens   []int                       // keys of sets, ascending
+	// whole is the length of the shortest secret form: a run of matched
+	// windows at least this long is an echo of a whole credential.
+	whole int
 }
 
 // newRedactor returns a redactor for secrets and their JSON- and
@@ -51,6 +54,9 @@ func newRedactor(secrets []string) *redactor {
 		for _, v := range secretForms(s) {
 			if len(v) < minSecretLen {
 				continue
+			}
+			if r.whole == 0 || len(v) < r.whole {
+				r.whole = len(v)
 			}
 			if len(v) < fragLen {
 				r.add(v)
@@ -167,6 +173,31 @@ func (r *redactor) Redact(dst, b []byte) []byte {
 		dst = append(dst, b[start:s[0]]...)
 		dst = append(dst, redacted...)
 		start = s[1]
+	}
+	return append(dst, b[start:]...)
+}
+
+// RedactWhole is Redact for text that is not an error: a model's answer,
+// where a fragment of a credential ("sk-proj-") may well be ordinary
+// content. Only runs of matched windows as long as a whole credential are
+// replaced: an upstream echoing the key it was sent.
+func (r *redactor) RedactWhole(dst, b []byte) []byte {
+	if r == nil {
+		return b
+	}
+	sp := spans(r, b)
+	start, hit := 0, false
+	for _, s := range sp {
+		if s[1]-s[0] < r.whole {
+			continue
+		}
+		hit = true
+		dst = append(dst, b[start:s[0]]...)
+		dst = append(dst, redacted...)
+		start = s[1]
+	}
+	if !hit {
+		return b
 	}
 	return append(dst, b[start:]...)
 }

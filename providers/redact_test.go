@@ -100,3 +100,25 @@ func BenchmarkRedact(b *testing.B) {
 		})
 	}
 }
+
+// TestRedactWhole: whole echoes of a credential are removed from an
+// answer, in any of its forms; fragments ("sk-proj-" style prefixes, a
+// masked "sk-abc*****xyz") are content and stay, and a clean answer is
+// returned as is.
+func TestRedactWhole(t *testing.T) {
+	r := newRedactor([]string{secret})
+	in := []byte(`{"content":"key ` + secret + `, prefix ` + secret[:8] + `, masked ` + secret[:6] + `*****` + secret[len(secret)-4:] + `"}`)
+	got := string(r.RedactWhole(nil, in))
+	want := `{"content":"key [redacted], prefix ` + secret[:8] + `, masked ` + secret[:6] + `*****` + secret[len(secret)-4:] + `"}`
+	if got != want {
+		t.Errorf("RedactWhole:\n got %s\nwant %s", got, want)
+	}
+	clean := []byte(`{"content":"nothing to see"}`)
+	if out := r.RedactWhole(nil, clean); &out[0] != &clean[0] {
+		t.Errorf("RedactWhole copied a clean input")
+	}
+	var nilR *redactor
+	if out := nilR.RedactWhole(nil, in); string(out) != string(in) {
+		t.Errorf("nil redactor changed its input")
+	}
+}

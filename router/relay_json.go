@@ -53,6 +53,10 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, prov prov
 		if red, ok := prov.(providers.Redactor); ok {
 			body = red.Redact(nil, body)
 		}
+	} else if red, ok := prov.(wholeRedactor); ok {
+		// An upstream that echoes the key it was sent (a debugging
+		// proxy, a hostile server): never to the client.
+		body = red.RedactWhole(nil, body)
 	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {

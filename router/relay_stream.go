@@ -20,6 +20,7 @@ import (
 // credentials when it implements providers.Redactor.
 func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
 	red, _ := prov.(providers.Redactor)
+	whole, _ := prov.(wholeRedactor)
 	er := newEventReader(resp.Body)
 	s := streamState{buf: make([]byte, 0, 4096)}
 	for {
@@ -37,8 +38,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			// (before that, forwarding would commit the status).
 			if s.sent {
 				if red != nil {
-					s.red = red.Redact(s.red[:0], data)
-					data = s.red
+					data = s.scrub(red.Redact, data)
 				}
 				s.buf = appendComment(s.buf[:0], data)
 				if !x.writeEvent(&s, cancel) {
@@ -56,9 +56,12 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				x.rec.ErrorType = "upstream_error"
 				if red != nil {
 					// An upstream error may echo the provider's secrets.
-					s.red = red.Redact(s.red[:0], data)
-					data = s.red
+					data = s.scrub(red.Redact, data)
 				}
+			} else if whole != nil {
+				// Nor may any other event carry the key the upstream
+				// was sent.
+				data = s.scrub(whole.RedactWhole, data)
 			}
 			if u, ok := parseUsage(usageV); ok {
 				s.usage, s.gotUsage, s.finished = u, true, true
@@ -94,6 +97,13 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 	}
 }
 
+// wholeRedactor is implemented by providers that can remove whole echoes
+// of their credentials from an answer (providers.OpenAI does), leaving
+// fragments that may be ordinary content.
+type wholeRedactor interface {
+	RedactWhole(dst, b []byte) []byte
+}
+
 // streamState is what the stream relay keeps between events.
 type streamState struct {
 	sent     bool // headers written
@@ -103,8 +113,20 @@ type streamState struct {
 	text     []byte // raw choices values, back to back
 	ends     []int  // where each value in text ends
 	buf      []byte // the write buffer
-	red      []byte // redacted error events
+	red      []byte // redacted events (never the event reader's buffers)
 	ttft     time.Duration
+}
+
+// scrub returns data redacted by f, built in s.red. A redaction that
+// matches nothing returns data itself, which lives in the event reader's
+// buffers: s.red must never keep it, or the next redaction would write
+// into the reader's buffer, over events not yet read.
+func (s *streamState) scrub(f func(dst, b []byte) []byte, data []byte) []byte {
+	out := f(s.red[:0], data)
+	if len(out) > 0 && (len(data) == 0 || &out[0] != &data[0]) {
+		s.red = out
+	}
+	return out
 }
 
 // streamHead writes the response headers before the first event.

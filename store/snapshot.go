@@ -9,9 +9,10 @@ import (
 )
 
 // LoadSnapshot reads the whole configuration in one read transaction and
-// builds a fresh llm.Snapshot: providers by name (API keys decrypted),
-// models by name and keys by hash, without revoked keys. It is the only
-// method that returns provider API keys.
+// builds a fresh llm.Snapshot: providers by name (API keys and secrets
+// decrypted), models by name and keys by hash, without revoked keys, each
+// with its revision. It is the only method that returns provider
+// credentials.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == DialectPostgres {

@@ -41,7 +41,7 @@ type Options struct {
 	URL string
 	// DataDir holds the default SQLite file and encryption.key. Default ./data.
 	DataDir string
-	// EncryptionKey encrypts provider API keys at rest: 64 hex characters or
+	// EncryptionKey encrypts provider API keys and secrets at rest: 64 hex characters or
 	// the base64 of 32 bytes (usually SLUICE_ENCRYPTION_KEY). When empty the
 	// key is read from DataDir/encryption.key, or generated there (mode
 	// 0600) with a warning.

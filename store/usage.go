@@ -348,7 +348,8 @@ func (s *Store) groupExpr(groupBy string) (string, bool, error) {
 	case GroupByOwner:
 		return "owner", false, nil
 	case GroupByPrincipal:
-		return "principal_kind || ':' || principal_id", false, nil
+		// Rows from before principals existed have none: group "".
+		return "CASE WHEN principal_id = '' THEN '' ELSE principal_kind || ':' || principal_id END", false, nil
 	}
 	return "", false, invalid("group_by", "must be one of "+GroupByValues)
 }

@@ -25,6 +25,9 @@ func TestUsageGroupByPrincipal(t *testing.T) {
 			rec("2", "k2", "team-a", "dep_y", 200),
 			rec("3", "k3", "", "dep_x", 400),
 		}
+		legacy := rec("4", "", "", "dep_y", 0) // stored before principals
+		legacy.PrincipalKind = ""
+		recs = append(recs, legacy)
 		if _, err := s.InsertUsage(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
@@ -37,9 +40,9 @@ func TestUsageGroupByPrincipal(t *testing.T) {
 			by, owner string
 			want      []g
 		}{
-			{GroupByOwner, "", []g{{"", 1, 400}, {"team-a", 2, 300}}},
-			{GroupByPrincipal, "", []g{{"key:k1", 1, 100}, {"key:k2", 1, 200}, {"key:k3", 1, 400}}},
-			{GroupByDeployment, "", []g{{"dep_x", 2, 500}, {"dep_y", 1, 200}}},
+			{GroupByOwner, "", []g{{"", 2, 400}, {"team-a", 2, 300}}},
+			{GroupByPrincipal, "", []g{{"", 1, 0}, {"key:k1", 1, 100}, {"key:k2", 1, 200}, {"key:k3", 1, 400}}},
+			{GroupByDeployment, "", []g{{"dep_x", 2, 500}, {"dep_y", 2, 200}}},
 			{GroupByDeployment, "team-a", []g{{"dep_x", 1, 100}, {"dep_y", 1, 200}}},
 		} {
 			got, err := s.QueryUsage(ctx, UsageQuery{From: base, To: base.Add(time.Hour), GroupBy: tt.by, Owner: tt.owner})
