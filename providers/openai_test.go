@@ -465,7 +465,7 @@ func TestRegistryDropsTransportHeaders(t *testing.T) {
 	defer srv.Close()
 	snap := llm.EmptySnapshot()
 	snap.Providers["old"] = &llm.Provider{Name: "old", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL,
-		Headers: map[string]string{"Host": "evil.example", "accept-encoding": "gzip", "X-Keep": "1"}}
+		Headers: map[string]string{"Host": "evil.example", "accept-encoding": "gzip", "X-Keep": " 1 "}}
 	reg, errs := NewRegistry(nil, snap, Options{})
 	if len(errs) != 2 {
 		t.Fatalf("errs %v", errs)

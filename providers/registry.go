@@ -7,6 +7,7 @@ import (
 	"hash"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -138,7 +139,8 @@ func (r *Registry) Retire(prev *Registry) {
 // dropTransportHeaders removes from p (copying its header map) the headers
 // the transport owns, which admin writes now refuse but older rows may
 // hold: they were ignored or broke the call, so the provider is built
-// without them rather than skipped, and each is reported.
+// without them rather than skipped, and each is reported. It also trims
+// surrounding whitespace from values, as the transport did when sending.
 func dropTransportHeaders(p *llm.Provider) []error {
 	var errs []error
 	var kept map[string]string
@@ -150,11 +152,9 @@ func dropTransportHeaders(p *llm.Provider) []error {
 		if kept == nil {
 			kept = make(map[string]string, len(p.Headers))
 		}
-		kept[k] = v
+		kept[k] = strings.TrimSpace(v) // what the transport sent
 	}
-	if len(errs) > 0 {
-		p.Headers = kept
-	}
+	p.Headers = kept
 	return errs
 }
 
