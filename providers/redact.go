@@ -42,8 +42,9 @@ type redactor struct {
 	filter [1 << 10]uint64             // bit hash(len, window)
 	sets   map[int]map[uint64]struct{} // window length -> packed windows
 	lens   []int                       // keys of sets, ascending
-	// whole is the length of the shortest secret form: a run of matched
-	// windows at least this long is an echo of a whole credential.
+	// whole is the length of the shortest secret form of at least fragLen
+	// bytes: a run of matched fragLen-byte windows at least this long is an
+	// echo of a whole credential (a shorter secret is matched whole).
 	whole int
 }
 
@@ -56,12 +57,12 @@ func newRedactor(secrets []string) *redactor {
 			if len(v) < minSecretLen {
 				continue
 			}
-			if r.whole == 0 || len(v) < r.whole {
-				r.whole = len(v)
-			}
 			if len(v) < fragLen {
 				r.add(v)
 				continue
+			}
+			if r.whole == 0 || len(v) < r.whole {
+				r.whole = len(v)
 			}
 			for i := 0; i+fragLen <= len(v); i++ {
 				r.add(v[i : i+fragLen])
@@ -189,8 +190,8 @@ func (r *redactor) RedactWhole(dst, b []byte) []byte {
 	sp := spans(r, b)
 	start, hit := 0, false
 	for _, s := range sp {
-		if s[1]-s[0] < r.whole {
-			continue
+		if n := s[1] - s[0]; n >= fragLen && n < r.whole {
+			continue // a fragment of a long credential: may be content
 		}
 		hit = true
 		dst = append(dst, b[start:s[0]]...)

@@ -124,3 +124,15 @@ func TestRedactWhole(t *testing.T) {
 		t.Errorf("nil redactor changed its input")
 	}
 }
+
+// A short credential (a 5-byte header token) does not lower the bar for
+// the long ones: fragments of the API key in an answer stay content, the
+// short token itself is still removed.
+func TestRedactWholeMixedLengths(t *testing.T) {
+	r := newRedactor([]string{secret, "tok42"})
+	in := []byte(`{"content":"prefix ` + secret[:fragLen] + ` and tok42"}`)
+	want := `{"content":"prefix ` + secret[:fragLen] + ` and [redacted]"}`
+	if got := string(r.RedactWhole(nil, in)); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+}
