@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -221,7 +222,8 @@ func (r *redactor) str(s string) string {
 
 // providerSecrets lists every credential of p: the API key, every secret,
 // and the value of every credential-like header (see llm.SensitiveHeader),
-// also without its auth scheme ("Bearer ", "Basic ").
+// also without its auth scheme ("Bearer ", "Basic ") and, for Basic, the
+// decoded "user:password" and password.
 func providerSecrets(p *llm.Provider) []string {
 	out := []string{p.APIKey}
 	for _, v := range p.Secrets {
@@ -233,7 +235,15 @@ func providerSecrets(p *llm.Provider) []string {
 		}
 		out = append(out, v)
 		if scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " "); ok && scheme != "" && !strings.ContainsAny(scheme, "=,") {
-			out = append(out, strings.TrimSpace(tok))
+			tok = strings.TrimSpace(tok)
+			out = append(out, tok)
+			if strings.EqualFold(scheme, "Basic") {
+				// user:password, as an upstream may echo it decoded.
+				if b, err := base64.StdEncoding.DecodeString(tok); err == nil {
+					_, pass, _ := strings.Cut(string(b), ":") // a user name is not a secret
+					out = append(out, string(b), pass)
+				}
+			}
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,9 +64,10 @@ func TestRedactNoAllocWhenClean(t *testing.T) {
 // header values with and without their scheme; ordinary headers are not.
 func TestProviderSecrets(t *testing.T) {
 	p := &llm.Provider{APIKey: "k1-0123456789", Secrets: map[string]string{"aws_secret": "s1-0123456789"},
-		Headers: map[string]string{"Authorization": "Bearer t1-0123456789", "X-Goog-Api-Key": "g1-0123456789", "X-Title": "my-app-0123456789"}}
+		Headers: map[string]string{"Authorization": "Bearer t1-0123456789", "X-Goog-Api-Key": "g1-0123456789", "X-Title": "my-app-0123456789",
+			"X-Upstream-Auth": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw-0123456789"))}}
 	got := strings.Join(providerSecrets(p), " ")
-	for _, want := range []string{"k1-0123456789", "s1-0123456789", "Bearer t1-0123456789", " t1-0123456789", "g1-0123456789"} {
+	for _, want := range []string{"k1-0123456789", "s1-0123456789", "Bearer t1-0123456789", " t1-0123456789", "g1-0123456789", " pw-0123456789"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("secrets %q lack %q", got, want)
 		}

@@ -137,8 +137,14 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	return tr
 }
 
+// isEventStream reports a text/event-stream body. Media types are
+// case-insensitive and may carry parameters ("Text/Event-Stream;
+// charset=utf-8").
 func isEventStream(h http.Header) bool {
-	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	const sse = "text/event-stream"
+	ct := strings.TrimSpace(h.Get("Content-Type"))
+	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse) &&
+		(len(ct) == len(sse) || ct[len(sse)] == ';' || ct[len(sse)] == ' ' || ct[len(sse)] == '\t')
 }
 
 func asError(err error) *llm.Error {

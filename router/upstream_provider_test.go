@@ -141,3 +141,27 @@ func TestUpstreamRedirectAndHeaders(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+// Media types are case-insensitive: an upstream answering
+// "Text/Event-Stream; charset=UTF-8" is relayed as a stream (it was read as
+// a JSON body and failed as not JSON).
+func TestEventStreamContentTypeCaseInsensitive(t *testing.T) {
+	for _, ct := range []string{"Text/Event-Stream; charset=UTF-8", "TEXT/EVENT-STREAM", " text/event-stream"} {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Type"] = []string{ct}
+			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n")
+		}))
+		srv, _ := newTestProxy(t, time.Second, up.URL)
+		resp := post(t, srv.URL, `{"model":"m","stream":true}`)
+		b, _ := io.ReadAll(resp.Body)
+		up.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "[DONE]") {
+			t.Fatalf("%q: %d %s", ct, resp.StatusCode, b)
+		}
+	}
+	for _, ct := range []string{"text/event-streamx", "application/json"} {
+		if isEventStream(http.Header{"Content-Type": {ct}}) {
+			t.Errorf("%q taken for an event stream", ct)
+		}
+	}
+}

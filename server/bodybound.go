@@ -66,14 +66,12 @@ func (b *eofBody) Read(p []byte) (int, error) {
 // handler returns, where the handler's own write deadlines no longer
 // apply. A client that pipelines requests and never reads the answers
 // would otherwise hold its connection, a goroutine and graceful shutdown
-// forever. At the start of a request the deadline left by the previous one
-// on the connection is cleared; the handler sets its own for its writes
+// forever. net/http clears the deadline once the answer is out, before
+// the connection's next request; the handler sets its own for its writes
 // (the router bounds each write, so streams of any length still work).
 func boundFlush(h http.Handler, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Time{})
-		defer func() { _ = rc.SetWriteDeadline(time.Now().Add(timeout)) }()
+		defer func() { _ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout)) }()
 		h.ServeHTTP(w, r)
 	})
 }
