@@ -453,3 +453,36 @@ func TestStreamOptionsRejectionNotClientTriggered(t *testing.T) {
 		t.Fatalf("a later request was sent %q", got)
 	}
 }
+
+// A row stored before transport-owned headers were refused is still built,
+// without those headers, and each is reported.
+func TestRegistryDropsTransportHeaders(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	snap := llm.EmptySnapshot()
+	snap.Providers["old"] = &llm.Provider{Name: "old", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL,
+		Headers: map[string]string{"Host": "evil.example", "accept-encoding": "gzip", "X-Keep": " 1 "}}
+	reg, errs := NewRegistry(nil, snap, Options{})
+	if len(errs) != 2 {
+		t.Fatalf("errs %v", errs)
+	}
+	p, ok := reg.Get("old")
+	if !ok {
+		t.Fatal("provider skipped")
+	}
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Body: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got.Get("X-Keep") != "1" || got.Get("Accept-Encoding") == "gzip" {
+		t.Fatalf("headers %v", got)
+	}
+	if len(snap.Providers["old"].Headers) != 3 {
+		t.Fatal("snapshot mutated")
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -85,8 +87,9 @@ func key(p *llm.Provider) string {
 // the same opts is reused as it is: its warm connection pool and what it
 // learnt about its upstream (that it rejects stream_options, say).
 // Providers that fail validation (Options.Validate) or construction are
-// skipped and reported in the returned error list; the registry is usable
-// either way. Nothing of prev is closed: once the new registry is in use,
+// skipped and reported in the returned error list, as are transport-owned
+// headers an older row may hold (the provider is built without them); the
+// registry is usable either way. Nothing of prev is closed: once the new registry is in use,
 // call Retire(prev).
 func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, []error) {
 	r := &Registry{opts: opts, byName: map[string]Provider{}, byID: map[string]*entry{}}
@@ -101,6 +104,7 @@ func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, [
 			}
 		}
 		p := *src // Validate normalises; the snapshot is shared and immutable
+		errs = append(errs, dropTransportHeaders(&p)...)
 		if err := opts.Validate(&p); err != nil {
 			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
@@ -130,6 +134,28 @@ func (r *Registry) Retire(prev *Registry) {
 			e.client.CloseIdle()
 		}
 	}
+}
+
+// dropTransportHeaders removes from p (copying its header map) the headers
+// the transport owns, which admin writes now refuse but older rows may
+// hold: they were ignored or broke the call, so the provider is built
+// without them rather than skipped, and each is reported. It also trims
+// surrounding whitespace from values, as the transport did when sending.
+func dropTransportHeaders(p *llm.Provider) []error {
+	var errs []error
+	var kept map[string]string
+	for k, v := range p.Headers {
+		if validHeaderName(k) && forbiddenHeader(http.CanonicalHeaderKey(k)) {
+			errs = append(errs, fmt.Errorf("provider %q: header %s is managed by the transport and was ignored; remove it", p.Name, http.CanonicalHeaderKey(k)))
+			continue
+		}
+		if kept == nil {
+			kept = make(map[string]string, len(p.Headers))
+		}
+		kept[k] = strings.TrimSpace(v) // what the transport sent
+	}
+	p.Headers = kept
+	return errs
 }
 
 // fingerprint hashes every field of p that the built provider depends on.

@@ -197,7 +197,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	}
 	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}})
 	for _, e := range errs {
-		s.log.Warn("provider skipped", "err", e)
+		s.log.Warn("provider configuration problem (the provider is skipped, or built without what the message names)", "err", e)
 	}
 	s.state.Store(next)
 	// What the old state used and the new one does not (idle connections
