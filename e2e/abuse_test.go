@@ -225,3 +225,69 @@ func TestAbuseUpstreamEchoesKeyInAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestAbuseStreamEventsNotJSON: stream events whose data is not a JSON
+// object (cut short, a bare number, garbage). Before the fix they were
+// forwarded as they came and the stream recorded "ok": the client's SDK
+// fails on them, and an answer cut mid-event is not complete. Now such an
+// event before the first one forwarded is a 502 invalid_upstream_response
+// (another deployment may be tried), and after it ends the stream as
+// broken. An empty data event is a keepalive and is not forwarded.
+func TestAbuseStreamEventsNotJSON(t *testing.T) {
+	t.Parallel()
+	up := newHostileUpstream(t, map[string]http.HandlerFunc{
+		"garbage": sseScript(func(string) string {
+			return "data: 123\n\n" + "data: " + chunkJSON("x") + "\n\n" + "data: [DONE]\n\n"
+		}),
+		"cut": sseScript(func(string) string {
+			return "data: " + chunkJSON("first") + "\n\n" +
+				"data:\n\n" +
+				"data: " + chunkJSON("second") + "\n\n" +
+				`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"cut he` + "\n\n" +
+				"data: [DONE]\n\n"
+		}),
+	})
+	g := startGateway(t, gwOptions{})
+	up.route(t, g, "garbage", "sk-upstream-"+randHex(t, 8), nil)
+	up.route(t, g, "cut", "sk-upstream-"+randHex(t, 8), nil)
+	k := g.addKey(t, "k", nil)
+
+	code, data := rawChat(t, g, k.Key, `{"model":"garbage","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 30*time.Second)
+	if code != http.StatusBadGateway || !bytes.Contains(data, []byte(`"code":"invalid_upstream_response"`)) {
+		t.Errorf("garbage first event: got %d %s; want 502 invalid_upstream_response", code, data)
+	}
+
+	code, data = rawChat(t, g, k.Key, `{"model":"cut","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 30*time.Second)
+	if code != http.StatusOK {
+		t.Fatalf("cut: status %d: %s", code, data)
+	}
+	lines := sseData(data)
+	if len(lines) != 3 || lines[0] != chunkJSON("first") || lines[1] != chunkJSON("second") || !strings.Contains(lines[2], `"code":"stream_broken"`) {
+		t.Errorf("cut: want the two whole chunks, then a stream_broken error and no [DONE]; got %q", lines)
+	}
+	deadline := time.Now().Add(4 * time.Second)
+	for {
+		var st []string
+		for _, r := range g.sqliteUsage(t) {
+			st = append(st, r.Model+":"+r.Status)
+		}
+		if strings.Contains(strings.Join(st, " "), "cut:stream_broken") && strings.Contains(strings.Join(st, " "), "garbage:error") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage rows: %v; want garbage:error and cut:stream_broken", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sseData returns the data fields of an SSE answer, one per data line.
+func sseData(b []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "data:"); ok {
+			out = append(out, strings.TrimPrefix(v, " "))
+		}
+	}
+	return out
+}

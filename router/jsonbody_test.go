@@ -157,7 +157,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		defer timeBound(t, len(b))()
 		_ = member(b, "usage")
-		_, _, _ = chunkMembers(b)
+		_, _, _, _ = chunkMembers(b)
 		r, err := parseRequest(b)
 		if err != nil {
 			if err.Status != 400 || err.Type != "invalid_request_error" {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -50,8 +51,17 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		done := len(data) == 6 && string(data) == "[DONE]"
 		forward := true
 		if !done {
-			errV, usageV, choicesV := chunkMembers(data)
-			if string(event) == "error" || errV != nil {
+			errV, usageV, choicesV, ok := chunkMembers(data)
+			isErr := string(event) == "error" || errV != nil
+			if !ok && !isErr {
+				if len(bytes.TrimSpace(data)) == 0 {
+					continue // an empty event: a keepalive, nothing to forward
+				}
+				// Cut short or not JSON: the client's SDK would fail
+				// on it, and the answer is not complete.
+				return x.endStream(&s, errBadEvent, resp.Status, d, idle, cancel)
+			}
+			if isErr {
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
 				if red != nil {
@@ -185,6 +195,9 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 	case errors.Is(err, errEventTooLarge):
 		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
+	case errors.Is(err, errBadEvent):
+		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an event that is not a JSON object", d.Provider)
+		e.Code = "invalid_upstream_response"
 	default:
 		e = llm.Errorf(llm.KindUpstream, "upstream %s stream ended before completion", d.Provider)
 		e.Code = "stream_broken"
@@ -221,6 +234,10 @@ func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
 	}
 	return tryResult{delivered: true, err: e, usage: u, ttft: s.ttft}
 }
+
+// errBadEvent ends a stream whose upstream sent a data event that is not
+// a JSON object.
+var errBadEvent = errors.New("upstream event is not a JSON object")
 
 func errClientGone() *llm.Error {
 	return llm.Errorf(llm.KindCanceled, "client closed the request")
