@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -16,7 +18,11 @@ import (
 // gzip-encoded body is decoded, and limit bounds the decoded bytes too, so
 // a small compressed body cannot expand without bound; other encodings get
 // 415.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
+//
+// Every byte buffered is taken from held's budget first (nil: no budget);
+// when the budget is spent the answer is 503 overloaded. The caller gives
+// held back when the request ends, whatever readBody returned.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, held *heldBytes) ([]byte, *llm.Error) {
 	if r.ContentLength > limit {
 		return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
 	}
@@ -30,14 +36,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm
 	if gz {
 		var zr *gzip.Reader
 		if zr, err = gzip.NewReader(src); err == nil {
-			body, err = readAllLimited(zr, nil, limit)
+			body, err = readAllLimited(held.reader(zr), nil, limit)
 		}
 	} else {
-		body, err = readAllLimited(src, r.Header, limit)
+		body, err = readAllLimited(held.reader(src), r.Header, limit)
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
+		case errors.Is(err, errBudgetSpent):
+			return nil, budgetError()
 		case errors.As(err, &mbe) && (!gz || errors.As(src.err, &mbe)):
 			return nil, llm.Errorf(llm.KindTooLarge, "request body is larger than %d bytes", limit)
 		case errors.As(err, &mbe):
@@ -61,6 +69,73 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is empty; send a JSON object")
 	}
 	return body, nil
+}
+
+// bodyBudget bounds the request-body bytes all requests hold at once.
+// Each body is bounded (MaxBodyBytes), but without this their sum is not:
+// any key holder could open a thousand connections, send all but the last
+// byte of a maximal body on each, and make the gateway hold gigabytes.
+type bodyBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// heldBytes is one request's share of a bodyBudget. Its methods are
+// no-ops on nil.
+type heldBytes struct {
+	b *bodyBudget
+	n int64
+}
+
+var errBudgetSpent = errors.New("request body budget spent")
+
+// take reserves n bytes; false (nothing reserved) when that would spend
+// more than the budget.
+func (h *heldBytes) take(n int64) bool {
+	if h == nil {
+		return true
+	}
+	if h.b.used.Add(n) > h.b.max {
+		h.b.used.Add(-n)
+		return false
+	}
+	h.n += n
+	return true
+}
+
+// release gives back everything h took.
+func (h *heldBytes) release() {
+	if h != nil && h.n > 0 {
+		h.b.used.Add(-h.n)
+		h.n = 0
+	}
+}
+
+// reader returns r with every byte read taken from the budget first.
+func (h *heldBytes) reader(r io.Reader) io.Reader {
+	if h == nil {
+		return r
+	}
+	return budgetReader{r: r, h: h}
+}
+
+type budgetReader struct {
+	r io.Reader
+	h *heldBytes
+}
+
+func (b budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 && !b.h.take(int64(n)) {
+		return 0, errBudgetSpent
+	}
+	return n, err
+}
+
+func budgetError() *llm.Error {
+	e := llm.Errorf(llm.KindUnavailable, "the gateway is holding too many request bodies at once; retry shortly")
+	e.Code, e.RetryAfter = "overloaded", time.Second
+	return e
 }
 
 // contentEncoding reports whether the body is gzip-encoded; an encoding

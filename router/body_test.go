@@ -89,7 +89,7 @@ func readBodyOf(body []byte, enc []string, limit int64) ([]byte, *llm.Error) {
 	if enc != nil {
 		r.Header["Content-Encoding"] = enc
 	}
-	return readBody(httptest.NewRecorder(), r, limit)
+	return readBody(httptest.NewRecorder(), r, limit, nil)
 }
 
 func TestReadBodyContentEncoding(t *testing.T) {

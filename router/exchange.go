@@ -34,7 +34,8 @@ type exchange struct {
 	overhead  time.Duration
 	req       *request
 	facts     requestFacts
-	wdl       bool // a write deadline was set on the connection
+	wdl       bool      // a write deadline was set on the connection
+	held      heldBytes // the request body's share of h.bodies
 }
 
 func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
@@ -69,6 +70,7 @@ func (x *exchange) serve() {
 		hd["X-Request-Id"] = []string{x.rec.ID}
 	}
 	defer x.finish()
+	defer x.held.release() // the body's share of the budget, once nothing uses it
 	if max := h.opts.MaxInFlight; max > 0 {
 		n := h.inflight.Add(1)
 		defer h.inflight.Add(-1)
@@ -135,7 +137,8 @@ func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
 func (x *exchange) decode() (*request, *llm.Error) {
 	// A client that trickles its body must not hold the request forever.
 	_ = x.rc.SetReadDeadline(time.Now().Add(x.h.opts.BodyReadTimeout))
-	body, e := readBody(x.w, x.r, x.h.opts.MaxBodyBytes)
+	x.held = heldBytes{b: &x.h.bodies}
+	body, e := readBody(x.w, x.r, x.h.opts.MaxBodyBytes, &x.held)
 	_ = x.rc.SetReadDeadline(time.Time{})
 	if e != nil {
 		return nil, e

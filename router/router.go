@@ -49,6 +49,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
+	// MaxBufferedBytes bounds the request-body bytes all requests hold
+	// at once; beyond it new bodies get 503 overloaded. Default 64 ×
+	// MaxBodyBytes, at least 1 GiB.
+	MaxBufferedBytes int64
 	// MaxAttempts bounds the deployments tried for one request. Default 3.
 	MaxAttempts int
 	// WriteTimeout bounds each write to a client (every stream event, a
@@ -75,6 +79,7 @@ type Handler struct {
 	opts     Options
 	engine   *gin.Engine
 	inflight atomic.Int64
+	bodies   bodyBudget
 }
 
 // New builds the proxy handler.
@@ -103,7 +108,11 @@ func New(o Options) *Handler {
 	if o.Admitter == nil {
 		o.Admitter = noAdmission{}
 	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = max(64*o.MaxBodyBytes, 1<<30)
+	}
 	h := &Handler{opts: o}
+	h.bodies.max = o.MaxBufferedBytes
 	e := gin.New()
 	e.Use(h.recovery)
 	if len(o.CORSOrigins) > 0 {

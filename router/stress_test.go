@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -233,4 +234,69 @@ func TestMaxInFlightSheds(t *testing.T) {
 		t.Fatalf("third request: %d retry-after %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	cancel()
+}
+
+// TestBodyBudgetBoundsHeldBodies: bodies being received count against
+// MaxBufferedBytes; a client that sends most of a body and stalls holds its
+// share, and a body that would spend more than the rest gets 503
+// overloaded at once. Before the budget, each body was bounded but their
+// sum was not: a thousand stalled near-maximal bodies held gigabytes.
+func TestBodyBudgetBoundsHeldBodies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`)
+	}))
+	defer up.Close()
+	srv, _ := newTestProxyWith(t, func(o *Options) { o.MaxBodyBytes = 48 << 10; o.MaxBufferedBytes = 64 << 10 }, 5*time.Second, up.URL)
+	body := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("a", 40<<10) + `"}]}`
+
+	// The first client sends all but the last byte, then stalls.
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server closes
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", pr)
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	first := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- resp
+	}()
+	if _, err := io.WriteString(pw, body[:len(body)-1]); err != nil {
+		t.Fatal(err)
+	}
+	// io.Pipe's Write returns once the handler has read the bytes; a
+	// little more time lets them reach its buffer.
+	deadline := time.Now().Add(5 * time.Second)
+	var resp *http.Response
+	for {
+		resp = post(t, srv.URL, body)
+		if resp.StatusCode == http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"code":"overloaded"`) || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("second body while the first is held: %d %s; want 503 overloaded", resp.StatusCode, b)
+	}
+	// A small body still fits.
+	if resp := post(t, srv.URL, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("small body: %d", resp.StatusCode)
+	}
+	// Once the first request ends, its share is back.
+	if _, err := io.WriteString(pw, body[len(body)-1:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-first; r == nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("first request: %v", r)
+	} else {
+		r.Body.Close()
+	}
+	if resp := post(t, srv.URL, body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("body after the first ended: %d", resp.StatusCode)
+	}
 }
