@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -46,6 +47,9 @@ type Options struct {
 	OnChange func()
 	// Logger receives handler errors and panics. Nil discards.
 	Logger *slog.Logger
+	// UsageQueryTimeout bounds each read of /admin/usage, /admin/usage/summary
+	// and /admin/requests; past it the answer is a 503. Default 30s.
+	UsageQueryTimeout time.Duration
 }
 
 // New returns the admin API as an http.Handler.
@@ -71,7 +75,7 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
-	e.Use(a.recovery, a.auth)
+	e.Use(a.recovery, a.auth, a.singleParams)
 	e.NoRoute(func(c *gin.Context) {
 		a.error(c, http.StatusNotFound, "not found", "invalid_request_error", "", "not_found")
 	})
@@ -137,6 +141,23 @@ func (a *api) auth(c *gin.Context) {
 		a.error(c, http.StatusUnauthorized, "invalid admin key", "authentication_error", "", "invalid_admin_key")
 		c.Abort()
 		return
+	}
+	c.Next()
+}
+
+// singleParams refuses a query that names a parameter twice
+// (?model=a&model=b): which one the caller meant is unclear, as with two
+// credentials, and the handlers would silently read the first.
+func (a *api) singleParams(c *gin.Context) {
+	for name, vs := range c.Request.URL.Query() {
+		if len(vs) > 1 {
+			if len(name) > 64 {
+				name = name[:64]
+			}
+			a.error(c, http.StatusBadRequest, "a query parameter is given more than once", "invalid_request_error", name, "invalid_value")
+			c.Abort()
+			return
+		}
 	}
 	c.Next()
 }

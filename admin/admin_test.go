@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/store"
 )
 
@@ -217,7 +218,7 @@ func TestProvidersAPI(t *testing.T) {
 		// PUT replaces everything but keeps the key when none is sent.
 		got = store.Provider{}
 		h.expect(h.do("PUT", "/admin/providers/up", `{"name":"up","type":"openai"}`), 200, &got)
-		if got.BaseURL != store.DefaultOpenAIBaseURL || len(got.Headers) != 0 || got.Timeouts.Connect != "" || !got.APIKeySet {
+		if got.BaseURL != providers.DefaultOpenAIBaseURL || len(got.Headers) != 0 || got.Timeouts.Connect != "" || !got.APIKeySet {
 			t.Fatalf("put %+v", got)
 		}
 

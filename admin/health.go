@@ -39,7 +39,7 @@ func (a *api) readyz(c *gin.Context) {
 
 // health serves GET /admin/health: Options.Health's result as {"items": …}.
 func (a *api) health(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"items": a.opts.Health(c.Request.Context())})
+	a.json(c, http.StatusOK, gin.H{"items": a.opts.Health(c.Request.Context())})
 }
 
 type readyError string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/store"
 )
 
@@ -32,7 +33,7 @@ type harness struct {
 
 func openStore(t *testing.T, dialect string) *store.Store {
 	t.Helper()
-	opts := store.Options{DataDir: t.TempDir(), EncryptionKey: strings.Repeat("ab", 32)}
+	opts := store.Options{DataDir: t.TempDir(), EncryptionKey: strings.Repeat("ab", 32), ValidateProvider: providers.Options{}.Validate}
 	if dialect == store.DialectPostgres {
 		opts.URL = pgTestURL(t)
 	}

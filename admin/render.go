@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,6 +42,19 @@ func optional(s string) *string {
 // error renders an OpenAI-shaped error. message must be safe to show.
 func (a *api) error(c *gin.Context, status int, message, typ, param, code string) {
 	c.JSON(status, errorBody{Error: errorDetail{Message: message, Type: typ, Param: optional(param), Code: optional(code)}})
+}
+
+// json renders v with status. An answer that cannot be encoded (a time
+// past year 9999, say) is a logged 500 in the error shape, never a 200
+// with an empty body.
+func (a *api) json(c *gin.Context, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.log.Error("admin: cannot encode the answer", "method", c.Request.Method, "route", c.FullPath(), "err", err)
+		a.error(c, http.StatusInternalServerError, "internal error", "internal_error", "", "internal_error")
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
 }
 
 // fail maps a store error to a response. Unknown errors are logged and
@@ -106,7 +120,81 @@ func (a *api) decode(c *gin.Context, v any) bool {
 		a.error(c, http.StatusBadRequest, "invalid JSON: trailing data after the object", "invalid_request_error", "", "invalid_json")
 		return false
 	}
+	if name, dup := duplicateMember(body); dup {
+		if len(name) > 64 {
+			name = name[:64]
+		}
+		a.error(c, http.StatusBadRequest, "invalid JSON: a member appears twice in one object", "invalid_request_error", name, "invalid_json")
+		return false
+	}
 	return true
+}
+
+// duplicateMember reports a member name that appears twice in one object
+// of body, anywhere in it. encoding/json would keep the last one, while a
+// reviewer, a proxy or another parser may act on the first: {"models":
+// ["a"], "models": []} must not be a key restricted to one model for one
+// reader and unrestricted for another. Names are compared as encoding/json
+// matches fields, ignoring case. body must be valid JSON (decode checks it
+// first). Linear in len(body): one map per object.
+func duplicateMember(body []byte) (string, bool) {
+	type level struct {
+		keys    map[string]struct{} // nil for an array
+		wantKey bool
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].wantKey {
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				continue
+			}
+			name, _ := tok.(string)
+			folded := foldName(name)
+			if _, dup := stack[n-1].keys[folded]; dup {
+				return name, true
+			}
+			stack[n-1].keys[folded] = struct{}{}
+			stack[n-1].wantKey = false
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true // this token starts the member's value
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, level{keys: map[string]struct{}{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, level{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// foldName folds a member name as encoding/json does when it matches
+// fields: each rune to the smallest of its simple case folds.
+func foldName(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				r = f
+				break
+			}
+			r = f
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // listResponse is every list endpoint's envelope.

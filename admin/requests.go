@@ -9,7 +9,7 @@ import (
 )
 
 // listRequests serves GET /admin/requests?from=&to=&key=&model=&provider=
-// &status=&client_request_id=&page=&page_size=: the request log, newest
+// &owner=&status=&client_request_id=&page=&page_size=: the request log, newest
 // first, in the list envelope.
 func (a *api) listRequests(c *gin.Context) {
 	from, to, ok := a.timeRange(c)
@@ -26,12 +26,18 @@ func (a *api) listRequests(c *gin.Context) {
 			"invalid_request_error", "status", "invalid_value")
 		return
 	}
-	q := store.RequestQuery{From: from, To: to, KeyID: c.Query("key"), Model: c.Query("model"),
-		Provider: c.Query("provider"), Status: status, ClientRequestID: c.Query("client_request_id"), Page: p}
-	items, total, err := a.opts.Store.ListRequests(c.Request.Context(), q)
-	if err != nil {
-		a.fail(c, err)
+	f, ok := a.filters(c, "key", "model", "provider", "owner", "client_request_id")
+	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+	q := store.RequestQuery{From: from, To: to, KeyID: f["key"], Model: f["model"],
+		Provider: f["provider"], Status: status, ClientRequestID: f["client_request_id"], Owner: f["owner"], Page: p}
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	items, total, err := a.opts.Store.ListRequests(ctx, q)
+	if err != nil {
+		a.failUsage(c, err)
+		return
+	}
+	a.json(c, http.StatusOK, listResponse[store.RequestRow]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
 }

@@ -42,7 +42,7 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 			a.fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, listResponse[Out]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
+		a.json(c, http.StatusOK, listResponse[Out]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
 	})
 	g.POST(path, func(c *gin.Context) {
 		var in In
@@ -58,7 +58,7 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 		if r.createSecret {
 			c.Header("Cache-Control", "no-store")
 		}
-		c.JSON(http.StatusCreated, out)
+		a.json(c, http.StatusCreated, out)
 	})
 	g.GET(one, func(c *gin.Context) {
 		out, err := r.get(c.Request.Context(), c.Param("id"))
@@ -66,7 +66,7 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 			a.fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, out)
+		a.json(c, http.StatusOK, out)
 	})
 	g.PATCH(one, func(c *gin.Context) {
 		var patch Patch
@@ -91,7 +91,7 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 			c.Status(http.StatusNoContent)
 			return
 		}
-		c.JSON(http.StatusOK, out)
+		a.json(c, http.StatusOK, out)
 	})
 }
 
@@ -102,7 +102,7 @@ func (r resource[In, Patch, Out]) write(a *api, c *gin.Context, patch Patch) {
 		return
 	}
 	a.changed()
-	c.JSON(http.StatusOK, out)
+	a.json(c, http.StatusOK, out)
 }
 
 // createdKey is the one response that carries a key's secret.

@@ -72,35 +72,48 @@ func (a *api) queryTime(c *gin.Context, name string, def time.Time) (time.Time, 
 	return t, ok
 }
 
-// usage serves GET /admin/usage?from=&to=&group_by=&key=&model=; defaults:
-// the last 24 hours grouped by day.
+// usage serves GET /admin/usage?from=&to=&group_by=&key=&model=&owner=;
+// defaults: the last 24 hours grouped by day. group_by is one of
+// store.GroupByValues.
 func (a *api) usage(c *gin.Context) {
 	from, to, ok := a.timeRange(c)
 	if !ok {
 		return
 	}
-	q := store.UsageQuery{From: from, To: to, GroupBy: c.DefaultQuery("group_by", store.GroupByDay),
-		KeyID: c.Query("key"), Model: c.Query("model")}
-	rows, err := a.opts.Store.QueryUsage(c.Request.Context(), q)
-	if err != nil {
-		a.fail(c, err)
+	f, ok := a.filters(c, "key", "model", "owner")
+	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, usageResponse{Items: rows, From: q.From, To: q.To, GroupBy: q.GroupBy})
+	q := store.UsageQuery{From: from, To: to, GroupBy: c.DefaultQuery("group_by", store.GroupByDay),
+		KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	rows, err := a.opts.Store.QueryUsage(ctx, q)
+	if err != nil {
+		a.failUsage(c, err)
+		return
+	}
+	a.json(c, http.StatusOK, usageResponse{Items: rows, From: q.From, To: q.To, GroupBy: q.GroupBy})
 }
 
-// usageSummary serves GET /admin/usage/summary?from=&to=&key=&model=:
+// usageSummary serves GET /admin/usage/summary?from=&to=&key=&model=&owner=:
 // request count and latency / TTFT percentiles over the range.
 func (a *api) usageSummary(c *gin.Context) {
 	from, to, ok := a.timeRange(c)
 	if !ok {
 		return
 	}
-	q := store.UsageQuery{From: from, To: to, KeyID: c.Query("key"), Model: c.Query("model")}
-	sum, err := a.opts.Store.LatencySummary(c.Request.Context(), q)
-	if err != nil {
-		a.fail(c, err)
+	f, ok := a.filters(c, "key", "model", "owner")
+	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, summaryResponse{LatencySummary: sum, From: from, To: to})
+	q := store.UsageQuery{From: from, To: to, KeyID: f["key"], Model: f["model"], Owner: f["owner"]}
+	ctx, cancel := a.usageCtx(c)
+	defer cancel()
+	sum, err := a.opts.Store.LatencySummary(ctx, q)
+	if err != nil {
+		a.failUsage(c, err)
+		return
+	}
+	a.json(c, http.StatusOK, summaryResponse{LatencySummary: sum, From: from, To: to})
 }

@@ -12,8 +12,16 @@ import (
 // is done on it.
 const MaxCredentialBytes = 8 << 10
 
-// Principal is who a request acts for.
+// Principal is who a request acts for: today a Sluice key, later the
+// subject of an OIDC token. ID, Kind and Owner are recorded on every usage
+// row (llm.Record.PrincipalID, PrincipalKind, Owner).
 type Principal struct {
+	// ID identifies the principal within its kind: the key id for a key.
+	ID string
+	// Kind is llm.PrincipalKey or llm.PrincipalJWT.
+	Kind string
+	// Owner is the team or user the usage is accounted to ("" when none).
+	Owner     string
 	KeyID     string
 	KeyPrefix string
 	Name      string
@@ -80,7 +88,7 @@ func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal,
 	if !ok || k.Disabled || k.Expired(now) {
 		return nil, invalid()
 	}
-	return &Principal{KeyID: k.ID, KeyPrefix: k.Prefix, Name: k.Name, Key: k}, nil
+	return &Principal{ID: k.ID, Kind: llm.PrincipalKey, Owner: k.Owner, KeyID: k.ID, KeyPrefix: k.Prefix, Name: k.Name, Key: k}, nil
 }
 
 func invalid() *llm.Error {

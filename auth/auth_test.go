@@ -79,3 +79,17 @@ func TestCredential(t *testing.T) {
 		}
 	}
 }
+
+// TestPrincipalOfKey checks the accounting fields a key's principal
+// carries onto usage records.
+func TestPrincipalOfKey(t *testing.T) {
+	snap := llm.EmptySnapshot()
+	snap.Keys[llm.HashKey("sk-owned")] = &llm.Key{ID: "key_1", Prefix: "sk-ow", Owner: "team-a"}
+	p, err := Authenticate(snap, "sk-owned", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ID != "key_1" || p.Kind != llm.PrincipalKey || p.Owner != "team-a" || p.KeyID != "key_1" {
+		t.Fatalf("principal = %+v", p)
+	}
+}

@@ -83,7 +83,8 @@ func TestClientRequestIDCannotEraseUsage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, gwOptions{})
 	g := f.gw
-	other := g.addKey(t, "other tenant", nil)
+	var other createdKey
+	g.adminOK(t, http.MethodPost, "/admin/keys", map[string]any{"name": "other tenant", "owner": "team-b"}, &other)
 	const n = 10
 	clientID := "job-" + randHex(t, 6)
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count me"}]}`
@@ -144,6 +145,20 @@ func TestClientRequestIDCannotEraseUsage(t *testing.T) {
 		if it["client_request_id"] != clientID || !gatewayIDs[it["request_id"].(string)] {
 			t.Fatalf("request log row: %v", it)
 		}
+	}
+
+	// Every row carries its principal; the owner groups usage.
+	for _, it := range items {
+		if it["principal_kind"] != "key" || (it["principal_id"] != f.key.ID && it["principal_id"] != other.ID) ||
+			(it["principal_id"] == other.ID) != (it["owner"] == "team-b") || it["upstream_model"] != "gpt-4o-mini" {
+			t.Fatalf("request log principal: %v", it)
+		}
+	}
+	if r := g.waitUsage(t, "owner", "team-b", func(r usageRow) bool { return r.Requests >= n }); r.Requests != n {
+		t.Errorf("group_by=owner: team-b requests = %d, want %d", r.Requests, n)
+	}
+	if r := g.waitUsage(t, "principal", "key:"+other.ID, func(r usageRow) bool { return r.Requests >= n }); r.Requests != n {
+		t.Errorf("group_by=principal: requests = %d, want %d", r.Requests, n)
 	}
 
 	// The written metric counts rows actually inserted; nothing conflicted.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -56,8 +57,9 @@ func (t Timeouts) WithDefaults() Timeouts {
 }
 
 // Provider is one configured upstream account: where it lives and how to
-// authenticate. APIKey is the decrypted secret; it lives only in memory and
-// must never be logged, rendered or put in a metric.
+// authenticate. APIKey, Secrets and the values of credential-like Headers
+// (see SensitiveHeader) are secrets: they live only in memory and must never
+// be logged, rendered or put in a metric.
 type Provider struct {
 	ID       string
 	Name     string
@@ -75,9 +77,24 @@ type Provider struct {
 	Secrets map[string]string
 	// Revision is the configuration version that last changed the row.
 	Revision int64
-	// UpdatedAt changes whenever any field changes; it lets runtime caches
-	// (HTTP transports) know when to rebuild.
+	// UpdatedAt changes whenever any field changes.
 	UpdatedAt time.Time
+}
+
+// SensitiveHeader reports whether a static provider header probably
+// carries a credential: its value is masked in admin views and redacted from
+// everything an upstream sends back.
+func SensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	if n == "authorization" || n == "proxy-authorization" || n == "cookie" {
+		return true
+	}
+	for _, w := range []string{"key", "token", "secret", "auth", "password", "signature", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // Deployment is one way to serve a model: a provider and the model name that
@@ -118,6 +135,11 @@ type Key struct {
 	ExpiresAt *time.Time
 	Disabled  bool
 	Metadata  map[string]string
+	// Owner is the team or user the key's usage is accounted to ("" when
+	// none); it is recorded on every usage row.
+	Owner string
+	// Revision is the configuration version that last changed the row.
+	Revision int64
 }
 
 // Allows reports whether the key may use model. An empty allow-list allows all.

@@ -23,23 +23,31 @@ type Client struct {
 	t  llm.Timeouts // with defaults filled in
 }
 
-// NewClient returns a client with t's timeouts (defaults filled in).
-func NewClient(t llm.Timeouts) *Client {
+// maxResponseHeaderBytes bounds an upstream's response headers.
+const maxResponseHeaderBytes = 256 << 10
+
+// NewClient returns a client with t's timeouts (defaults filled in). With
+// o.DenyPrivate its dialer refuses non-public addresses after resolution.
+func NewClient(t llm.Timeouts, o Options) *Client {
 	t = t.WithDefaults()
 	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	if o.DenyPrivate {
+		d.Control = denyPrivateControl
+	}
 	tr := &http.Transport{
-		Proxy:                 nil, // never route provider traffic through an env proxy implicitly
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   t.Connect,
-		ResponseHeaderTimeout: t.FirstByte,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		WriteBufferSize:       16 << 10,
-		ReadBufferSize:        16 << 10,
+		Proxy:                  nil, // never route provider traffic through an env proxy implicitly
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           4096,
+		MaxIdleConnsPerHost:    1024,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    t.Connect,
+		ResponseHeaderTimeout:  t.FirstByte,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		WriteBufferSize:        16 << 10,
+		ReadBufferSize:         16 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	return &Client{tr: tr, t: t}
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
+	"errors"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -18,44 +16,129 @@ import (
 // DefaultOpenAIBaseURL is used when an openai provider has no base_url.
 const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
 
-// maxErrorBody bounds how much of an upstream error body is read.
-const maxErrorBody = 64 << 10
-
 // OpenAI talks to OpenAI and every server that speaks its wire format. The
 // request body is forwarded untouched; the response is passed through.
 type OpenAI struct {
 	name    string
-	base    string // without trailing slash
-	auth    string // "Bearer <key>", or "" when no key is configured
-	secret  string // the raw key, only to redact upstream echoes
-	headers [][2]string
+	base    string      // without trailing slash
+	headers [][2]string // canonical name, value: auth, options, static headers
+	red     *redactor   // nil when the provider has no credentials
+	idle    time.Duration
 	client  *Client
+	// plainStreams is set once the upstream rejected the stream_options
+	// the gateway injects: from then on Call.PlainBody is sent directly.
+	plainStreams atomic.Bool
 }
 
-// NewOpenAI builds an OpenAI-format provider.
-func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
-	base := strings.TrimRight(p.BaseURL, "/")
-	if base == "" {
-		if p.Type != llm.ProviderOpenAI {
-			return nil, fmt.Errorf("base_url is required for type %s", p.Type)
+// openAIOptions are the options of the openai family.
+type openAIOptions struct {
+	// Organization is sent as OpenAI-Organization.
+	Organization string `json:"organization,omitempty"`
+	// Project is sent as OpenAI-Project.
+	Project string `json:"project,omitempty"`
+}
+
+// validateOpenAI checks the options and secrets of the openai family:
+// organization and project, no secrets beyond api_key.
+func validateOpenAI(p *llm.Provider) error {
+	var o openAIOptions
+	if err := decodeOptions(p, &o); err != nil {
+		return err
+	}
+	for field, v := range map[string]string{"organization": o.Organization, "project": o.Project} {
+		if len(v) > 256 || !validHeaderValue(v) {
+			return invalid("options."+field, "must be at most 256 characters without control characters")
 		}
-		base = DefaultOpenAIBaseURL
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("base_url must be an absolute http(s) URL")
+	return noSecrets(p)
+}
+
+// validateOpenAICompatible checks an openai-compatible provider: it takes
+// no options and no secrets beyond api_key (custom credentials go in
+// headers).
+func validateOpenAICompatible(p *llm.Provider) error {
+	var o struct{}
+	if err := decodeOptions(p, &o); err != nil {
+		return err
 	}
-	o := &OpenAI{name: p.Name, base: base, secret: p.APIKey, client: c}
+	return noSecrets(p)
+}
+
+// decodeOptions decodes p.Options strictly into v (unknown keys are an
+// error) and replaces p.Options with v's canonical encoding.
+func decodeOptions(p *llm.Provider, v any) error {
+	raw := bytes.TrimSpace(p.Options)
+	if len(raw) > 0 && string(raw) != "null" {
+		if raw[0] != '{' {
+			return invalid("options", "must be a JSON object")
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(v); err != nil {
+			msg := "is not valid for type " + string(p.Type)
+			if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				msg = "has unknown key " + clip(f, 80) + " for type " + string(p.Type)
+			}
+			return invalid("options", "%s", msg)
+		}
+		if d.More() {
+			return invalid("options", "must be one JSON object")
+		}
+	}
+	canon, err := json.Marshal(v)
+	if err != nil {
+		return invalid("options", "cannot be encoded")
+	}
+	p.Options = canon
+	return nil
+}
+
+func noSecrets(p *llm.Provider) error {
+	for name := range p.Secrets {
+		return invalid("secrets."+clip(name, 64), "type %s takes no secrets besides api_key", p.Type)
+	}
+	return nil
+}
+
+// NewOpenAI builds an OpenAI-format provider from a validated configuration.
+func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
+	var opts openAIOptions
+	if len(p.Options) > 0 && string(p.Options) != "null" {
+		if err := json.Unmarshal(p.Options, &opts); err != nil {
+			return nil, invalid("options", "is not valid")
+		}
+	}
+	o := &OpenAI{name: p.Name, base: strings.TrimRight(p.BaseURL, "/"), client: c,
+		red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle}
 	if p.APIKey != "" {
-		o.auth = "Bearer " + p.APIKey
+		o.headers = append(o.headers, [2]string{"Authorization", "Bearer " + p.APIKey})
+	}
+	if opts.Organization != "" {
+		o.headers = append(o.headers, [2]string{"Openai-Organization", opts.Organization})
+	}
+	if opts.Project != "" {
+		o.headers = append(o.headers, [2]string{"Openai-Project", opts.Project})
 	}
 	for k, v := range p.Headers {
-		if strings.ContainsAny(k, "\r\n\x00:") || strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("header %q has a forbidden character", k)
-		}
 		o.headers = append(o.headers, [2]string{http.CanonicalHeaderKey(k), v})
 	}
 	return o, nil
+}
+
+// Redact implements Redactor: it removes the provider's API key, secrets
+// and credential-like header values (and their fragments) from b.
+func (o *OpenAI) Redact(dst, b []byte) []byte {
+	if o.red == nil {
+		return b
+	}
+	return o.red.Redact(dst, b)
+}
+
+// RedactWhole removes whole echoes of the provider's credentials from b,
+// an upstream's answer, leaving fragments that may be ordinary content.
+// Like Redact it returns b itself when nothing matches.
+func (o *OpenAI) RedactWhole(dst, b []byte) []byte {
+	return o.red.RedactWhole(dst, b)
 }
 
 // Do implements Provider.
@@ -64,10 +147,29 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	if path == "" {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, o.name)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(call.Body))
+	if call.PlainBody != nil && o.plainStreams.Load() {
+		return o.send(ctx, call, path, call.PlainBody)
+	}
+	resp, err := o.send(ctx, call, path, call.Body)
+	if err != nil && call.PlainBody != nil && rejectsStreamOptions(err) {
+		// Some OpenAI-compatible servers reject stream_options: ask again
+		// exactly as the client did. Only when that succeeds was the
+		// injected stream_options the culprit, and it is remembered: a
+		// client whose own field merely mentions stream_options must not
+		// switch the provider (and everyone's usage reporting) over.
+		resp, err = o.send(ctx, call, path, call.PlainBody)
+		if err == nil {
+			o.plainStreams.Store(true)
+		}
+	}
+	return resp, err
+}
+
+func (o *OpenAI) send(ctx context.Context, call *Call, path string, body []byte) (*Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(body))
 	if err != nil {
 		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
-		e.Err = err
+		e.Err = o.red.redactErr(err)
 		return nil, e
 	}
 	h := req.Header
@@ -76,9 +178,6 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 		h["Accept"] = []string{"text/event-stream"}
 	} else {
 		h["Accept"] = []string{"application/json"}
-	}
-	if o.auth != "" {
-		h["Authorization"] = []string{o.auth}
 	}
 	if call.RequestID != "" {
 		h["X-Request-Id"] = []string{call.RequestID}
@@ -90,145 +189,24 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	// headers for redirects, which provider calls never follow.
 	resp, err := o.client.tr.RoundTrip(req)
 	if err != nil {
-		return nil, classify(ctx, o.name, o.redactErr(err))
+		return nil, classify(ctx, o.name, o.red.redactErr(err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		return nil, o.upstreamError(resp)
+		return nil, upstreamError(o.name, resp, o.red, min(o.idle, errorBodyTimeout), time.Now())
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// rejectsStreamOptions reports an upstream 400/422 that blames the
+// stream_options the gateway added.
+func rejectsStreamOptions(err error) bool {
+	var e *llm.Error
+	return errors.As(err, &e) && (e.UpstreamStatus == http.StatusBadRequest || e.UpstreamStatus == http.StatusUnprocessableEntity) &&
+		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
 
 // Timeouts returns the provider's timeouts (defaults filled in): the
 // router bounds idle gaps in a body with Idle and a whole non-streamed call
 // with FirstByte.
 func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
-
-// upstreamError maps an upstream error response to a gateway error. The
-// status is kept (429 with its Retry-After) except for 401 and 403, which
-// mean the provider rejected the gateway's credentials: the client's own
-// credentials were fine, so that is a bad gateway, not a client auth error.
-func (o *OpenAI) upstreamError(resp *http.Response) *llm.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &llm.Error{Kind: llm.KindUpstream, Status: resp.StatusCode, UpstreamStatus: resp.StatusCode, Provider: o.name}
-	var env struct {
-		Error json.RawMessage `json:"error"`
-		// Some OpenAI-compatible servers answer {"message":...} or {"detail":...}.
-		Message string `json:"message"`
-		Detail  any    `json:"detail"`
-	}
-	if json.Unmarshal(body, &env) == nil {
-		var fields struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Param   any    `json:"param"`
-			Code    any    `json:"code"`
-		}
-		if len(env.Error) > 0 && env.Error[0] == '{' && json.Unmarshal(env.Error, &fields) == nil {
-			e.Message, e.Type = fields.Message, fields.Type
-			e.Param = scalarString(fields.Param)
-			e.Code = scalarString(fields.Code)
-		} else if len(env.Error) > 0 && env.Error[0] == '"' {
-			_ = json.Unmarshal(env.Error, &e.Message)
-		} else if env.Message != "" {
-			e.Message = env.Message
-		} else if s, ok := env.Detail.(string); ok {
-			e.Message = s
-		}
-	}
-	if e.Message == "" {
-		e.Message = fmt.Sprintf("upstream %s returned HTTP %d", o.name, resp.StatusCode)
-	}
-	e.Message = o.redact(e.Message)
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		e.Status = http.StatusBadGateway
-		e.Type, e.Code = "upstream_error", "upstream_auth_failed"
-		e.Message = fmt.Sprintf("upstream %s rejected the gateway's provider credentials (HTTP %d)", o.name, resp.StatusCode)
-	case http.StatusTooManyRequests:
-		if e.Type == "" {
-			e.Type = "rate_limit_error"
-		}
-		e.RetryAfter = parseRetryAfter(resp.Header)
-	}
-	if e.Type == "" {
-		if resp.StatusCode >= 500 {
-			e.Type = "upstream_error"
-		} else {
-			e.Type = "invalid_request_error"
-		}
-	}
-	return e
-}
-
-// redact removes the provider key (and any long fragment of it) from s.
-func (o *OpenAI) redact(s string) string {
-	return Redact(s, o.secret)
-}
-
-func (o *OpenAI) redactErr(err error) error {
-	if o.secret == "" || !strings.Contains(err.Error(), o.secret) {
-		return err
-	}
-	return fmt.Errorf("%s", o.redact(err.Error()))
-}
-
-// Redact replaces every occurrence of secret in s, and of any 8-character
-// fragment of it, with "[redacted]". Upstreams sometimes echo part of a key
-// ("Incorrect API key provided: sk-abc…xyz").
-func Redact(s, secret string) string {
-	if secret == "" || s == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, secret, "[redacted]")
-	const frag = 8
-	if len(secret) < frag {
-		return s
-	}
-	for i := 0; i+frag <= len(secret); i++ {
-		f := secret[i : i+frag]
-		if strings.Contains(s, f) {
-			s = strings.ReplaceAll(s, f, "[redacted]")
-		}
-	}
-	return s
-}
-
-func scalarString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return ""
-}
-
-// parseRetryAfter reads retry-after-ms or Retry-After (seconds or an HTTP date).
-func parseRetryAfter(h http.Header) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}

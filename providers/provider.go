@@ -15,6 +15,11 @@ type Call struct {
 	// Body is the OpenAI-format JSON body with the model already rewritten
 	// to the deployment's upstream model. The provider must not modify it.
 	Body []byte
+	// PlainBody, when non-nil, is the body to send instead of Body if the
+	// upstream rejects the stream_options the gateway injected; once
+	// rejected, the provider sends PlainBody directly until its
+	// configuration changes.
+	PlainBody []byte
 	// Stream is true when the body asks for server-sent events.
 	Stream bool
 	// RequestID is the gateway's request id, forwarded as X-Request-Id.
@@ -32,7 +37,9 @@ type Response struct {
 // Provider sends calls to one configured provider account. Implementations
 // must be safe for concurrent use. Do returns a *llm.Error for every failure:
 // upstream error statuses, unreachable upstreams, timeouts and cancellation.
-// The error message never contains the provider's credentials.
+// No field of the error (message, type, param, code, nor the text of the
+// wrapped cause) contains the provider's credentials. Errors from the
+// upstream carry UpstreamStatus.
 type Provider interface {
 	Do(ctx context.Context, call *Call) (*Response, error)
 }

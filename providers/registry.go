@@ -1,8 +1,13 @@
 package providers
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
+	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -10,45 +15,53 @@ import (
 // Registry holds one Provider per configured provider, built from a
 // snapshot. It is immutable once built.
 type Registry struct {
+	opts   Options
 	byName map[string]Provider
 	// byID keeps what the next registry may reuse: the built provider and
-	// its HTTP client, with the configuration revision they were built at.
+	// its HTTP client, with the fingerprint of the configuration they were
+	// built from.
 	byID map[string]*entry
 }
 
 // entry is one built provider.
 type entry struct {
 	name     string
-	revision int64
+	sum      [sha256.Size]byte // fingerprint of the configuration
 	provider Provider
 	client   *Client
 }
 
-// Factory builds a Provider for one provider family.
-type Factory func(p *llm.Provider, c *Client) (Provider, error)
+// family is one provider wire family: its default base URL (empty when
+// base_url is required), the validation of its options and secrets, and its
+// constructor.
+type family struct {
+	defaultBaseURL string
+	validate       func(p *llm.Provider) error
+	build          func(p *llm.Provider, c *Client) (Provider, error)
+}
 
-// factories maps provider types to their constructors. It is a function
-// rather than a package variable so nothing global is mutable.
-func factories() map[llm.ProviderType]Factory {
-	return map[llm.ProviderType]Factory{
-		llm.ProviderOpenAI:           NewOpenAI,
-		llm.ProviderOpenAICompatible: NewOpenAI,
+// families maps provider types to their families. It is a function rather
+// than a package variable so nothing global is mutable.
+func families() map[llm.ProviderType]family {
+	return map[llm.ProviderType]family{
+		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
+		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
 	}
 }
 
 // KnownTypes lists the provider types this build supports, sorted.
 func KnownTypes() []string {
 	var out []string
-	for k := range factories() {
+	for k := range families() {
 		out = append(out, string(k))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// ConfigRevision identifies p's configuration: its Revision, or, for a
-// configuration read before revisions existed, its UpdatedAt. 0 means
-// unknown (nothing may then be reused).
+// ConfigRevision identifies p's configuration for consumers that key
+// state by it (balancer targets): its Revision, or, for a configuration
+// read before revisions existed, its UpdatedAt. 0 means unknown.
 func ConfigRevision(p *llm.Provider) int64 {
 	if p.Revision != 0 {
 		return p.Revision
@@ -68,38 +81,42 @@ func key(p *llm.Provider) string {
 	return "name:" + p.Name
 }
 
-// NewRegistry builds providers for every provider in snap. Providers of
-// prev (which may be nil) whose id and configuration revision did not change
-// are reused as they are, HTTP connection pool and all, so reloads keep warm
-// connections and whatever a provider learned about its upstream. Providers
-// that fail to build are skipped and reported in the returned error list;
-// the registry is usable either way. Nothing of prev is closed: once the
-// new registry is in use, call Retire(prev).
-func NewRegistry(prev *Registry, snap *llm.Snapshot) (*Registry, []error) {
-	r := &Registry{byName: map[string]Provider{}, byID: map[string]*entry{}}
-	fs := factories()
+// NewRegistry builds providers for every provider in snap. A provider of
+// prev (which may be nil) with the same id, name and configuration (every
+// field, secrets included, compared through a fingerprint) and built with
+// the same opts is reused as it is: its warm connection pool and what it
+// learnt about its upstream (that it rejects stream_options, say).
+// Providers that fail validation (Options.Validate) or construction are
+// skipped and reported in the returned error list, as are transport-owned
+// headers an older row may hold (the provider is built without them); the
+// registry is usable either way. Nothing of prev is closed: once the new registry is in use,
+// call Retire(prev).
+func NewRegistry(prev *Registry, snap *llm.Snapshot, opts Options) (*Registry, []error) {
+	r := &Registry{opts: opts, byName: map[string]Provider{}, byID: map[string]*entry{}}
+	fs := families()
 	var errs []error
-	for name, p := range snap.Providers {
-		k, rev := key(p), ConfigRevision(p)
-		if prev != nil {
-			if e, ok := prev.byID[k]; ok && rev != 0 && e.revision == rev && e.name == name {
+	for name, src := range snap.Providers {
+		k, sum := key(src), fingerprint(src)
+		if prev != nil && prev.opts == opts {
+			if e, ok := prev.byID[k]; ok && e.name == name && e.sum == sum {
 				r.byName[name], r.byID[k] = e.provider, e
 				continue
 			}
 		}
-		f, ok := fs[p.Type]
-		if !ok {
-			errs = append(errs, fmt.Errorf("provider %q: unknown type %q (known: %v)", name, p.Type, KnownTypes()))
+		p := *src // Validate normalises; the snapshot is shared and immutable
+		errs = append(errs, dropTransportHeaders(&p)...)
+		if err := opts.Validate(&p); err != nil {
+			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
 		}
-		c := NewClient(p.Timeouts)
-		prov, err := f(p, c)
+		c := NewClient(p.Timeouts, opts)
+		prov, err := fs[p.Type].build(&p, c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("provider %q: %w", name, err))
 			continue
 		}
 		r.byName[name] = prov
-		r.byID[k] = &entry{name: name, revision: rev, provider: prov, client: c}
+		r.byID[k] = &entry{name: name, sum: sum, provider: prov, client: c}
 	}
 	return r, errs
 }
@@ -117,6 +134,64 @@ func (r *Registry) Retire(prev *Registry) {
 			e.client.CloseIdle()
 		}
 	}
+}
+
+// dropTransportHeaders removes from p (copying its header map) the headers
+// the transport owns, which admin writes now refuse but older rows may
+// hold: they were ignored or broke the call, so the provider is built
+// without them rather than skipped, and each is reported. It also trims
+// surrounding whitespace from values, as the transport did when sending.
+func dropTransportHeaders(p *llm.Provider) []error {
+	var errs []error
+	var kept map[string]string
+	for k, v := range p.Headers {
+		if validHeaderName(k) && forbiddenHeader(http.CanonicalHeaderKey(k)) {
+			errs = append(errs, fmt.Errorf("provider %q: header %s is managed by the transport and was ignored; remove it", p.Name, http.CanonicalHeaderKey(k)))
+			continue
+		}
+		if kept == nil {
+			kept = make(map[string]string, len(p.Headers))
+		}
+		kept[k] = strings.TrimSpace(v) // what the transport sent
+	}
+	p.Headers = kept
+	return errs
+}
+
+// fingerprint hashes every field of p that the built provider depends on.
+func fingerprint(p *llm.Provider) [sha256.Size]byte {
+	h := sha256.New()
+	str := func(s string) { writeLen(h, len(s)); h.Write([]byte(s)) }
+	str(p.ID)
+	str(p.Name)
+	str(string(p.Type))
+	str(p.BaseURL)
+	str(p.APIKey)
+	str(string(p.Options))
+	for _, m := range []map[string]string{p.Headers, p.Secrets} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		writeLen(h, len(keys))
+		for _, k := range keys {
+			str(k)
+			str(m[k])
+		}
+	}
+	for _, d := range []int64{int64(p.Timeouts.Connect), int64(p.Timeouts.FirstByte), int64(p.Timeouts.Idle), p.Revision, p.UpdatedAt.UnixNano()} {
+		writeLen(h, int(d))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func writeLen(h hash.Hash, n int) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
 }
 
 // Get returns the provider named name.

@@ -165,124 +165,120 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\
 // chat messages (string or text-part content), a completions prompt, or
 // embeddings input. Per-message overhead follows OpenAI's published rule of
 // thumb (3 tokens per message, 3 to prime the reply). Member names match
-// exactly and the last of duplicates wins, as in the upstreams' parsers:
-// encoding/json's case-insensitive matching would let "Content": "" hide
-// the "content" the upstream reads. It is linear in len(body).
+// exactly and the last of duplicates wins, as in the upstreams' parsers
+// (encoding/json's case-insensitive matching let "Content": "" hide the
+// "content" the upstream reads). It is one pass over body with no
+// allocation per element, and text past sampleBytes is measured, not
+// copied.
 func (e *Estimator) PromptTokens(body []byte) int {
-	var messages, prompt, input json.RawMessage
-	if !eachMember(body, func(name string, v json.RawMessage) {
-		switch name {
-		case "messages":
+	var messages, prompt, input []byte
+	if !eachMember(body, func(name, v []byte) {
+		switch {
+		case nameIs(name, "messages"):
 			messages = v
-		case "prompt":
+		case nameIs(name, "prompt"):
 			prompt = v
-		case "input":
+		case nameIs(name, "input"):
 			input = v
 		}
 	}) {
 		return 0
 	}
-	var list []json.RawMessage
-	if len(messages) > 0 && messages[0] == '[' && json.Unmarshal(messages, &list) != nil {
-		return 0
-	}
-	var sb strings.Builder
+	t := &textSample{}
 	n := 0
-	for _, m := range list {
-		var role, name, content json.RawMessage
-		eachMember(m, func(k string, v json.RawMessage) {
-			switch k {
-			case "role":
+	eachElement(messages, func(m []byte) {
+		var role, name, content []byte
+		eachMember(m, func(k, v []byte) {
+			switch {
+			case nameIs(k, "role"):
 				role = v
-			case "name":
+			case nameIs(k, "name"):
 				name = v
-			case "content":
+			case nameIs(k, "content"):
 				content = v
 			}
 		})
 		n += 3
-		appendString(&sb, role)
-		sb.WriteByte(' ')
-		appendString(&sb, name)
-		sb.WriteByte(' ')
-		appendText(&sb, content)
-		sb.WriteByte('\n')
-	}
-	if len(list) > 0 {
+		t.str(role)
+		t.add(" ")
+		t.str(name)
+		t.add(" ")
+		t.text(content)
+		t.add("\n")
+	})
+	if n > 0 {
 		n += 3
 	}
-	appendText(&sb, prompt)
-	appendText(&sb, input)
-	return n + e.Count(sb.String())
+	t.text(prompt)
+	t.text(input)
+	if t.sb.Len() == 0 {
+		return n
+	}
+	c := e.Count(t.sb.String())
+	if t.more > 0 {
+		c = int(int64(c) * int64(t.sb.Len()+t.more) / int64(t.sb.Len()))
+	}
+	return n + c
 }
 
-// eachMember calls fn with each member of the JSON object raw, names
-// unescaped and matched by the caller exactly. It reports false when raw
-// is not a valid object.
-func eachMember(raw []byte, fn func(name string, v json.RawMessage)) bool {
-	if len(raw) == 0 || raw[0] != '{' {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		name, _ := t.(string)
-		var v json.RawMessage
-		if dec.Decode(&v) != nil {
-			return false
-		}
-		fn(name, v)
-	}
-	_, err := dec.Token()
-	return err == nil
+// textSample gathers text up to sampleBytes and measures the rest.
+type textSample struct {
+	sb   strings.Builder
+	more int // bytes of text past the sample
 }
 
-// appendString appends the JSON string raw, if it is one.
-func appendString(sb *strings.Builder, raw json.RawMessage) {
+func (t *textSample) add(s string) {
+	if t.sb.Len() < sampleBytes {
+		t.sb.WriteString(s)
+	} else {
+		t.more += len(s)
+	}
+}
+
+// str adds the JSON string raw, if it is one.
+func (t *textSample) str(raw []byte) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return
+	}
+	if t.sb.Len() >= sampleBytes {
+		t.more += len(raw) - 2
+		return
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		t.sb.Write(raw[1 : len(raw)-1])
+		return
+	}
 	var s string
-	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		sb.WriteString(s)
+	if json.Unmarshal(raw, &s) == nil {
+		t.sb.WriteString(s)
 	}
 }
 
-// appendText appends the text found in a JSON string, an array of strings,
-// or an array of content parts ({"type":"text","text":...}).
-func appendText(sb *strings.Builder, raw json.RawMessage) {
+// text adds the text of a JSON string, an array of strings, or an array of
+// content parts ({"type":"text","text":...}).
+func (t *textSample) text(raw []byte) {
 	if len(raw) == 0 {
 		return
 	}
 	switch raw[0] {
 	case '"':
-		appendString(sb, raw)
+		t.str(raw)
 	case '[':
-		var parts []json.RawMessage
-		if json.Unmarshal(raw, &parts) != nil {
-			return
-		}
-		for _, p := range parts {
-			if len(p) == 0 {
-				continue
-			}
+		eachElement(raw, func(p []byte) {
 			switch p[0] {
 			case '"':
-				appendString(sb, p)
-				sb.WriteByte(' ')
+				t.str(p)
+				t.add(" ")
 			case '{':
-				var text json.RawMessage
-				eachMember(p, func(k string, v json.RawMessage) {
-					if k == "text" {
+				var text []byte
+				eachMember(p, func(k, v []byte) {
+					if nameIs(k, "text") {
 						text = v
 					}
 				})
-				appendString(sb, text)
-				sb.WriteByte(' ')
+				t.str(text)
+				t.add(" ")
 			}
-		}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,37 @@ func TestPromptTokensMatchesNamesExactly(t *testing.T) {
 	// Exact names only: a variant alone is not read.
 	if got := e.PromptTokens([]byte(`{"model":"m","Prompt":"` + text + `"}`)); got != 0 {
 		t.Errorf("PromptTokens of a case variant = %d", got)
+	}
+}
+
+func TestPromptTokensMemoryIsBounded(t *testing.T) {
+	// Decoding a million empty messages into structs allocated about
+	// 350 MB (and took seconds) for a 3 MB body.
+	e := NewEstimator()
+	e.Warm()
+	body := []byte(`{"model":"m","messages":[` + strings.Repeat(`{},`, 1_000_000) + `{"role":"user","content":"hi"}]}`)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n := e.PromptTokens(body)
+	runtime.ReadMemStats(&after)
+	if n < 3_000_000 {
+		t.Fatalf("PromptTokens = %d, want >= 3 per message", n)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Fatalf("PromptTokens allocated %d MB for a %d MB body", got>>20, len(body)>>20)
+	}
+}
+
+func TestPromptTokensSamplesLongText(t *testing.T) {
+	// Text past sampleBytes is measured, not copied: the estimate still
+	// grows with it.
+	e := NewEstimator()
+	msg := `{"role":"user","content":"` + strings.Repeat("hello world ", 1000) + `"},`
+	small := e.PromptTokens([]byte(`{"model":"m","messages":[` + msg + `{}]}`))
+	big := e.PromptTokens([]byte(`{"model":"m","messages":[` + strings.Repeat(msg, 100) + `{}]}`))
+	if big < 90*small || big > 110*small {
+		t.Fatalf("100 copies: %d tokens, one: %d", big, small)
 	}
 }
 

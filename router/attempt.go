@@ -77,8 +77,10 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	parent := x.r.Context()
 	var ctx context.Context
 	var cancel context.CancelFunc
+	var cancelCause context.CancelCauseFunc
 	if x.req.stream {
-		ctx, cancel = context.WithCancel(parent)
+		ctx, cancelCause = context.WithCancelCause(parent)
+		cancel = func() { cancelCause(context.Canceled) }
 	} else {
 		// A non-streamed answer is one generation: the provider's
 		// first-byte timeout bounds the whole call, headers and body, so
@@ -94,13 +96,13 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 		done(o)
 	}()
 	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
-	resp, err := prov.Do(ctx, call)
-	if err != nil && x.req.injectsUsage() && rejectsStreamOptions(err) {
-		// Some OpenAI-compatible servers reject stream_options. Ask again
-		// exactly as the client did; usage is then estimated if missing.
-		call.Body = x.req.rewrite(d.Model, false)
-		resp, err = prov.Do(ctx, call)
+	if x.req.injectsUsage() {
+		// For upstreams that reject stream_options (the provider
+		// remembers which): the client's own request; usage is then
+		// estimated if missing.
+		call.PlainBody = x.req.rewrite(d.Model, false)
 	}
+	resp, err := prov.Do(ctx, call)
 	x.upstream += time.Since(t0)
 	if err != nil {
 		e := asError(err)
@@ -119,7 +121,14 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	if x.req.stream && isEventStream(resp.Header) {
 		tr = x.stream(resp, prov, d, idle, cancel)
 	} else {
-		tr = x.json(ctx, resp, d, idle, to.FirstByte)
+		if x.req.stream {
+			// A stream request answered with one JSON body: bounded in
+			// total as a non-streamed call is, or an upstream trickling
+			// it would hold the client without a byte forever.
+			t := time.AfterFunc(to.FirstByte-time.Since(t0), func() { cancelCause(context.DeadlineExceeded) })
+			defer t.Stop()
+		}
+		tr = x.json(ctx, resp, prov, d, idle, to.FirstByte)
 	}
 	o.Err = tr.err
 	if tr.ttft > 0 {
@@ -128,16 +137,14 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	return tr
 }
 
-// rejectsStreamOptions reports an upstream 400/422 that blames the
-// stream_options the gateway added.
-func rejectsStreamOptions(err error) bool {
-	var e *llm.Error
-	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity) &&
-		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
-}
-
+// isEventStream reports a text/event-stream body. Media types are
+// case-insensitive and may carry parameters ("Text/Event-Stream;
+// charset=utf-8").
 func isEventStream(h http.Header) bool {
-	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	const sse = "text/event-stream"
+	ct := strings.TrimSpace(h.Get("Content-Type"))
+	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse) &&
+		(len(ct) == len(sse) || ct[len(sse)] == ';' || ct[len(sse)] == ' ' || ct[len(sse)] == '\t')
 }
 
 func asError(err error) *llm.Error {

@@ -28,7 +28,7 @@ func (h *Handler) cors(c *gin.Context) {
 	hd.Set("Access-Control-Allow-Origin", origin)
 	if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
 		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		if rh := c.Request.Header.Get("Access-Control-Request-Headers"); rh != "" {
+		if rh := c.Request.Header.Get("Access-Control-Request-Headers"); rh != "" && headerList(rh) {
 			hd.Set("Access-Control-Allow-Headers", rh)
 		}
 		hd.Set("Access-Control-Max-Age", "600")
@@ -46,4 +46,25 @@ func (h *Handler) originAllowed(origin string) bool {
 		}
 	}
 	return false
+}
+
+// maxRequestHeadersList bounds the Access-Control-Request-Headers value
+// echoed in a preflight answer; browsers send a short list.
+const maxRequestHeadersList = 2 << 10
+
+// headerList reports whether v is a plausible list of header names: short,
+// and only token characters, commas and spaces. Anything else is not
+// echoed (the preflight then allows no extra headers), so a preflight
+// cannot make the gateway repeat 64 KiB of arbitrary text.
+func headerList(v string) bool {
+	if len(v) > maxRequestHeadersList {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ',' || c == ' ') {
+			return false
+		}
+	}
+	return true
 }

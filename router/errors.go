@@ -4,8 +4,10 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
 )
 
 // appendOpenAIError appends e in OpenAI's error shape:
@@ -35,7 +37,7 @@ func writeError(w http.ResponseWriter, e *llm.Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(min(e.RetryAfter, providers.MaxClientRetryAfter).Seconds()))))
 	}
 	status := e.Status
 	if status < 400 || status > 599 {
@@ -56,6 +58,18 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			// Invalid UTF-8 (a decoded URL path, a truncated name) becomes
+			// U+FFFD, as encoding/json does: the answer stays valid JSON.
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(append(b, s[start:i]...), `\ufffd`...)
+				start = i + 1
+			} else {
+				i += size - 1
+			}
+			continue
+		}
 		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
 			continue
 		}

@@ -127,6 +127,7 @@ func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
 	}
 	x.principal = p
 	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
+	x.rec.PrincipalID, x.rec.PrincipalKind, x.rec.Owner = p.ID, p.Kind, p.Owner
 	return p, nil
 }
 

@@ -37,21 +37,15 @@ const (
 	maxNumberBytes = 256
 )
 
-// checkShape enforces maxDepth and maxNumberBytes and refuses \u escapes of
-// unpaired UTF-16 surrogates (which decoders replace or reject, so the
-// gateway and the upstream would read different text), in one pass over b.
-// It does not validate the JSON otherwise.
+// checkShape enforces maxDepth and maxNumberBytes in one pass over b. It
+// does not validate the JSON otherwise.
 func checkShape(b []byte) *llm.Error {
 	depth, num := 0, 0
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch c {
 		case '"':
-			j, e := checkString(b, i)
-			if e != nil {
-				return e
-			}
-			i = j - 1
+			i = skipString(b, i) - 1
 			num = 0
 			continue
 		case '{', '[':
@@ -76,46 +70,51 @@ func checkShape(b []byte) *llm.Error {
 	return nil
 }
 
-// checkString returns the index just past the string starting at
-// b[i]=='"', refusing escapes of unpaired surrogates.
-func checkString(b []byte, i int) (int, *llm.Error) {
+// skipString is stringEnd with a fast path for strings without escapes.
+func skipString(b []byte, i int) int {
 	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
-		return i + 2 + q, nil // no escapes: the common case, at memchr speed
+		return i + 2 + q
 	}
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			return i + 1, nil
-		case '\\':
-			i++
-			if i >= len(b) || b[i] != 'u' {
-				continue
+	return stringEnd(b, i)
+}
+
+// loneSurrogate returns the first \u escape of an unpaired UTF-16
+// surrogate in the raw string s, or nil. Decoders replace such escapes (Go)
+// or keep them (Python), so in a member name or the model the gateway and
+// the upstream would read different text.
+func loneSurrogate(s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(s) || s[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(s, i+1)
+		if !ok {
+			continue
+		}
+		i += 4 // the last hex digit
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return s[i-5 : i+1]
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u'
+			if ok {
+				lo, ok = hex4(s, i+3)
 			}
-			r, ok := hex4(b, i+1)
-			if !ok {
-				continue // json.Valid reports it
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return s[i-5 : i+1]
 			}
-			i += 4
-			switch {
-			case r >= 0xDC00 && r <= 0xDFFF:
-				return 0, surrogateError(b[i-5 : i+1])
-			case r >= 0xD800 && r <= 0xDBFF:
-				lo, ok := rune(0), i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u'
-				if ok {
-					lo, ok = hex4(b, i+3)
-				}
-				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return 0, surrogateError(b[i-5 : i+1])
-				}
-				i += 6
-			}
+			i += 6
 		}
 	}
-	return len(b), nil
+	return nil
 }
 
 func surrogateError(esc []byte) *llm.Error {
-	return llm.Errorf(llm.KindInvalidRequest, "request body has an unpaired UTF-16 surrogate escape (%s)", esc)
+	return llm.Errorf(llm.KindInvalidRequest, "request body has an unpaired UTF-16 surrogate escape (%s) in a member name or the model", esc)
 }
 
 // hex4 decodes the four hex digits at b[i:].
@@ -342,6 +341,10 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 			perr.Code = "too_many_members"
 			return errBadJSON
 		}
+		if esc := loneSurrogate(rawKey); esc != nil {
+			perr = surrogateError(esc)
+			return errBadJSON
+		}
 		key, ok := unescapeKey(rawKey)
 		if !ok {
 			perr = llm.Errorf(llm.KindInvalidRequest, "request body has an invalid member name")
@@ -360,6 +363,11 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 			var m string
 			if v[0] != '"' || json.Unmarshal(v, &m) != nil {
 				perr = llm.Errorf(llm.KindInvalidRequest, "model must be a string")
+				perr.Param = "model"
+				return errBadJSON
+			}
+			if esc := loneSurrogate(v); esc != nil {
+				perr = surrogateError(esc)
 				perr.Param = "model"
 				return errBadJSON
 			}
@@ -465,6 +473,11 @@ func (r *request) parseStreamOptions(vs int) *llm.Error {
 		if n++; n > maxMembers {
 			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options has more than %d members", maxMembers)
 			perr.Param, perr.Code = param, "too_many_members"
+			return errBadJSON
+		}
+		if esc := loneSurrogate(rawKey); esc != nil {
+			perr = surrogateError(esc)
+			perr.Param = param
 			return errBadJSON
 		}
 		key, ok := unescapeKey(rawKey)

@@ -50,10 +50,15 @@ func TestParseRequest(t *testing.T) {
 		{"stream string", `{"model":"m","stream":"true"}`, false, "", false, false},
 		{"surrogate pair", `{"model":"m","x":"\ud83d\ude00"}`, true, "m", false, false},
 		{"escaped backslash u", `{"model":"m","x":"\\ud800"}`, true, "m", false, false},
-		{"lone high surrogate", `{"model":"m","x":"\ud800"}`, false, "", false, false},
-		{"high surrogate then letter", `{"model":"m","x":"\ud800\u0041"}`, false, "", false, false},
-		{"lone low surrogate", `{"model":"m","x":"a\uDC00"}`, false, "", false, false},
+		{"lone surrogate in content", `{"model":"m","x":"\ud800"}`, true, "m", false, false},
+		{"lone high surrogate in model", `{"model":"m\ud800"}`, false, "", false, false},
+		{"high surrogate then letter in model", `{"model":"m\ud800\u0041"}`, false, "", false, false},
+		{"lone low surrogate in model", `{"model":"a\uDC00"}`, false, "", false, false},
+		{"surrogate pair in model", `{"model":"a\uD83D\uDE00"}`, true, "a\U0001F600", false, false},
+		{"escaped backslash u in key", `{"model":"m","a\\ud800":1}`, true, "m", false, false},
 		{"surrogate in key", `{"model":"m","\ud800":1}`, false, "", false, false},
+		{"surrogates in two keys", `{"model":"m","\ud800":1,"\udbff":2}`, false, "", false, false},
+		{"surrogate in stream_options key", `{"model":"m","stream_options":{"\udc00":1}}`, false, "", false, false},
 		{"trailing second object", `{"model":"m"}{}`, false, "", false, false},
 		{"nul escape", `{"model":"m","x":"\u0000"}`, true, "m", false, false},
 	}
@@ -152,7 +157,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		defer timeBound(t, len(b))()
 		_ = member(b, "usage")
-		_, _, _ = chunkMembers(b)
+		_, _, _, _ = chunkMembers(b)
 		r, err := parseRequest(b)
 		if err != nil {
 			if err.Status != 400 || err.Type != "invalid_request_error" {

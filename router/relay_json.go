@@ -15,8 +15,10 @@ const maxResponseBytes = 64 << 20
 
 // json relays a non-streamed answer: read whole (bounded in size, in idle
 // gaps and in total time by ctx), validated, then written under a write
-// deadline. limit is ctx's time limit, for the error message.
-func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
+// deadline. limit is ctx's time limit, for the error message. A 2xx body
+// with an error member is scrubbed of the provider's credentials when prov
+// implements providers.Redactor, as streamed error events are.
+func (x *exchange) json(ctx context.Context, resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
 	t0 := time.Now()
 	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
 	idle.stop()
@@ -28,7 +30,7 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.De
 			return tryResult{err: errClientGone()}
 		case idle.fired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
 		default:
 			e = llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)
@@ -42,6 +44,19 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, d *llm.De
 		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not valid JSON", d.Provider)
 		e.Code, e.UpstreamStatus = "invalid_upstream_response", resp.Status
 		return tryResult{err: e}
+	}
+	if errV := member(body, "error"); errV != nil && string(errV) != "null" {
+		// A 2xx carrying an error object (some OpenAI-compatible servers
+		// answer so): passed on as the upstream sent it, scrubbed, but
+		// recorded as the error it is, as streamed error events are.
+		x.rec.Status, x.rec.ErrorType = llm.StatusError, "upstream_error"
+		if red, ok := prov.(providers.Redactor); ok {
+			body = red.Redact(nil, body)
+		}
+	} else if red, ok := prov.(wholeRedactor); ok {
+		// An upstream that echoes the key it was sent (a debugging
+		// proxy, a hostile server): never to the client.
+		body = red.RedactWhole(nil, body)
 	}
 	u, ok := parseUsage(member(body, "usage"))
 	if !ok {

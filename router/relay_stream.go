@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,18 +12,16 @@ import (
 	"github.com/sluice-ai/sluice/providers"
 )
 
-// redactor is implemented by providers that can scrub their own secrets
-// out of upstream bytes (appending the result to dst).
-type redactor interface {
-	Redact(dst, b []byte) []byte
-}
-
 // stream relays server-sent events, one flush per event, each write under
 // the write deadline. Headers are held back until the first event arrives,
 // so an upstream that fails before sending anything can still be retried
 // on another deployment or reported with a proper status. Events are
 // written from the reader's buffer: no copy beyond the one write buffer.
+// Error events, comments and event names are scrubbed of the provider's
+// credentials when it implements providers.Redactor.
 func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+	red, _ := prov.(providers.Redactor)
+	whole, _ := prov.(wholeRedactor)
 	er := newEventReader(resp.Body)
 	s := streamState{buf: make([]byte, 0, 4096)}
 	for {
@@ -39,6 +38,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			// A keepalive: activity, forwarded once the stream has begun
 			// (before that, forwarding would commit the status).
 			if s.sent {
+				if red != nil {
+					data = s.scrub(red.Redact, data)
+				}
 				s.buf = appendComment(s.buf[:0], data)
 				if !x.writeEvent(&s, cancel) {
 					return x.streamResult(&s, errClientGone())
@@ -49,15 +51,27 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		done := len(data) == 6 && string(data) == "[DONE]"
 		forward := true
 		if !done {
-			errV, usageV, choicesV := chunkMembers(data)
-			if string(event) == "error" || errV != nil {
+			errV, usageV, choicesV, ok := chunkMembers(data)
+			isErr := string(event) == "error" || errV != nil
+			if !ok && !isErr {
+				if len(bytes.TrimSpace(data)) == 0 {
+					continue // an empty event: a keepalive, nothing to forward
+				}
+				// Cut short or not JSON: the client's SDK would fail
+				// on it, and the answer is not complete.
+				return x.endStream(&s, errBadEvent, resp.Status, d, idle, cancel)
+			}
+			if isErr {
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
-				if r, ok := prov.(redactor); ok {
+				if red != nil {
 					// An upstream error may echo the provider's secrets.
-					s.red = r.Redact(s.red[:0], data)
-					data = s.red
+					data = s.scrub(red.Redact, data)
 				}
+			} else if whole != nil {
+				// Nor may any other event carry the key the upstream
+				// was sent.
+				data = s.scrub(whole.RedactWhole, data)
 			}
 			if u, ok := parseUsage(usageV); ok {
 				s.usage, s.gotUsage, s.finished = u, true, true
@@ -79,6 +93,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		}
 		if forward {
 			x.streamHead(&s, d)
+			if red != nil && len(event) > 0 {
+				event = red.Redact(nil, event)
+			}
 			s.buf = appendEvent(s.buf[:0], event, data)
 			if !x.writeEvent(&s, cancel) {
 				return x.streamResult(&s, errClientGone())
@@ -90,6 +107,13 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 	}
 }
 
+// wholeRedactor is implemented by providers that can remove whole echoes
+// of their credentials from an answer (providers.OpenAI does), leaving
+// fragments that may be ordinary content.
+type wholeRedactor interface {
+	RedactWhole(dst, b []byte) []byte
+}
+
 // streamState is what the stream relay keeps between events.
 type streamState struct {
 	sent     bool // headers written
@@ -99,8 +123,20 @@ type streamState struct {
 	text     []byte // raw choices values, back to back
 	ends     []int  // where each value in text ends
 	buf      []byte // the write buffer
-	red      []byte // redacted error events
+	red      []byte // redacted events (never the event reader's buffers)
 	ttft     time.Duration
+}
+
+// scrub returns data redacted by f, built in s.red. A redaction that
+// matches nothing returns data itself, which lives in the event reader's
+// buffers: s.red must never keep it, or the next redaction would write
+// into the reader's buffer, over events not yet read.
+func (s *streamState) scrub(f func(dst, b []byte) []byte, data []byte) []byte {
+	out := f(s.red[:0], data)
+	if len(out) > 0 && (len(data) == 0 || &out[0] != &data[0]) {
+		s.red = out
+	}
+	return out
 }
 
 // streamHead writes the response headers before the first event.
@@ -159,6 +195,9 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 	case errors.Is(err, errEventTooLarge):
 		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
+	case errors.Is(err, errBadEvent):
+		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an event that is not a JSON object", d.Provider)
+		e.Code = "invalid_upstream_response"
 	default:
 		e = llm.Errorf(llm.KindUpstream, "upstream %s stream ended before completion", d.Provider)
 		e.Code = "stream_broken"
@@ -195,6 +234,10 @@ func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
 	}
 	return tryResult{delivered: true, err: e, usage: u, ttft: s.ttft}
 }
+
+// errBadEvent ends a stream whose upstream sent a data event that is not
+// a JSON object.
+var errBadEvent = errors.New("upstream event is not a JSON object")
 
 func errClientGone() *llm.Error {
 	return llm.Errorf(llm.KindCanceled, "client closed the request")

@@ -121,7 +121,7 @@ func New(o Options) *Handler {
 	e.GET("/healthz", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ok"}`)) })
 	e.GET("/readyz", h.readyz)
 	e.NoRoute(func(c *gin.Context) {
-		e := llm.Errorf(llm.KindNotFound, "unknown path %s %s", c.Request.Method, c.Request.URL.Path)
+		e := llm.Errorf(llm.KindNotFound, "unknown path %s %s", truncate(c.Request.Method, 16), truncate(c.Request.URL.Path, 256)) // not the whole 64 KiB a client may send
 		e.Code = "unknown_url"
 		writeError(c.Writer, e)
 	})

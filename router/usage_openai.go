@@ -44,9 +44,10 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 }
 
 // chunkMembers returns the error, usage and choices values of a stream
-// chunk in one scan of its top level.
-func chunkMembers(b []byte) (errV, usageV, choicesV []byte) {
-	_, _ = eachMember(b, func(k []byte, vs, ve int) error {
+// chunk in one scan of its top level; ok is false when the chunk is not a
+// JSON object (cut short, or anything else).
+func chunkMembers(b []byte) (errV, usageV, choicesV []byte, ok bool) {
+	end, err := eachMember(b, func(k []byte, vs, ve int) error {
 		switch string(k) {
 		case "error":
 			errV = b[vs:ve]
@@ -57,6 +58,7 @@ func chunkMembers(b []byte) (errV, usageV, choicesV []byte) {
 		}
 		return nil
 	})
+	ok = err == nil && skipWS(b, end+1) == len(b)
 	return
 }
 

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"math"
 	"strconv"
 )
@@ -9,19 +10,27 @@ import (
 // accepted (integers beyond int64, fractions, exponents) and saturated to
 // the int range, so an absurd figure reaches llm.Usage.Sanitize, which
 // clamps it and marks the record, instead of failing the whole usage object
-// and silently turning it into an estimate. Anything else decodes as 0.
+// and silently turning it into an estimate. null is 0; anything else (a
+// string, an object) is an error, so the usage object is unusable and the
+// tokens are estimated (and marked so) rather than recorded as 0.
 type tokenCount int
+
+// errNotCount is a token count that is not a JSON number.
+var errNotCount = errors.New("token count is not a number")
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *tokenCount) UnmarshalJSON(b []byte) error {
 	*t = 0
+	if string(b) == "null" {
+		return nil
+	}
 	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil || isRange(err) {
 		*t = tokenCount(n) // ParseInt saturates on range errors
 		return nil
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil && !isRange(err) {
-		return nil // null, strings, objects: no count
+		return errNotCount
 	}
 	switch {
 	case f != f: // NaN cannot come from JSON, but stay total

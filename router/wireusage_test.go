@@ -1,8 +1,13 @@
 package router
 
 import (
+	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -27,7 +32,12 @@ func TestParseUsage(t *testing.T) {
 		{`{"prompt_tokens":-1000000,"completion_tokens":9223372036854775807}`, llm.Usage{PromptTokens: -1000000, CompletionTokens: math.MaxInt64}, true},
 		{`{"prompt_tokens":1e300,"completion_tokens":99999999999999999999999}`, llm.Usage{PromptTokens: math.MaxInt64, CompletionTokens: math.MaxInt64}, true},
 		{`{"prompt_tokens":-1e300,"completion_tokens":12.7}`, llm.Usage{PromptTokens: math.MinInt64, CompletionTokens: 12}, true},
-		{`{"prompt_tokens":"12","completion_tokens":{}}`, llm.Usage{}, true},
+		{`{"prompt_tokens":null,"completion_tokens":3}`, llm.Usage{CompletionTokens: 3}, true},
+		// Not numbers: the usage is unusable and gets estimated, not
+		// recorded as free.
+		{`{"prompt_tokens":"12","completion_tokens":3}`, llm.Usage{}, false},
+		{`{"prompt_tokens":1,"completion_tokens":{}}`, llm.Usage{}, false},
+		{`{"prompt_tokens":1,"completion_tokens":true}`, llm.Usage{}, false},
 	}
 	for _, c := range cases {
 		got, ok := parseUsage([]byte(c.raw))
@@ -73,5 +83,42 @@ func TestRequestUsageLimits(t *testing.T) {
 		if _, err := parseRequest([]byte(body)); err == nil {
 			t.Errorf("%s: accepted", body)
 		}
+	}
+}
+
+// TestRecordCarriesPrincipalAndUsageDetails checks what the router puts on
+// the usage record: the principal, the upstream model, reasoning and cache
+// tokens, and the cost at every price.
+func TestRecordCarriesPrincipalAndUsageDetails(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1000,"completion_tokens":100,`+
+			`"prompt_tokens_details":{"cached_tokens":800},"completion_tokens_details":{"reasoning_tokens":60}}}`)
+	}))
+	defer up.Close()
+	srv, r := newTestProxyWith(t, func(o *Options) {
+		st := o.State()
+		for _, k := range st.Snapshot.Keys {
+			k.Owner = "team-a"
+		}
+		// $1/M input, $2/M output (the test proxy's), cache reads $0.1/M, reasoning $4/M.
+		st.Snapshot.Models["m"].Deployments[0].CacheReadPerMTok = 0.1
+		st.Snapshot.Models["m"].Deployments[0].ReasoningPerMTok = 4
+	}, time.Second, up.URL)
+	resp := post(t, srv.URL, `{"model":"m"}`)
+	_, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rec := r.last()
+	if rec.PrincipalID != "k1" || rec.PrincipalKind != llm.PrincipalKey || rec.Owner != "team-a" || rec.UpstreamModel != "up-p0" {
+		t.Errorf("record principal/upstream: %+v", rec)
+	}
+	if rec.CacheReadTokens != 800 || rec.ReasoningTokens != 60 || rec.Clamped {
+		t.Errorf("record usage: %+v", rec.Usage)
+	}
+	// 200 input × 1 + 800 cache × 0.1 + 40 output × 2 + 60 reasoning × 4.
+	if want := int64(200 + 80 + 80 + 240); rec.CostMicros != want {
+		t.Errorf("cost = %d µ$, want %d", rec.CostMicros, want)
 	}
 }

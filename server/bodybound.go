@@ -59,3 +59,19 @@ func (b *eofBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// boundFlush wraps the proxy listener's handler so that the end of every
+// answer is written under a deadline: net/http flushes what the handler
+// left buffered (a whole small answer, the end of a large one) after the
+// handler returns, where the handler's own write deadlines no longer
+// apply. A client that pipelines requests and never reads the answers
+// would otherwise hold its connection, a goroutine and graceful shutdown
+// forever. net/http clears the deadline once the answer is out, before
+// the connection's next request; the handler sets its own for its writes
+// (the router bounds each write, so streams of any length still work).
+func boundFlush(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { _ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout)) }()
+		h.ServeHTTP(w, r)
+	})
+}

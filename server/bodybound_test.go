@@ -153,8 +153,10 @@ func TestShutdownWithUnsentBody(t *testing.T) {
 	}
 }
 
-// TestStreamOutlivesBodyTimeout: the body-read deadline ends with the body;
-// a streamed answer longer than BodyReadTimeout reaches the client whole.
+// TestStreamOutlivesBodyTimeout: the body-read deadline ends with the body,
+// and write deadlines bound each write, not the answer;
+// a streamed answer longer than BodyReadTimeout and WriteTimeout reaches
+// the client whole.
 func TestStreamOutlivesBodyTimeout(t *testing.T) {
 	l := listen(t)
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +172,7 @@ func TestStreamOutlivesBodyTimeout(t *testing.T) {
 	go up.Serve(l)
 	t.Cleanup(func() { up.Close() })
 
-	cfg := Config{AdminKey: bodyTestAdminKey, DataDir: t.TempDir(), AccessLog: "off", BodyReadTimeout: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
+	cfg := Config{AdminKey: bodyTestAdminKey, DataDir: t.TempDir(), AccessLog: "off", BodyReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
 	r := serveTest(t, cfg)
 	ah := http.Header{"X-Api-Key": {bodyTestAdminKey}}
 	if code, b := call(t, "POST", r.admin+"/admin/providers", `{"name":"up","type":"openai-compatible","base_url":"http://`+l.Addr().String()+`/v1","api_key":"sk-upstream"}`, ah); code != 201 {

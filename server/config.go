@@ -42,6 +42,11 @@ type Config struct {
 	UsageRetention time.Duration
 	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
 	MaxInFlight int64
+	// UpstreamDenyPrivate refuses provider base URLs at private, loopback,
+	// link-local (cloud metadata), unspecified and multicast addresses: at
+	// admin write for IP literals and localhost, and at connect time for
+	// every resolved address.
+	UpstreamDenyPrivate bool
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
@@ -54,6 +59,12 @@ type Config struct {
 	// counted from the end of its headers, before and after authentication.
 	// Default 60s.
 	BodyReadTimeout time.Duration
+	// WriteTimeout bounds writing to a client that stops reading: each
+	// write of a proxy answer (streamed or not) and the final flush of any
+	// answer. The admin listener, which does not stream, gets four times
+	// as long for a whole answer, from the end of the request's headers.
+	// Default 30s.
+	WriteTimeout time.Duration
 	// PollInterval is the configuration version poll. Default 500ms.
 	PollInterval time.Duration
 }
@@ -92,6 +103,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
 	}
 	if c.BodyReadTimeout <= 0 {
 		c.BodyReadTimeout = 60 * time.Second

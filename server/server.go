@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
 	"github.com/sluice-ai/sluice/state"
@@ -57,6 +58,8 @@ type Server struct {
 	// certificate is loaded once, in New.
 	tlsConfig *tls.Config
 
+	readiness readiness
+
 	generatedKey string
 }
 
@@ -91,7 +94,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 			s.closeAll()
 		}
 	}()
-	s.store, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log})
+	s.store, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EncryptionKey: cfg.EncryptionKey, Logger: log,
+		ValidateProvider: providers.Options{DenyPrivate: cfg.UpstreamDenyPrivate}.Validate})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -120,7 +124,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	info.Set(1)
 	reg.MustRegister(info)
 
-	s.recorder = usage.NewRecorder(s.store, usage.Options{Logger: log, Registerer: reg})
+	// The writer drains when Serve's background context ends, after the
+	// HTTP drain: its budget is the flush part of the shutdown plan.
+	_, flush := shutdownPlan(cfg.ShutdownTimeout)
+	s.recorder = usage.NewRecorder(s.store, usage.Options{Logger: log, Registerer: reg, DrainTimeout: flush})
 	if err := s.openAccessLog(); err != nil {
 		return nil, err
 	}
@@ -141,6 +148,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Ready:        s.ready,
 
 		BodyReadTimeout: cfg.BodyReadTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
 	})
 	s.admin, err = admin.New(admin.Options{
 		Store:    s.store,
@@ -187,9 +195,9 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer})
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}})
 	for _, e := range errs {
-		s.log.Warn("provider skipped", "err", e)
+		s.log.Warn("provider configuration problem (the provider is skipped, or built without what the message names)", "err", e)
 	}
 	s.state.Store(next)
 	// What the old state used and the new one does not (idle connections
@@ -216,21 +224,6 @@ func (s *Server) configChanged() {
 	if s.fanout != nil {
 		s.fanout.publish(ctx, s.state.Load().Snapshot.Version)
 	}
-}
-
-// ready reports whether the store (and Redis, when configured) answer.
-func (s *Server) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		return errors.New("database unreachable")
-	}
-	if s.rdb != nil {
-		if err := s.rdb.Ping(ctx).Err(); err != nil {
-			return errors.New("redis unreachable")
-		}
-	}
-	return nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully within
@@ -291,8 +284,10 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			})
 		})
 	}
-	proxyH, adminH := boundBody(s.proxy, s.cfg.BodyReadTimeout), boundBody(s.admin, s.cfg.BodyReadTimeout)
+	proxyH := boundFlush(boundBody(s.proxy, s.cfg.BodyReadTimeout), s.cfg.WriteTimeout)
+	adminH := boundBody(s.admin, s.cfg.BodyReadTimeout)
 	proxySrv, adminSrv := newHTTPServer(proxyH, s.log), newHTTPServer(adminH, s.log)
+	adminSrv.WriteTimeout = 4 * s.cfg.WriteTimeout
 	if s.cfg.UsageRetention > 0 {
 		wg.Go(func() { s.pruneLoop(bg) })
 	}
@@ -388,8 +383,8 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		// No WriteTimeout: it would cut long streams. Slow readers are
-		// bounded per write by the router instead.
+		// No WriteTimeout on the proxy: it would cut long streams. Slow
+		// readers are bounded per write by the router and boundFlush.
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -28,6 +28,8 @@ type Options struct {
 	// snapshot's deployments its targets and drops the state of the others.
 	// Nil leaves health alone.
 	Balancer *balancer.Balancer
+	// Providers are the operator's settings for every provider.
+	Providers providers.Options
 }
 
 // Build compiles snap into a State, reusing the parts of prev (nil on the
@@ -46,7 +48,7 @@ func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func()
 	if prev != nil {
 		prevProviders = prev.Providers
 	}
-	reg, errs := providers.NewRegistry(prevProviders, snap)
+	reg, errs := providers.NewRegistry(prevProviders, snap, o.Providers)
 	st = &State{Snapshot: snap, Providers: reg}
 	ts := targets(snap)
 	retire = func() {

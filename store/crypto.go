@@ -88,13 +88,13 @@ func keyFromFile(dataDir string, log *slog.Logger) ([]byte, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("store: write encryption key: %w", err)
 	}
-	log.Warn("SLUICE_ENCRYPTION_KEY is not set: generated an encryption key for provider credentials; back it up, losing it makes stored provider API keys unreadable",
+	log.Warn("SLUICE_ENCRYPTION_KEY is not set: generated an encryption key for provider credentials; back it up, losing it makes stored provider API keys and secrets unreadable",
 		"path", path)
 	return key, nil
 }
 
-// seal encrypts plaintext bound to aad (the provider id) and returns
-// base64(nonce || ciphertext).
+// seal encrypts plaintext bound to aad (the provider id for its API key,
+// secretAAD for a named secret) and returns base64(nonce || ciphertext).
 func (s *Store) seal(plaintext, aad string) (string, error) {
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
@@ -108,12 +108,12 @@ func (s *Store) seal(plaintext, aad string) (string, error) {
 func (s *Store) open(enc, aad string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", errors.New("store: stored provider api key is malformed")
+		return "", errors.New("store: a stored provider credential is malformed")
 	}
 	n := s.aead.NonceSize()
 	pt, err := s.aead.Open(nil, b[:n], b[n:], []byte(aad))
 	if err != nil {
-		return "", errors.New("store: cannot decrypt provider api key (wrong encryption key?)")
+		return "", errors.New("store: cannot decrypt a provider credential (wrong encryption key?)")
 	}
 	return string(pt), nil
 }

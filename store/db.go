@@ -115,17 +115,19 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// configTx runs fn in a write transaction that also bumps the configuration
-// version and, on PostgreSQL, notifies listeners on commit.
-func (s *Store) configTx(ctx context.Context, fn func(*sql.Tx) error) error {
+// configTx runs fn in a write transaction that first bumps the
+// configuration version (which also serialises configuration writes) and
+// passes the new version to fn: every row fn writes gets it as its revision.
+// On PostgreSQL listeners are notified on commit.
+func (s *Store) configTx(ctx context.Context, fn func(tx *sql.Tx, rev int64) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
 		var v int64
 		if err := tx.QueryRowContext(ctx,
 			`UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v); err != nil {
 			return fmt.Errorf("store: bump config version: %w", err)
+		}
+		if err := fn(tx, v); err != nil {
+			return err
 		}
 		if s.dialect == DialectPostgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(v, 10)); err != nil {

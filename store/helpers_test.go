@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/sluice-ai/sluice/providers"
 )
 
 const testEncKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -89,9 +91,14 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, env dialectEnv)) {
 	})
 }
 
+// openTest opens and migrates a store; without a ValidateProvider hook it
+// gets the one server injects (the provider families' validator).
 func openTest(t testing.TB, opts Options) *Store {
 	t.Helper()
 	ctx := context.Background()
+	if opts.ValidateProvider == nil {
+		opts.ValidateProvider = providers.Options{}.Validate
+	}
 	s, err := Open(ctx, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -78,6 +78,9 @@ type KeyInput struct {
 	ExpiresAt *time.Time        `json:"expires_at"`
 	Metadata  map[string]string `json:"metadata"`
 	Disabled  bool              `json:"disabled"`
+	// Owner is the team or user the key's usage is accounted to (optional;
+	// recorded on every usage row, grouped by /admin/usage?group_by=owner).
+	Owner string `json:"owner"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
@@ -89,7 +92,7 @@ func (in KeyInput) AsPatch() KeyPatch {
 	if md == nil {
 		md = map[string]string{}
 	}
-	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d}
+	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d, Owner: &in.Owner}
 }
 
 // KeyPatch changes the fields that are set. ExpiresAt: absent keeps, null
@@ -100,6 +103,7 @@ type KeyPatch struct {
 	ExpiresAt OptionalTime       `json:"expires_at"`
 	Metadata  *map[string]string `json:"metadata"`
 	Disabled  *bool              `json:"disabled"`
+	Owner     *string            `json:"owner"`
 }
 
 // Key is the admin view of a Sluice key: never the secret or its hash.
@@ -111,13 +115,21 @@ type Key struct {
 	ExpiresAt *time.Time        `json:"expires_at"`
 	Metadata  map[string]string `json:"metadata"`
 	Disabled  bool              `json:"disabled"`
+	Owner     string            `json:"owner"`
 	CreatedAt time.Time         `json:"created_at"`
 	RevokedAt *time.Time        `json:"revoked_at"`
+	// Revision is the configuration version that last changed the key.
+	Revision int64 `json:"revision"`
 }
 
 func validateKey(in KeyInput) error {
 	if err := validText("name", in.Name, maxNameLen, false); err != nil {
 		return err
+	}
+	if in.Owner != "" {
+		if err := validText("owner", in.Owner, maxNameLen, false); err != nil {
+			return err
+		}
 	}
 	if len(in.Models) > maxKeyModels {
 		return invalid("models", "at most %d models", maxKeyModels)
@@ -126,6 +138,10 @@ func validateKey(in KeyInput) error {
 		if err := validText(fmt.Sprintf("models[%d]", i), m, maxNameLen, true); err != nil {
 			return err
 		}
+	}
+	if t := in.ExpiresAt; t != nil && (t.UTC().Year() < 1 || t.UTC().Year() > 9999) {
+		// Past 9999 no JSON answer could carry the key any more.
+		return invalid("expires_at", "must be between the years 1 and 9999 (UTC)")
 	}
 	if len(in.Metadata) > maxMetadata {
 		return invalid("metadata", "at most %d entries", maxMetadata)
@@ -147,13 +163,13 @@ type keyRow struct {
 	Hash string
 }
 
-const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at`
+const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner, revision`
 
 func scanKey(sc rowScanner) (*keyRow, error) {
 	var k keyRow
 	var models, md string
 	var exp, created, revoked dbTime
-	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked); err != nil {
+	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner, &k.Revision); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -209,7 +225,7 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	k := Key{
 		ID: newID("key_"), Name: in.Name, Prefix: secret[:displayPrefixLen],
 		Models: in.Models, ExpiresAt: utcPtr(in.ExpiresAt), Metadata: in.Metadata,
-		Disabled: in.Disabled, CreatedAt: now(),
+		Disabled: in.Disabled, Owner: in.Owner, CreatedAt: now(),
 	}
 	if k.Models == nil {
 		k.Models = []string{}
@@ -217,10 +233,11 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	if k.Metadata == nil {
 		k.Metadata = map[string]string{}
 	}
-	err = s.configTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+	err = s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
+		k.Revision = rev
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
 			k.ID, k.Name, k.Prefix, llm.HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
-			k.Disabled, s.tv(k.CreatedAt), nil)
+			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner, k.Revision)
 		if err != nil {
 			return fmt.Errorf("store: insert key: %w", err)
 		}
@@ -272,7 +289,7 @@ func (s *Store) ListKeys(ctx context.Context, p Page) ([]Key, int, error) {
 // cannot be changed (ErrConflict).
 func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, error) {
 	var out Key
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -280,7 +297,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if k.RevokedAt != nil {
 			return conflict("key %s is revoked", k.ID)
 		}
-		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled}
+		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled, Owner: k.Owner}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -296,6 +313,9 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if patch.Disabled != nil {
 			in.Disabled = *patch.Disabled
 		}
+		if patch.Owner != nil {
+			in.Owner = *patch.Owner
+		}
 		if err := validateKey(in); err != nil {
 			return err
 		}
@@ -305,12 +325,12 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if in.Metadata == nil {
 			in.Metadata = map[string]string{}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6 WHERE id=$1`,
-			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled)
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7, revision=$8 WHERE id=$1`,
+			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner, rev)
 		if err != nil {
 			return fmt.Errorf("store: update key: %w", err)
 		}
-		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled
+		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled, k.Owner, k.Revision = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled, in.Owner, rev
 		out = k.Key
 		return nil
 	})
@@ -321,7 +341,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 // snapshot but GetKey still shows it. Revoking twice keeps the first time.
 func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
 	var out Key
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -330,9 +350,9 @@ func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
 			t := now()
 			k.RevokedAt = &t
 		}
-		k.Disabled = true
-		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET disabled=$2, revoked_at=$3 WHERE id=$1`,
-			k.ID, true, s.tv(*k.RevokedAt)); err != nil {
+		k.Disabled, k.Revision = true, rev
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET disabled=$2, revoked_at=$3, revision=$4 WHERE id=$1`,
+			k.ID, true, s.tv(*k.RevokedAt), rev); err != nil {
 			return fmt.Errorf("store: revoke key: %w", err)
 		}
 		out = k.Key

@@ -35,7 +35,7 @@ var (
 )
 
 // LatencySummary returns latency percentiles over the usage records in
-// q's time range matching q.KeyID and q.Model (q.GroupBy is ignored):
+// q's time range matching q.KeyID, q.Model and q.Owner (q.GroupBy is ignored):
 // end-to-end latency over all matching records, time to first token over
 // the streamed ones that have one.
 func (s *Store) LatencySummary(ctx context.Context, q UsageQuery) (LatencySummary, error) {
@@ -45,6 +45,7 @@ func (s *Store) LatencySummary(ctx context.Context, q UsageQuery) (LatencySummar
 	}
 	f.eq("key_id", q.KeyID)
 	f.eq("model", q.Model)
+	f.eq("owner", q.Owner)
 	var out LatencySummary
 	err = s.readTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == DialectPostgres {

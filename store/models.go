@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -38,17 +37,19 @@ type Model struct {
 	ID          string           `json:"id"`
 	Name        string           `json:"name"`
 	Deployments []llm.Deployment `json:"deployments"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
+	// Revision is the configuration version that last changed the model.
+	Revision  int64     `json:"revision"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
-const modelCols = `id, name, deployments, created_at, updated_at`
+const modelCols = `id, name, deployments, created_at, updated_at, revision`
 
 func scanModel(sc rowScanner) (*Model, error) {
 	var m Model
 	var deps string
 	var created, updated dbTime
-	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(deps), &m.Deployments); err != nil {
@@ -172,11 +173,8 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 		if d.Weight < 0 {
 			return invalid(f+".weight", "must be >= 0")
 		}
-		if d.InputPerMTok < 0 || math.IsNaN(d.InputPerMTok) || math.IsInf(d.InputPerMTok, 0) {
-			return invalid(f+".input_price_per_mtok", "must be a finite number >= 0")
-		}
-		if d.OutputPerMTok < 0 || math.IsNaN(d.OutputPerMTok) || math.IsInf(d.OutputPerMTok, 0) {
-			return invalid(f+".output_price_per_mtok", "must be a finite number >= 0")
+		if err := validPrices(f, d.Prices); err != nil {
+			return err
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM providers WHERE name = $1`, d.Provider).Scan(&n); err != nil {
@@ -196,7 +194,8 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 	}
 	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: append([]llm.Deployment(nil), in.Deployments...), CreatedAt: now()}
 	m.UpdatedAt = m.CreatedAt
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
+		m.Revision = rev
 		if err := validateModel(ctx, tx, in); err != nil {
 			return err
 		}
@@ -212,8 +211,8 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5)`,
-			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt))
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6)`,
+			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision)
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}
@@ -267,7 +266,7 @@ func (s *Store) ListModels(ctx context.Context, p Page) ([]Model, int, error) {
 // UpdateModel applies patch to the model with the given id or name.
 func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPatch) (Model, error) {
 	var out Model
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		m, err := getModel(ctx, tx, idOrName)
 		if err != nil {
 			return err
@@ -292,13 +291,13 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 				return conflict("a model named %q already exists", in.Name)
 			}
 		}
-		m.Name, m.Deployments, m.UpdatedAt = in.Name, in.Deployments, now()
+		m.Name, m.Deployments, m.UpdatedAt, m.Revision = in.Name, in.Deployments, now(), rev
 		deps, err := json.Marshal(m.Deployments)
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4 WHERE id=$1`,
-			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt))
+		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5 WHERE id=$1`,
+			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision)
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}
@@ -313,7 +312,7 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 
 // DeleteModel deletes the model with the given id or name.
 func (s *Store) DeleteModel(ctx context.Context, idOrName string) error {
-	return s.configTx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx, _ int64) error {
 		m, err := getModel(ctx, tx, idOrName)
 		if err != nil {
 			return err
@@ -325,8 +324,9 @@ func (s *Store) DeleteModel(ctx context.Context, idOrName string) error {
 	})
 }
 
-// renameProviderInModels rewrites deployments that reference oldName.
-func (s *Store) renameProviderInModels(ctx context.Context, tx *sql.Tx, oldName, newName string) error {
+// renameProviderInModels rewrites deployments that reference oldName; the
+// models it changes get revision rev.
+func (s *Store) renameProviderInModels(ctx context.Context, tx *sql.Tx, rev int64, oldName, newName string) error {
 	models, err := loadModelRows(ctx, tx)
 	if err != nil {
 		return err
@@ -346,8 +346,8 @@ func (s *Store) renameProviderInModels(ctx context.Context, tx *sql.Tx, oldName,
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE models SET deployments=$2, updated_at=$3 WHERE id=$1`,
-			m.ID, string(deps), s.tv(now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE models SET deployments=$2, updated_at=$3, revision=$4 WHERE id=$1`,
+			m.ID, string(deps), s.tv(now()), rev); err != nil {
 			return fmt.Errorf("store: rename provider in models: %w", err)
 		}
 	}

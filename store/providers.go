@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,9 +14,6 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 )
-
-// DefaultOpenAIBaseURL is used for providers of type "openai" without base_url.
-const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
 
 // TimeoutsInput holds a provider's timeouts as Go durations ("5s"); "" means
 // the default (see llm.Timeouts). Each must be between 0 and 1h.
@@ -32,22 +30,34 @@ type ProviderInput struct {
 	BaseURL string           `json:"base_url"`
 	// APIKey is write-only. Nil or "" means none (on create) or keep the
 	// stored one (on update).
-	APIKey   *string           `json:"api_key"`
-	Headers  map[string]string `json:"headers"`
-	Timeouts TimeoutsInput     `json:"timeouts"`
+	APIKey  *string           `json:"api_key"`
+	Headers map[string]string `json:"headers"`
+	// Options are the family's settings (a JSON object), validated by the
+	// family. They are not secret: admin views show them.
+	Options json.RawMessage `json:"options"`
+	// Secrets are the family's credentials beyond api_key, write-only like
+	// it: a value sets or replaces that secret, null removes it, "" or a
+	// value containing "****" keeps it; names not mentioned are kept.
+	Secrets  map[string]*string `json:"secrets"`
+	Timeouts TimeoutsInput      `json:"timeouts"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
-// The API key follows patch rules: nil, "" or a masked placeholder keep the
-// stored key.
+// The API key and secrets follow patch rules (they are write-only, so a
+// client cannot send them back): nil, "" or a masked placeholder keep the
+// stored values, and secrets not mentioned are kept.
 func (in ProviderInput) AsPatch() ProviderPatch {
 	h := in.Headers
 	if h == nil {
 		h = map[string]string{}
 	}
+	o := in.Options
+	if o == nil {
+		o = json.RawMessage(`{}`)
+	}
 	t := in.Timeouts
 	return ProviderPatch{
-		Name: &in.Name, Type: &in.Type, BaseURL: &in.BaseURL, APIKey: in.APIKey, Headers: &h,
+		Name: &in.Name, Type: &in.Type, BaseURL: &in.BaseURL, APIKey: in.APIKey, Headers: &h, Options: &o, Secrets: in.Secrets,
 		Timeouts: &TimeoutsPatch{Connect: &t.Connect, FirstByte: &t.FirstByte, Idle: &t.Idle},
 	}
 }
@@ -65,27 +75,35 @@ type TimeoutsPatch struct {
 // client may echo back) keeps the stored key; anything else replaces it.
 // Headers replaces the whole header set; a header value containing "****"
 // keeps that header's stored value (credential-like header values are shown
-// masked).
+// masked). Options replaces the whole options object. Secrets changes only
+// the secrets it names: a value sets or replaces one, null removes it, "" or
+// a value containing "****" keeps it.
 type ProviderPatch struct {
 	Name     *string            `json:"name"`
 	Type     *llm.ProviderType  `json:"type"`
 	BaseURL  *string            `json:"base_url"`
 	APIKey   *string            `json:"api_key"`
 	Headers  *map[string]string `json:"headers"`
+	Options  *json.RawMessage   `json:"options"`
+	Secrets  map[string]*string `json:"secrets"`
 	Timeouts *TimeoutsPatch     `json:"timeouts"`
 }
 
-// Provider is the admin view of a provider. It never holds the API key.
+// Provider is the admin view of a provider. It never holds the API key or
+// a secret: only whether the key is set and the names of the secrets.
 type Provider struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Type      llm.ProviderType  `json:"type"`
-	BaseURL   string            `json:"base_url"`
-	APIKeySet bool              `json:"api_key_set"`
-	Headers   map[string]string `json:"headers"`
-	Timeouts  TimeoutsInput     `json:"timeouts"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Type       llm.ProviderType  `json:"type"`
+	BaseURL    string            `json:"base_url"`
+	APIKeySet  bool              `json:"api_key_set"`
+	Headers    map[string]string `json:"headers"`
+	Options    json.RawMessage   `json:"options"`
+	SecretsSet []string          `json:"secrets_set"`
+	Timeouts   TimeoutsInput     `json:"timeouts"`
+	Revision   int64             `json:"revision"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
 }
 
 // providerRow is a provider as stored.
@@ -94,7 +112,10 @@ type providerRow struct {
 	Type              llm.ProviderType
 	APIKeyEnc         sql.NullString
 	Headers           map[string]string
+	Options           json.RawMessage
+	SecretsEnc        map[string]string // name -> sealed value
 	Timeouts          llm.Timeouts
+	Revision          int64
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -102,58 +123,65 @@ type providerRow struct {
 func (r *providerRow) view() Provider {
 	h := make(map[string]string, len(r.Headers))
 	for k, v := range r.Headers {
-		if sensitiveHeader(k) {
+		if llm.SensitiveHeader(k) {
 			v = maskPlaceholder
 		}
 		h[k] = v
 	}
+	names := make([]string, 0, len(r.SecretsEnc))
+	for k := range r.SecretsEnc {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	opts := r.Options
+	if len(opts) == 0 {
+		opts = json.RawMessage(`{}`)
+	}
 	return Provider{
 		ID: r.ID, Name: r.Name, Type: r.Type, BaseURL: r.BaseURL,
-		APIKeySet: r.APIKeyEnc.Valid && r.APIKeyEnc.String != "",
-		Headers:   h,
+		APIKeySet:  r.APIKeyEnc.Valid && r.APIKeyEnc.String != "",
+		Headers:    h,
+		Options:    opts,
+		SecretsSet: names,
 		Timeouts: TimeoutsInput{
 			Connect:   formatTimeout(r.Timeouts.Connect),
 			FirstByte: formatTimeout(r.Timeouts.FirstByte),
 			Idle:      formatTimeout(r.Timeouts.Idle),
 		},
+		Revision:  r.Revision,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 
-// validateProvider checks in (name, type, base_url, headers, timeouts) and
-// fills r with the normalised values.
-func validateProvider(in ProviderInput, r *providerRow) error {
+// providerCandidate is a provider write being validated: the stored row's
+// new values, and the plaintext credentials it will have.
+type providerCandidate struct {
+	in      ProviderInput // name, type, base_url, headers, options, timeouts
+	apiKey  string
+	secrets map[string]string
+}
+
+// validateProvider checks c and fills r with the normalised values: the
+// storage-level checks (name, type syntax, options syntax and size,
+// secrets, timeouts) here, then everything the family knows (base_url,
+// headers, options, secrets) through Options.ValidateProvider.
+func (s *Store) validateProvider(c providerCandidate, r *providerRow) error {
+	in := c.in
 	if !providerNameRE.MatchString(in.Name) {
 		return invalid("name", "must match ^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
 	}
-	switch in.Type {
-	case llm.ProviderOpenAI:
-		if in.BaseURL == "" {
-			in.BaseURL = DefaultOpenAIBaseURL
-		}
-	case llm.ProviderOpenAICompatible:
-		if in.BaseURL == "" {
-			return invalid("base_url", "is required for type %q", in.Type)
-		}
-	default:
-		return invalid("type", "must be %q or %q", llm.ProviderOpenAI, llm.ProviderOpenAICompatible)
-	}
-	base, err := validateBaseURL(in.BaseURL)
-	if err != nil {
-		return err
+	if !providerTypeRE.MatchString(string(in.Type)) {
+		return invalid("type", "must be a provider type such as %q or %q", llm.ProviderOpenAI, llm.ProviderOpenAICompatible)
 	}
 	if len(in.Headers) > maxHeaders {
 		return invalid("headers", "at most %d headers", maxHeaders)
 	}
-	headers := make(map[string]string, len(in.Headers))
-	for k, v := range in.Headers {
-		if !validHeaderName(k) {
-			return invalid("headers", "invalid header name")
-		}
-		if !validHeaderValue(v) || len(v) > maxHeaderValue {
-			return invalid("headers."+k, "value must not contain CR, LF, NUL or control characters and must be at most 8 KiB")
-		}
-		headers[http.CanonicalHeaderKey(k)] = v
+	opts, err := normaliseOptions(in.Options)
+	if err != nil {
+		return err
+	}
+	if len(c.secrets) > maxSecrets {
+		return invalid("secrets", "at most %d secrets", maxSecrets)
 	}
 	var t llm.Timeouts
 	if t.Connect, err = parseTimeout("timeouts.connect", in.Timeouts.Connect); err != nil {
@@ -165,11 +193,60 @@ func validateProvider(in ProviderInput, r *providerRow) error {
 	if t.Idle, err = parseTimeout("timeouts.idle", in.Timeouts.Idle); err != nil {
 		return err
 	}
-	r.Name, r.Type, r.BaseURL, r.Headers, r.Timeouts = in.Name, in.Type, base, headers, t
+	p := &llm.Provider{ID: r.ID, Name: in.Name, Type: in.Type, BaseURL: in.BaseURL, APIKey: c.apiKey,
+		Headers: in.Headers, Options: opts, Secrets: c.secrets, Timeouts: t}
+	if p.Headers == nil {
+		p.Headers = map[string]string{}
+	}
+	if s.validateHook != nil {
+		if err := s.validateHook(p); err != nil {
+			return familyError(err)
+		}
+		if p.Options, err = normaliseOptions(p.Options); err != nil {
+			return err
+		}
+	}
+	r.Name, r.Type, r.BaseURL, r.Headers, r.Options, r.Timeouts = p.Name, p.Type, p.BaseURL, p.Headers, p.Options, p.Timeouts
 	return nil
 }
 
-// keepsKey reports whether an api_key value means "keep the stored key".
+// familyError turns an error of the validation hook into a ValidationError,
+// keeping its field when it names one (FieldName() string).
+func familyError(err error) error {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	var f interface{ FieldName() string }
+	if errors.As(err, &f) {
+		msg := strings.TrimPrefix(err.Error(), f.FieldName()+": ")
+		return &ValidationError{Field: f.FieldName(), Message: msg}
+	}
+	return &ValidationError{Message: err.Error()}
+}
+
+// normaliseOptions checks that raw is empty, null or one JSON object of at
+// most maxOptionsLen bytes, and returns it compacted ("{}" when empty).
+func normaliseOptions(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage(`{}`), nil
+	}
+	if len(raw) > maxOptionsLen {
+		return nil, invalid("options", "must be at most %d bytes", maxOptionsLen)
+	}
+	if raw[0] != '{' || !json.Valid(raw) {
+		return nil, invalid("options", "must be a JSON object")
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, invalid("options", "must be a JSON object")
+	}
+	return b.Bytes(), nil
+}
+
+// keepsKey reports whether an api_key or secret value means "keep the
+// stored one".
 func keepsKey(k *string) bool {
 	return k == nil || *k == "" || strings.Contains(*k, maskPlaceholder)
 }
@@ -181,21 +258,87 @@ func validateAPIKey(k string) error {
 	return nil
 }
 
-const providerCols = `id, name, type, base_url, api_key_enc, headers, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, created_at, updated_at`
+// secretAAD binds a sealed secret to its provider and its name, apart from
+// the API key (bound to the provider id alone).
+func secretAAD(providerID, name string) string { return providerID + "\x00secret\x00" + name }
+
+// applySecrets applies the secrets of a write to r (sealing new values)
+// and returns every secret's plaintext after the write (stored ones are
+// decrypted so the family can validate the whole set). On create, a
+// masked placeholder is refused: there is nothing to keep.
+func (s *Store) applySecrets(r *providerRow, changes map[string]*string, create bool) (map[string]string, error) {
+	if r.SecretsEnc == nil {
+		r.SecretsEnc = map[string]string{}
+	}
+	names := make([]string, 0, len(changes))
+	for name := range changes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := changes[name]
+		field := "secrets." + name
+		if !secretNameRE.MatchString(name) {
+			return nil, invalid("secrets", "secret names must match %s", secretNameRE)
+		}
+		switch {
+		case v == nil:
+			delete(r.SecretsEnc, name)
+		case create && strings.Contains(*v, maskPlaceholder):
+			return nil, invalid(field, "looks like a masked placeholder; send the real value")
+		case keepsKey(v):
+		default:
+			if len(*v) > maxAPIKeyLen || !validHeaderValue(*v) {
+				return nil, invalid(field, "must be at most 8 KiB without control characters")
+			}
+			enc, err := s.seal(*v, secretAAD(r.ID, name))
+			if err != nil {
+				return nil, err
+			}
+			r.SecretsEnc[name] = enc
+		}
+	}
+	if len(r.SecretsEnc) > maxSecrets {
+		return nil, invalid("secrets", "at most %d secrets", maxSecrets)
+	}
+	return s.openSecrets(r)
+}
+
+// openSecrets decrypts r's secrets.
+func (s *Store) openSecrets(r *providerRow) (map[string]string, error) {
+	if len(r.SecretsEnc) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(r.SecretsEnc))
+	for name, enc := range r.SecretsEnc {
+		v, err := s.open(enc, secretAAD(r.ID, name))
+		if err != nil {
+			return nil, fmt.Errorf("%w (provider %s, secret %s)", err, r.Name, name)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+const providerCols = `id, name, type, base_url, api_key_enc, headers, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, created_at, updated_at, options, secrets_enc, revision`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanProvider(sc rowScanner) (*providerRow, error) {
 	var r providerRow
-	var headers string
+	var headers, options, secrets string
 	var c, f, i int64
 	var created, updated dbTime
-	if err := sc.Scan(&r.ID, &r.Name, &r.Type, &r.BaseURL, &r.APIKeyEnc, &headers, &c, &f, &i, &created, &updated); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.Type, &r.BaseURL, &r.APIKeyEnc, &headers, &c, &f, &i, &created, &updated, &options, &secrets, &r.Revision); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(headers), &r.Headers); err != nil {
 		return nil, fmt.Errorf("store: provider %s: bad headers: %w", r.ID, err)
 	}
+	if err := json.Unmarshal([]byte(secrets), &r.SecretsEnc); err != nil {
+		return nil, fmt.Errorf("store: provider %s: bad secrets: %w", r.ID, err)
+	}
+	r.Options = json.RawMessage(options)
 	r.Timeouts = llm.Timeouts{Connect: time.Duration(c) * time.Millisecond, FirstByte: time.Duration(f) * time.Millisecond, Idle: time.Duration(i) * time.Millisecond}
 	r.CreatedAt, r.UpdatedAt = created.T, updated.T
 	return &r, nil
@@ -203,9 +346,18 @@ func scanProvider(sc rowScanner) (*providerRow, error) {
 
 func (s *Store) writeProviderArgs(r *providerRow) []any {
 	h, _ := json.Marshal(r.Headers)
+	sec := r.SecretsEnc
+	if sec == nil {
+		sec = map[string]string{}
+	}
+	se, _ := json.Marshal(sec)
+	opts := r.Options
+	if len(opts) == 0 {
+		opts = json.RawMessage(`{}`)
+	}
 	return []any{r.ID, r.Name, string(r.Type), r.BaseURL, r.APIKeyEnc, string(h),
 		r.Timeouts.Connect.Milliseconds(), r.Timeouts.FirstByte.Milliseconds(), r.Timeouts.Idle.Milliseconds(),
-		s.tv(r.CreatedAt), s.tv(r.UpdatedAt)}
+		s.tv(r.CreatedAt), s.tv(r.UpdatedAt), string(opts), string(se), r.Revision}
 }
 
 // queryer is *sql.DB or *sql.Tx.
@@ -238,9 +390,7 @@ func nameTaken(ctx context.Context, tx *sql.Tx, table, name, exceptID string) (b
 // CreateProvider validates and stores a new provider.
 func (s *Store) CreateProvider(ctx context.Context, in ProviderInput) (Provider, error) {
 	r := providerRow{ID: newID("prov_")}
-	if err := validateProvider(in, &r); err != nil {
-		return Provider{}, err
-	}
+	c := providerCandidate{in: in}
 	if in.APIKey != nil && *in.APIKey != "" {
 		if strings.Contains(*in.APIKey, maskPlaceholder) {
 			return Provider{}, invalid("api_key", "looks like a masked placeholder; send the real key")
@@ -253,16 +403,25 @@ func (s *Store) CreateProvider(ctx context.Context, in ProviderInput) (Provider,
 			return Provider{}, err
 		}
 		r.APIKeyEnc = sql.NullString{String: enc, Valid: true}
+		c.apiKey = *in.APIKey
+	}
+	var err error
+	if c.secrets, err = s.applySecrets(&r, in.Secrets, true); err != nil {
+		return Provider{}, err
+	}
+	if err := s.validateProvider(c, &r); err != nil {
+		return Provider{}, err
 	}
 	r.CreatedAt = now()
 	r.UpdatedAt = r.CreatedAt
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err = s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
+		r.Revision = rev
 		if taken, err := nameTaken(ctx, tx, "providers", r.Name, r.ID); err != nil {
 			return err
 		} else if taken {
 			return conflict("a provider named %q already exists", r.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO providers (`+providerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO providers (`+providerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
 			s.writeProviderArgs(&r)...)
 		if isUniqueViolation(err) {
 			return conflict("a provider named %q already exists", r.Name)
@@ -318,13 +477,13 @@ func (s *Store) ListProviders(ctx context.Context, p Page) ([]Provider, int, err
 // Renaming a provider also renames it in every model deployment.
 func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch ProviderPatch) (Provider, error) {
 	var out Provider
-	err := s.configTx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		r, err := getProvider(ctx, tx, idOrName)
 		if err != nil {
 			return err
 		}
 		oldName := r.Name
-		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: r.Headers, Timeouts: r.view().Timeouts}
+		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: r.Headers, Options: r.Options, Timeouts: r.view().Timeouts}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -346,6 +505,9 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 			}
 			in.Headers = h
 		}
+		if patch.Options != nil {
+			in.Options = *patch.Options
+		}
 		if t := patch.Timeouts; t != nil {
 			if t.Connect != nil {
 				in.Timeouts.Connect = *t.Connect
@@ -357,9 +519,7 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 				in.Timeouts.Idle = *t.Idle
 			}
 		}
-		if err := validateProvider(in, r); err != nil {
-			return err
-		}
+		c := providerCandidate{in: in}
 		if !keepsKey(patch.APIKey) {
 			if err := validateAPIKey(*patch.APIKey); err != nil {
 				return err
@@ -369,6 +529,17 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 				return err
 			}
 			r.APIKeyEnc = sql.NullString{String: enc, Valid: true}
+			c.apiKey = *patch.APIKey
+		} else if r.APIKeyEnc.Valid && r.APIKeyEnc.String != "" {
+			if c.apiKey, err = s.open(r.APIKeyEnc.String, r.ID); err != nil {
+				return fmt.Errorf("%w (provider %s)", err, r.Name)
+			}
+		}
+		if c.secrets, err = s.applySecrets(r, patch.Secrets, false); err != nil {
+			return err
+		}
+		if err := s.validateProvider(c, r); err != nil {
+			return err
 		}
 		if r.Name != oldName {
 			if taken, err := nameTaken(ctx, tx, "providers", r.Name, r.ID); err != nil {
@@ -377,11 +548,11 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 				return conflict("a provider named %q already exists", r.Name)
 			}
 		}
-		r.UpdatedAt = now()
-		args := s.writeProviderArgs(r)
+		r.UpdatedAt, r.Revision = now(), rev
+		a := s.writeProviderArgs(r)
 		_, err = tx.ExecContext(ctx, `UPDATE providers SET name=$2, type=$3, base_url=$4, api_key_enc=$5, headers=$6,
-			connect_timeout_ms=$7, first_byte_timeout_ms=$8, idle_timeout_ms=$9, updated_at=$10 WHERE id=$1`,
-			args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[10])
+			connect_timeout_ms=$7, first_byte_timeout_ms=$8, idle_timeout_ms=$9, updated_at=$10, options=$11, secrets_enc=$12, revision=$13 WHERE id=$1`,
+			a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[10], a[11], a[12], a[13])
 		if isUniqueViolation(err) {
 			return conflict("a provider named %q already exists", r.Name)
 		}
@@ -389,7 +560,7 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 			return fmt.Errorf("store: update provider: %w", err)
 		}
 		if r.Name != oldName {
-			if err := s.renameProviderInModels(ctx, tx, oldName, r.Name); err != nil {
+			if err := s.renameProviderInModels(ctx, tx, rev, oldName, r.Name); err != nil {
 				return err
 			}
 		}
@@ -402,7 +573,7 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 // DeleteProvider deletes the provider with the given id or name. It refuses
 // with ErrConflict while a model deployment references the provider.
 func (s *Store) DeleteProvider(ctx context.Context, idOrName string) error {
-	return s.configTx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx, _ int64) error {
 		r, err := getProvider(ctx, tx, idOrName)
 		if err != nil {
 			return err

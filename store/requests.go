@@ -16,8 +16,8 @@ type RequestQuery struct {
 	// From (inclusive) and To (exclusive) bound the record time. Zero To
 	// means now; zero From means 24 hours before To.
 	From, To time.Time
-	// KeyID, Model and Provider, when set, filter the records exactly.
-	KeyID, Model, Provider string
+	// KeyID, Model, Provider and Owner, when set, filter the records exactly.
+	KeyID, Model, Provider, Owner string
 	// ClientRequestID, when set, selects the records whose client sent
 	// this X-Request-Id (several requests may share one).
 	ClientRequestID string
@@ -155,6 +155,7 @@ func (s *Store) ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow,
 	f.eq("provider", q.Provider)
 	f.eq("status", q.Status)
 	f.eq("client_request_id", q.ClientRequestID)
+	f.eq("owner", q.Owner)
 	where := f.sql()
 
 	var total int

@@ -9,9 +9,10 @@ import (
 )
 
 // LoadSnapshot reads the whole configuration in one read transaction and
-// builds a fresh llm.Snapshot: providers by name (API keys decrypted),
-// models by name and keys by hash, without revoked keys. It is the only
-// method that returns provider API keys.
+// builds a fresh llm.Snapshot: providers by name (API keys and secrets
+// decrypted), models by name and keys by hash, without revoked keys, each
+// with its revision. It is the only method that returns provider
+// credentials.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == DialectPostgres {
@@ -39,12 +40,16 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot providers: %w", err)
 		}
 		p := &llm.Provider{ID: r.ID, Name: r.Name, Type: r.Type, BaseURL: r.BaseURL,
-			Headers: r.Headers, Timeouts: r.Timeouts, UpdatedAt: r.UpdatedAt}
+			Headers: r.Headers, Options: r.Options, Timeouts: r.Timeouts, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
 		if r.APIKeyEnc.Valid && r.APIKeyEnc.String != "" {
 			if p.APIKey, err = s.open(r.APIKeyEnc.String, r.ID); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("%w (provider %s)", err, r.Name)
 			}
+		}
+		if p.Secrets, err = s.openSecrets(r); err != nil {
+			rows.Close()
+			return nil, err
 		}
 		snap.Providers[p.Name] = p
 	}
@@ -57,7 +62,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 		return nil, err
 	}
 	for _, m := range models {
-		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, CreatedAt: m.CreatedAt}
+		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, CreatedAt: m.CreatedAt, Revision: m.Revision}
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE revoked_at IS NULL`)
@@ -71,7 +76,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot keys: %w", err)
 		}
 		snap.Keys[k.Hash] = &llm.Key{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash,
-			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata}
+			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata, Owner: k.Owner, Revision: k.Revision}
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store: snapshot keys: %w", err)

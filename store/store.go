@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/migrations"
 )
 
@@ -40,13 +41,20 @@ type Options struct {
 	URL string
 	// DataDir holds the default SQLite file and encryption.key. Default ./data.
 	DataDir string
-	// EncryptionKey encrypts provider API keys at rest: 64 hex characters or
+	// EncryptionKey encrypts provider API keys and secrets at rest: 64 hex characters or
 	// the base64 of 32 bytes (usually SLUICE_ENCRYPTION_KEY). When empty the
 	// key is read from DataDir/encryption.key, or generated there (mode
 	// 0600) with a warning.
 	EncryptionKey string
 	// Logger receives warnings. Nil discards them.
 	Logger *slog.Logger
+	// ValidateProvider checks a provider being written as its family
+	// will build it (type, base_url, headers, options, secrets) and may
+	// normalise it in place (a default base URL, canonical options). server
+	// injects the providers package's validator, so store lists no provider
+	// types. Nil leaves only the storage-level checks (name, type syntax,
+	// sizes, timeouts); the registry still refuses a bad provider at load.
+	ValidateProvider func(p *llm.Provider) error
 }
 
 // Store is the persistence layer. It is safe for concurrent use.
@@ -57,6 +65,8 @@ type Store struct {
 	pgDSN   string // for the LISTEN connection; never logged
 	aead    cipher.AEAD
 	log     *slog.Logger
+
+	validateHook func(p *llm.Provider) error
 
 	usageStmts stmtCache // prepared usage INSERTs by row count
 }
@@ -82,7 +92,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.EncryptionKey == "" && dialect == DialectPostgres {
 		log.Warn("SLUICE_ENCRYPTION_KEY is not set while sharing a PostgreSQL database: every replica must use the same encryption key, or replicas cannot read each other's provider API keys")
 	}
-	s := &Store{dialect: dialect, aead: aead, log: log}
+	s := &Store{dialect: dialect, aead: aead, log: log, validateHook: opts.ValidateProvider}
 	switch dialect {
 	case DialectSQLite:
 		err = s.openSQLite(ctx, dsn)

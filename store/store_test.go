@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
 )
 
 func mustProvider(t *testing.T, s *Store, name, key string) Provider {
@@ -71,7 +72,7 @@ func TestProviderCRUD(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CreateProvider: %v", err)
 		}
-		if p.ID == "" || p.BaseURL != DefaultOpenAIBaseURL || !p.APIKeySet || p.Timeouts.Connect != "5s" || p.Timeouts.Idle != "1m30s" || p.Timeouts.FirstByte != "" {
+		if p.ID == "" || p.BaseURL != providers.DefaultOpenAIBaseURL || !p.APIKeySet || p.Timeouts.Connect != "5s" || p.Timeouts.Idle != "1m30s" || p.Timeouts.FirstByte != "" {
 			t.Fatalf("created = %+v", p)
 		}
 		if p.Headers["X-Org"] != "acme" || p.Headers["X-Api-Key"] != "****" {

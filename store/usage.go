@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -171,12 +172,36 @@ func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 		u := r.Usage.Sanitize(llm.UsageLimits{})
 		cost := llm.ClampCost(r.CostMicros)
 		u.Clamped = u.Clamped || cost != r.CostMicros
-		args = append(args, id, r.ClientRequestID, s.tv(ts), r.PrincipalID, r.PrincipalKind, r.Owner,
-			r.KeyID, r.KeyPrefix, string(r.Endpoint), r.Model, r.Provider, r.Deployment, r.UpstreamModel,
+		args = append(args, usageText(id), usageText(r.ClientRequestID), s.tv(ts), usageText(r.PrincipalID), usageText(r.PrincipalKind), usageText(r.Owner),
+			usageText(r.KeyID), usageText(r.KeyPrefix), usageText(string(r.Endpoint)), usageText(r.Model), usageText(r.Provider), usageText(r.Deployment), usageText(r.UpstreamModel),
 			int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.CacheReadTokens), int64(u.CacheWriteTokens), int64(u.ReasoningTokens), cost,
-			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), r.Status, r.ErrorType, r.Stream, u.Estimated, u.Clamped)
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), usageText(r.Status), usageText(r.ErrorType), r.Stream, u.Estimated, u.Clamped)
 	}
 	return args
+}
+
+// maxUsageText bounds every text column of a usage row.
+const maxUsageText = 256
+
+// usageText makes s storable in any text column of both databases: valid
+// UTF-8 (invalid bytes become U+FFFD), no NUL (PostgreSQL refuses it; it
+// becomes U+FFFD too), at most maxUsageText bytes (cut on a rune
+// boundary). Upstreams and clients influence some of these values (the
+// error type, say); one bad row would otherwise fail its whole batch and
+// drop every other request's record with it.
+func usageText(s string) string {
+	if len(s) <= maxUsageText && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > maxUsageText {
+		i := maxUsageText
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
 
 func durMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -188,21 +213,31 @@ const (
 	GroupByKey      = "key"
 	GroupByModel    = "model"
 	GroupByProvider = "provider"
+	// GroupByDeployment groups by deployment id (stable across renames).
+	GroupByDeployment = "deployment"
+	// GroupByOwner groups by the key's owner (team or user).
+	GroupByOwner = "owner"
+	// GroupByPrincipal groups by principal ("kind:id", e.g. "key:key_…").
+	GroupByPrincipal = "principal"
 )
+
+// GroupByValues lists the accepted group_by values, for error messages.
+const GroupByValues = "hour, day, key, model, provider, deployment, owner, principal"
 
 // UsageQuery selects and groups usage records.
 type UsageQuery struct {
 	// From (inclusive) and To (exclusive) bound the record time. Zero To
 	// means now; zero From means 24 hours before To.
 	From, To time.Time
-	// GroupBy is hour, day, key, model or provider.
+	// GroupBy is one of GroupByValues.
 	GroupBy string
-	// KeyID and Model, when set, filter the records.
-	KeyID, Model string
+	// KeyID, Model and Owner, when set, filter the records.
+	KeyID, Model, Owner string
 }
 
 // UsageRow is one group of usage. Group is the bucket start (RFC3339, UTC)
-// for hour and day, else the key id, model or provider.
+// for hour and day, else the key id, model, provider, deployment id, owner
+// or "kind:id" of the principal.
 type UsageRow struct {
 	Group    string `json:"group"`
 	Requests int64  `json:"requests"`
@@ -308,8 +343,15 @@ func (s *Store) groupExpr(groupBy string) (string, bool, error) {
 		return "model", false, nil
 	case GroupByProvider:
 		return "provider", false, nil
+	case GroupByDeployment:
+		return "deployment", false, nil
+	case GroupByOwner:
+		return "owner", false, nil
+	case GroupByPrincipal:
+		// Rows from before principals existed have none: group "".
+		return "CASE WHEN principal_id = '' THEN '' ELSE principal_kind || ':' || principal_id END", false, nil
 	}
-	return "", false, invalid("group_by", "must be one of hour, day, key, model, provider")
+	return "", false, invalid("group_by", "must be one of "+GroupByValues)
 }
 
 // QueryUsage aggregates usage records by q.GroupBy, ordered by group.
@@ -336,6 +378,10 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	if q.Model != "" {
 		args = append(args, q.Model)
 		where = append(where, "model = $"+strconv.Itoa(len(args)))
+	}
+	if q.Owner != "" {
+		args = append(args, q.Owner)
+		where = append(where, "owner = $"+strconv.Itoa(len(args)))
 	}
 	query := `SELECT ` + expr + ` AS grp, COUNT(*),
 		` + s.sum("prompt_tokens") + `, ` + s.sum("completion_tokens") + `, ` + s.sum("cached_tokens") + `,

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,34 @@ func TestUsageSumsCannotOverflow(t *testing.T) {
 		}
 		if _, err := s.LatencySummary(ctx, UsageQuery{From: base, To: base.Add(time.Hour)}); err != nil {
 			t.Fatalf("summary over legacy rows: %v", err)
+		}
+	})
+}
+
+// TestInsertUsageHostileText checks that text an upstream or client can
+// influence (error type, ids, names) cannot fail a batch: PostgreSQL
+// refuses NUL and invalid UTF-8, and one such row failed the whole batch,
+// dropping every other tenant's records with it. Text is now made valid
+// and bounded before insert.
+func TestInsertUsageHostileText(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, env dialectEnv) {
+		ctx := context.Background()
+		s := env.open(t)
+		base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		good := llm.Record{ID: "good", Time: base, KeyID: "k", Model: "m", Status: llm.StatusOK, HTTPStatus: 200}
+		bad := llm.Record{ID: "bad", Time: base, KeyID: "k", Model: "m\xff", Status: llm.StatusError, HTTPStatus: 502,
+			ErrorType: "upstream\x00error" + strings.Repeat("x", 10000), ClientRequestID: "c\x00", Owner: "\xc0\x80"}
+		if n, err := s.InsertUsage(ctx, []llm.Record{good, bad}); err != nil || n != 2 {
+			t.Fatalf("insert: %d, %v", n, err)
+		}
+		rows, _, err := s.ListRequests(ctx, RequestQuery{From: base, To: base.Add(time.Hour), Status: llm.StatusError})
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("list: %+v, %v", rows, err)
+		}
+		r := rows[0]
+		if !strings.HasPrefix(r.ErrorType, "upstream\uFFFDerrorxxx") || len(r.ErrorType) > maxUsageText ||
+			r.ClientRequestID != "c\uFFFD" || r.Model != "m\uFFFD" || r.Owner != "\uFFFD" {
+			t.Fatalf("stored text: %.80q %q %q %q", r.ErrorType, r.ClientRequestID, r.Model, r.Owner)
 		}
 	})
 }

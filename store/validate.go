@@ -1,15 +1,19 @@
 package store
 
 import (
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
-var providerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+var (
+	providerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+	// providerTypeRE is the syntax of a provider type; which types exist
+	// is the families' business (Options.ValidateProvider).
+	providerTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	secretNameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+)
 
 // maxTimeout bounds every configurable timeout.
 const maxTimeout = time.Hour
@@ -17,8 +21,9 @@ const maxTimeout = time.Hour
 // Limits on free-form input.
 const (
 	maxHeaders      = 64
-	maxHeaderValue  = 8 << 10
 	maxAPIKeyLen    = 8 << 10
+	maxSecrets      = 32
+	maxOptionsLen   = 16 << 10
 	maxNameLen      = 128
 	maxMetadata     = 64
 	maxMetadataLen  = 1024
@@ -27,28 +32,8 @@ const (
 	maskPlaceholder = "****"
 )
 
-// isTokenChar reports whether c may appear in an HTTP header name (RFC 9110 tchar).
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects CR, LF, NUL and other control bytes except tab.
+// validHeaderValue rejects CR, LF, NUL and other control bytes except tab:
+// api keys and secrets end up in HTTP headers.
 func validHeaderValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -57,22 +42,6 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
-}
-
-// validateBaseURL checks that raw is an absolute http(s) URL without
-// credentials or fragment, and returns it without a trailing slash.
-func validateBaseURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", invalid("base_url", "must be an absolute http or https URL")
-	}
-	if u.User != nil {
-		return "", invalid("base_url", "must not contain credentials; use api_key or headers")
-	}
-	if u.Fragment != "" || strings.ContainsAny(raw, "\r\n\x00 ") {
-		return "", invalid("base_url", "must not contain a fragment, spaces or control characters")
-	}
-	return strings.TrimRight(raw, "/"), nil
 }
 
 // parseTimeout parses a Go duration ("" means default, stored as 0).
@@ -120,19 +89,4 @@ func validText(field, s string, max int, noSpace bool) error {
 		}
 	}
 	return nil
-}
-
-// sensitiveHeader reports whether a static header probably carries a
-// credential, so its value is masked in views.
-func sensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	if n == "authorization" || n == "proxy-authorization" || n == "cookie" {
-		return true
-	}
-	for _, w := range []string{"key", "token", "secret", "auth", "password", "signature"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
 }

@@ -55,6 +55,7 @@ type Recorder struct {
 	queue   chan llm.Record
 	done    chan struct{} // closed when the writer has returned
 	started atomic.Bool
+	stopped atomic.Bool // Close was called: Record drops (no lock on the hot path)
 	// stop ends the writer's loop (Close); abort cuts the drain short
 	// (Close's context ended).
 	stop, abort         context.Context
@@ -149,7 +150,7 @@ func (r *Recorder) Record(rec llm.Record) {
 	if rec.Clamped {
 		r.clamped.Inc()
 	}
-	if r.stop.Err() != nil {
+	if r.stopped.Load() {
 		r.drop("shutdown", 1)
 		return
 	}
@@ -176,6 +177,7 @@ func (r *Recorder) Run(ctx context.Context) {
 // cases the rest is dropped and counted. Records passed to Record after
 // Close are dropped. When Run was never called, Close drains itself.
 func (r *Recorder) Close(ctx context.Context) error {
+	r.stopped.Store(true)
 	r.stopFunc()
 	if r.started.CompareAndSwap(false, true) {
 		stopAbort := context.AfterFunc(ctx, r.abortFunc)
@@ -226,6 +228,9 @@ loop:
 			break loop
 		}
 	}
+	// From here on Record drops (and counts) rather than queue records no
+	// one would write.
+	r.stopped.Store(true)
 	r.drain(batch)
 	r.logSummary(true)
 }

@@ -65,6 +65,9 @@ function cost(v) {
 
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 
+/** The USD cost of a usage row or request, from its integer micro-USD. */
+const costUSD = (r) => (isNum(r.cost_micros) ? r.cost_micros / 1e6 : Number(r.cost) || 0);
+
 /** Formats milliseconds for a table cell: one decimal below 100 ms. */
 function msCell(v) {
   if (!isNum(v)) return '–';
@@ -201,19 +204,25 @@ function renderKPIs(rows) {
     a.input += Number(r.prompt_tokens) || 0;
     a.output += Number(r.completion_tokens) || 0;
     a.cached += Number(r.cached_tokens) || 0;
-    a.cost += Number(r.cost) || 0;
+    a.cacheWrite += Number(r.cache_write_tokens) || 0;
+    a.reasoning += Number(r.reasoning_tokens) || 0;
+    a.micros += isNum(r.cost_micros) ? r.cost_micros : Math.round((Number(r.cost) || 0) * 1e6);
     a.errors += Number(r.errors) || 0;
+    a.clamped += Number(r.clamped) || 0;
     return a;
-  }, { requests: 0, input: 0, output: 0, cached: 0, cost: 0, errors: 0 });
+  }, { requests: 0, input: 0, output: 0, cached: 0, cacheWrite: 0, reasoning: 0, micros: 0, errors: 0, clamped: 0 });
+  t.cost = t.micros / 1e6;
   const set = (id, value, sub) => {
     $(`#${id} .value`).textContent = value;
     $(`#${id} .sub`).textContent = sub;
   };
   set('kpi-requests', num(t.requests), `${num(t.requests - t.errors)} succeeded`);
-  set('kpi-input', num(t.input), t.cached ? `${num(t.cached)} cached` : 'prompt tokens');
-  set('kpi-output', num(t.output), 'completion tokens');
+  const cache = [t.cached ? `${num(t.cached)} cached` : '', t.cacheWrite ? `${num(t.cacheWrite)} cache writes` : ''].filter(Boolean);
+  set('kpi-input', num(t.input), cache.length ? cache.join(' · ') : 'prompt tokens');
+  set('kpi-output', num(t.output), t.reasoning ? `${num(t.reasoning)} reasoning` : 'completion tokens');
   set('kpi-cost', cost(t.cost), t.requests ? `${cost(t.cost / t.requests)} per request` : 'no requests');
-  set('kpi-errors', rate(t.errors, t.requests), `${num(t.errors)} failed`);
+  set('kpi-errors', rate(t.errors, t.requests),
+    `${num(t.errors)} failed` + (t.clamped ? ` · ${num(t.clamped)} with impossible usage clamped` : ''));
   $('#kpi-errors').classList.toggle('bad', t.errors > 0);
 }
 
@@ -305,7 +314,7 @@ function renderChart(w, rows) {
   box.replaceChildren(...nodes);
 }
 
-const byCostDesc = (a, b) => (Number(b.cost) || 0) - (Number(a.cost) || 0)
+const byCostDesc = (a, b) => costUSD(b) - costUSD(a)
   || (Number(b.requests) || 0) - (Number(a.requests) || 0)
   || String(a.group).localeCompare(String(b.group));
 
@@ -329,7 +338,7 @@ const usageColumns = (first) => [
   { label: 'Requests', num: true, value: (r) => num(r.requests) },
   { label: 'Input tokens', num: true, value: (r) => num(r.prompt_tokens) },
   { label: 'Output tokens', num: true, value: (r) => num(r.completion_tokens) },
-  { label: 'Cost', num: true, value: (r) => cost(r.cost) },
+  { label: 'Cost', num: true, value: (r) => cost(costUSD(r)) },
   { label: 'Errors', num: true, value: (r) => num(r.errors), cls: (r) => (Number(r.errors) > 0 ? 'bad' : '') },
 ];
 
@@ -346,7 +355,7 @@ function renderTables(d) {
     const k = keys.get(r.group);
     if (!r.group) return el('span', { class: 'muted' }, 'no key');
     if (!k) return el('span', { class: 'muted', title: String(r.group) }, 'deleted key');
-    return el('span', { class: 'keyname' }, orDash(k.name), ' ', el('code', { class: 'prefix' }, orDash(k.prefix)),
+    return el('span', { class: 'keyname', title: k.owner ? `owner ${k.owner}` : undefined }, orDash(k.name), ' ', el('code', { class: 'prefix' }, orDash(k.prefix)),
       k.revoked_at ? el('span', { class: 'badge badge-off' }, 'revoked') : null,
       !k.revoked_at && k.disabled ? el('span', { class: 'badge badge-off' }, 'disabled') : null);
   };
@@ -394,7 +403,8 @@ function renderRequests(body) {
   renderTable($('#requests'), [
     { label: 'Time', value: (r) => {
       const t = Date.parse(r.time);
-      return el('span', { title: `request id ${orDash(r.request_id)}` }, Number.isNaN(t) ? '–' : rowTimeFmt.format(t));
+      const ids = `request id ${orDash(r.request_id)}` + (r.client_request_id ? `\nclient X-Request-Id ${r.client_request_id}` : '');
+      return el('span', { title: ids }, Number.isNaN(t) ? '–' : rowTimeFmt.format(t));
     } },
     { label: 'Key', value: (r) => {
       if (!r.key_prefix) return el('span', { class: 'muted' }, 'no key');
@@ -403,11 +413,13 @@ function renderRequests(body) {
     } },
     { label: 'Model', value: (r) => orDash(r.model) },
     { label: 'Provider', value: (r) => orDash(r.provider) },
-    { label: 'Status', value: statusBadge },
+    { label: 'Status', value: (r) => (r.clamped
+      ? el('span', {}, statusBadge(r), ' ', el('span', { class: 'badge badge-warn', title: 'the upstream reported impossible usage; bounded figures were stored' }, 'clamped'))
+      : statusBadge(r)) },
     { label: 'HTTP', num: true, value: (r) => orDash(r.http_status), cls: (r) => (Number(r.http_status) >= 400 ? 'bad' : '') },
     { label: 'Tokens in', num: true, value: (r) => num(r.prompt_tokens) },
     { label: 'Tokens out', num: true, value: (r) => num(r.completion_tokens) },
-    { label: 'Cost', num: true, value: (r) => cost(r.cost) },
+    { label: 'Cost', num: true, value: (r) => cost(costUSD(r)) },
     { label: 'Latency ms', num: true, value: (r) => msCell(r.latency_ms) },
     { label: 'TTFT ms', num: true, value: (r) => (r.stream && Number(r.ttft_ms) > 0 ? msCell(r.ttft_ms) : '–') },
     { label: 'Stream', value: (r) => (r.stream ? 'yes' : 'no') },
