@@ -75,18 +75,7 @@ var errPanicked = llm.Errorf(llm.KindInternal, "internal error")
 func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult) {
 	to := timeoutsOf(prov)
 	parent := x.r.Context()
-	var ctx context.Context
-	var cancel context.CancelFunc
-	var cancelCause context.CancelCauseFunc
-	if x.req.stream {
-		ctx, cancelCause = context.WithCancelCause(parent)
-		cancel = func() { cancelCause(context.Canceled) }
-	} else {
-		// A non-streamed answer is one generation: the provider's
-		// first-byte timeout bounds the whole call, headers and body, so
-		// an upstream that trickles its body cannot hold the client.
-		ctx, cancel = context.WithTimeout(parent, to.FirstByte)
-	}
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	t0 := time.Now()
 	done := x.h.opts.Balancer.Start(d)
@@ -121,14 +110,12 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	if x.req.stream && isEventStream(resp.Header) {
 		tr = x.stream(resp, prov, d, idle, cancel)
 	} else {
-		if x.req.stream {
-			// A stream request answered with one JSON body: bounded in
-			// total as a non-streamed call is, or an upstream trickling
-			// it would hold the client without a byte forever.
-			t := time.AfterFunc(to.FirstByte-time.Since(t0), func() { cancelCause(context.DeadlineExceeded) })
-			defer t.Stop()
-		}
-		tr = x.json(ctx, resp, prov, d, idle, to.FirstByte)
+		// One JSON body is one generation (also when it answers a stream
+		// request): the provider's first-byte timeout bounds the whole
+		// call, the headers (the transport) and the body (the watch), so
+		// an upstream trickling it cannot hold the client.
+		idle.until(t0.Add(to.FirstByte))
+		tr = x.json(resp, prov, d, idle, to.FirstByte)
 	}
 	o.Err = tr.err
 	if tr.ttft > 0 {

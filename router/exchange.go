@@ -33,9 +33,9 @@ type exchange struct {
 	upstream  time.Duration // time spent waiting on upstreams
 	overhead  time.Duration
 	req       *request
-	facts     requestFacts
-	wdl       bool      // a write deadline was set on the connection
-	held      heldBytes // the request body's share of h.bodies
+	facts     *requestFacts // created on first use
+	wdl       bool          // a write deadline was set on the connection
+	held      heldBytes     // the request body's share of h.bodies
 }
 
 func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
@@ -106,7 +106,7 @@ func (x *exchange) serve() {
 	if res.err != nil {
 		if res.dep != nil {
 			// Nothing came back; record the prompt size of the attempt.
-			res.usage = x.sanitize(llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true})
+			res.usage = x.sanitize(llm.Usage{PromptTokens: x.promptTokens(), Estimated: true})
 		}
 		x.fail(res.err, res.dep)
 	}
@@ -151,7 +151,6 @@ func (x *exchange) decode() (*request, *llm.Error) {
 		req.stream = false
 	}
 	x.req = req
-	x.facts = requestFacts{est: x.h.opts.Estimator, body: req.body}
 	x.rec.Stream = req.stream
 	return req, nil
 }
@@ -176,7 +175,11 @@ func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*l
 
 // admit asks the Admitter for a reservation, before any upstream contact.
 func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admission, *llm.Error) {
-	ask := Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, MaxTokens: req.maxTokens, body: &x.facts}
+	if _, none := x.h.opts.Admitter.(noAdmission); none {
+		return noAdmission{}, nil
+	}
+	x.promptFacts()
+	ask := Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, MaxTokens: req.maxTokens, body: x.facts}
 	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), ask)
 	if e == nil && adm == nil {
 		adm = noAdmission{}
@@ -184,9 +187,22 @@ func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admissi
 	return adm, e
 }
 
+// promptFacts creates the request's lazily computed facts. They live
+// apart from the exchange so that handing them to an Admitter does not
+// move the whole exchange to the heap.
+func (x *exchange) promptFacts() *requestFacts {
+	if x.facts == nil {
+		x.facts = &requestFacts{est: x.h.opts.Estimator, body: x.req.body}
+	}
+	return x.facts
+}
+
+// promptTokens is the request's prompt estimate, computed at most once.
+func (x *exchange) promptTokens() int { return x.promptFacts().promptTokens() }
+
 // estimate counts tokens locally when the upstream reported none.
 func (x *exchange) estimate(completion string) llm.Usage {
-	u := llm.Usage{PromptTokens: x.facts.promptTokens(), Estimated: true}
+	u := llm.Usage{PromptTokens: x.promptTokens(), Estimated: true}
 	if x.ep != llm.EndpointEmbeddings {
 		u.CompletionTokens = x.h.opts.Estimator.Count(completion)
 	}

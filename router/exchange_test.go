@@ -294,7 +294,13 @@ func TestNonStreamTrickleIsBounded(t *testing.T) {
 	defer up.Close()
 	srv, _ := newTestProxy(t, time.Second, up.URL) // first byte 2s, idle 1s
 	start := time.Now()
-	resp := post(t, srv.URL, `{"model":"m"}`)
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("no answer after %v: %v", time.Since(start), err)
+	}
+	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 504 || time.Since(start) > 6*time.Second || !strings.Contains(string(b), "did not complete its response within 2s") {
 		t.Fatalf("status %d after %v: %s", resp.StatusCode, time.Since(start), b)
@@ -371,5 +377,56 @@ func TestHasFinishReason(t *testing.T) {
 		if got := hasFinishReason([]byte(in)); got != want {
 			t.Errorf("hasFinishReason(%s) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// TestUpstreamStatusDecidesRetryAndHealth: the attempt phase reports the
+// status the upstream actually sent, so a provider 401 (shown to clients
+// as 502) marks the credential dead instead of counting as an outage and
+// is retried elsewhere, while an upstream 400 is the client's: answered as
+// is, not retried, not held against the deployment.
+func TestUpstreamStatusDecidesRetryAndHealth(t *testing.T) {
+	tests := []struct {
+		upstream   int
+		wantStatus int
+		wantState  string
+		wantCalls  int32 // calls reaching the second deployment
+	}{
+		{401, 200, "credential_dead", 1},
+		{403, 200, "credential_dead", 1},
+		{400, 400, "healthy", 0},
+		{503, 200, "healthy", 1}, // one failure does not eject
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.upstream), func(t *testing.T) {
+			first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.upstream)
+				fmt.Fprint(w, `{"error":{"message":"no","type":"x"}}`)
+			}))
+			defer first.Close()
+			var calls atomic.Int32
+			second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(w, `{"choices":[{"message":{"content":"ok"}}]}`)
+			}))
+			defer second.Close()
+			var bal *balancer.Balancer
+			srv, r := newTestProxyWith(t, func(o *Options) { bal = o.Balancer }, time.Second, first.URL, second.URL)
+			resp := post(t, srv.URL, `{"model":"m"}`)
+			_, _ = io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || calls.Load() != tt.wantCalls {
+				t.Fatalf("status %d, second deployment called %d times", resp.StatusCode, calls.Load())
+			}
+			if st := bal.Status("dep_p0"); st.State != tt.wantState {
+				t.Fatalf("dep_p0 %+v, want state %s", st, tt.wantState)
+			}
+			waitRecords(t, r, 1)
+			if tt.wantStatus == 400 {
+				if rec := r.last(); rec.UpstreamStatus != 400 || rec.HTTPStatus != 400 {
+					t.Fatalf("record %+v", rec)
+				}
+			}
+		})
 	}
 }

@@ -11,20 +11,45 @@ import (
 )
 
 // idleWatch cancels an upstream call that stays quiet for d: every sign of
-// life (reset, or a read through reader) restarts the clock.
+// life (reset, or a read through reader) restarts the clock. With a
+// deadline it also cancels the call at the deadline however lively it is,
+// on the same timer (no second timer or context per call).
 type idleWatch struct {
-	d     time.Duration
-	t     *time.Timer
-	fired atomic.Bool // the watch cancelled the call
+	d        time.Duration
+	deadline atomic.Int64 // unix nanoseconds; 0: none
+	t        *time.Timer
+	fired    atomic.Bool // the watch cancelled the call: idle too long
+	expired  atomic.Bool // the watch cancelled the call: deadline reached
 }
 
 func watchIdle(d time.Duration, cancel context.CancelFunc) *idleWatch {
 	w := &idleWatch{d: d}
-	w.t = time.AfterFunc(d, func() { w.fired.Store(true); cancel() })
+	w.t = time.AfterFunc(d, func() {
+		if dl := w.deadline.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+			w.expired.Store(true)
+		} else {
+			w.fired.Store(true)
+		}
+		cancel()
+	})
 	return w
 }
 
-func (w *idleWatch) reset() { w.t.Reset(w.d) }
+// until sets a deadline: the call is cancelled then however lively.
+func (w *idleWatch) until(t time.Time) {
+	w.deadline.Store(t.UnixNano())
+	w.t.Reset(w.next())
+}
+
+// next is the time until the watch must fire if nothing happens.
+func (w *idleWatch) next() time.Duration {
+	if dl := w.deadline.Load(); dl != 0 {
+		return min(w.d, time.Duration(dl-time.Now().UnixNano()))
+	}
+	return w.d
+}
+
+func (w *idleWatch) reset() { w.t.Reset(w.next()) }
 func (w *idleWatch) stop()  { w.t.Stop() }
 
 // reader returns r with every read resetting the watch.

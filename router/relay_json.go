@@ -1,9 +1,7 @@
 package router
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -14,11 +12,11 @@ import (
 const maxResponseBytes = 64 << 20
 
 // json relays a non-streamed answer: read whole (bounded in size, in idle
-// gaps and in total time by ctx), validated, then written under a write
-// deadline. limit is ctx's time limit, for the error message. A 2xx body
+// gaps and in total time by the idle watch's deadline), validated, then
+// written under a write deadline. limit is that time, for the message. A 2xx body
 // with an error member is scrubbed of the provider's credentials when prov
 // implements providers.Redactor, as streamed error events are.
-func (x *exchange) json(ctx context.Context, resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
+func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
 	t0 := time.Now()
 	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
 	idle.stop()
@@ -30,7 +28,7 @@ func (x *exchange) json(ctx context.Context, resp *providers.Response, prov prov
 			return tryResult{err: errClientGone()}
 		case idle.fired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
-		case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		case idle.expired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
 		default:
 			e = llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)

@@ -86,6 +86,11 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				if !s.gotUsage && len(s.text) < 1<<20 {
 					// Keep the raw choices; they are decoded only if the
 					// stream ends without usage and tokens must be estimated.
+					if s.text == nil {
+						// Sized for a typical answer: one allocation each
+						// instead of a growth series per stream.
+						s.text, s.ends = make([]byte, 0, 4096), make([]int, 0, 64)
+					}
 					s.text = append(s.text, choicesV...)
 					s.ends = append(s.ends, len(s.text))
 				}

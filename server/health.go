@@ -11,6 +11,8 @@ import (
 type deploymentHealth struct {
 	Model    string `json:"model"`
 	Provider string `json:"provider"`
+	// UpstreamModel is the model name the provider knows the deployment by.
+	UpstreamModel string `json:"upstream_model"`
 	balancer.Status
 }
 
@@ -25,7 +27,7 @@ func (s *Server) health(context.Context) any {
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
 			d := &m.Deployments[i]
-			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, Status: s.balancer.Status(d.ID)})
+			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, UpstreamModel: d.Model, Status: s.balancer.Status(d.ID)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

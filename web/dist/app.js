@@ -365,12 +365,13 @@ function renderTables(d) {
   const health = [...d.health].sort((a, b) => String(a.model).localeCompare(String(b.model))
     || String(a.deployment).localeCompare(String(b.deployment)));
   renderTable($('#health'), [
-    { label: 'Deployment', value: (r) => el('code', {}, orDash(r.deployment)) },
     { label: 'Model', value: (r) => orDash(r.model) },
     { label: 'Provider', value: (r) => orDash(r.provider) },
+    { label: 'Upstream model', value: (r) => orDash(r.upstream_model) },
+    { label: 'Deployment', value: (r) => el('code', {}, orDash(r.deployment)) },
     { label: 'Status', value: (r) => (r.healthy
       ? el('span', { class: 'badge badge-ok' }, 'healthy')
-      : el('span', { class: 'badge badge-bad' }, 'cooling down')) },
+      : el('span', { class: 'badge badge-bad' }, HEALTH_STATE[r.state] || 'unavailable')) },
     { label: 'In flight', num: true, value: (r) => num(r.in_flight) },
     { label: 'Successes', num: true, value: (r) => num(r.successes) },
     { label: 'Failures', num: true, value: (r) => num(r.failures), cls: (r) => (Number(r.failures) > 0 ? 'bad' : '') },
@@ -380,6 +381,8 @@ function renderTables(d) {
     } },
   ], health, 'No deployments configured.');
 }
+
+const HEALTH_STATE = { cooling: 'cooling down', ejected: 'ejected', credential_dead: 'credential rejected' };
 
 const STATUS_BADGE = { ok: 'badge-ok', error: 'badge-bad', stream_broken: 'badge-warn', client_cancelled: 'badge-off' };
 
