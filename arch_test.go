@@ -16,14 +16,15 @@ const module = "github.com/sluice-ai/sluice"
 var allowed = map[string][]string{
 	"llm":        {},
 	"auth":       {"llm"},
-	"quota":      {"llm"},
+	"quota":      {"llm", "wire"},
+	"wire":       {"llm"},
 	"balancer":   {"llm"},
-	"providers":  {"llm"},
+	"providers":  {"llm", "wire"},
 	"usage":      {"llm"},
 	"store":      {"llm", "migrations"},
 	"migrations": {},
 	"state":      {"balancer", "providers", "llm"},
-	"router":     {"auth", "quota", "balancer", "providers", "state", "usage", "llm"},
+	"router":     {"auth", "quota", "balancer", "providers", "state", "usage", "llm", "wire"},
 	"admin":      {"store", "auth", "balancer", "usage", "llm", "web"},
 	"server":     {"router", "admin", "store", "auth", "quota", "balancer", "providers", "state", "usage", "llm", "web"},
 	"cmd/sluice": {"server"}, // main holds no logic: migrate is server.Migrate

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
+
+	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
 
 // The router never decodes a whole request body into a map and re-encodes
@@ -75,7 +77,7 @@ func skipString(b []byte, i int) int {
 	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
 		return i + 2 + q
 	}
-	return stringEnd(b, i)
+	return jsonspan.StringEnd(b, i)
 }
 
 // loneSurrogate returns the first \u escape of an unpaired UTF-16
@@ -173,74 +175,15 @@ func (s *keySet) add(k string) bool {
 	return true
 }
 
-// skipWS returns the index of the first non-space byte at or after i.
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// stringEnd returns the index just past the JSON string starting at b[i]=='"'.
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the JSON value starting at b[i].
-// b must be valid JSON.
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	default:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-		}
-		return len(b)
-	}
-}
-
 // eachMember calls fn for each member of the JSON object in b, with the raw
 // key (without quotes, still escaped) and the value's span. b must be valid
 // JSON. It returns the index of the object's closing brace.
 func eachMember(b []byte, fn func(key []byte, vs, ve int) error) (int, error) {
-	i := skipWS(b, 0)
+	i := jsonspan.SkipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return 0, errBadJSON
 	}
-	i = skipWS(b, i+1)
+	i = jsonspan.SkipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i, nil
 	}
@@ -248,24 +191,24 @@ func eachMember(b []byte, fn func(key []byte, vs, ve int) error) (int, error) {
 		if b[i] != '"' {
 			return 0, errBadJSON
 		}
-		ke := stringEnd(b, i)
+		ke := jsonspan.StringEnd(b, i)
 		if ke-1 <= i || b[ke-1] != '"' {
 			return 0, errBadJSON
 		}
 		key := b[i+1 : ke-1]
-		i = skipWS(b, ke)
+		i = jsonspan.SkipWS(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return 0, errBadJSON
 		}
-		vs := skipWS(b, i+1)
+		vs := jsonspan.SkipWS(b, i+1)
 		if vs >= len(b) {
 			return 0, errBadJSON
 		}
-		ve := valueEnd(b, vs)
+		ve := jsonspan.ValueEnd(b, vs)
 		if err := fn(key, vs, ve); err != nil {
 			return 0, err
 		}
-		i = skipWS(b, ve)
+		i = jsonspan.SkipWS(b, ve)
 		if i >= len(b) {
 			break
 		}
@@ -275,7 +218,7 @@ func eachMember(b []byte, fn func(key []byte, vs, ve int) error) (int, error) {
 		if b[i] != ',' {
 			return 0, errBadJSON
 		}
-		i = skipWS(b, i+1)
+		i = jsonspan.SkipWS(b, i+1)
 	}
 	return 0, errBadJSON
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
+
+	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
 
 // OpenAI response parsing: usage, stream chunk members and generated text.
@@ -58,7 +60,7 @@ func chunkMembers(b []byte) (errV, usageV, choicesV []byte, ok bool) {
 		}
 		return nil
 	})
-	ok = err == nil && skipWS(b, end+1) == len(b)
+	ok = err == nil && jsonspan.SkipWS(b, end+1) == len(b)
 	return
 }
 
@@ -70,7 +72,7 @@ func emptyChoices(raw []byte) bool {
 	if raw[0] != '[' {
 		return false
 	}
-	return skipWS(raw, 1) < len(raw) && raw[skipWS(raw, 1)] == ']'
+	return jsonspan.SkipWS(raw, 1) < len(raw) && raw[jsonspan.SkipWS(raw, 1)] == ']'
 }
 
 // hasFinishReason reports whether a choices value carries a non-null
@@ -84,9 +86,9 @@ func hasFinishReason(choices []byte) bool {
 			return false
 		}
 		choices = choices[i+len(key):]
-		j := skipWS(choices, 0)
+		j := jsonspan.SkipWS(choices, 0)
 		if j < len(choices) && choices[j] == ':' {
-			j = skipWS(choices, j+1)
+			j = jsonspan.SkipWS(choices, j+1)
 			if j < len(choices) && choices[j] != 'n' { // not null
 				return true
 			}
