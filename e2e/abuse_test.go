@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -290,4 +291,53 @@ func sseData(b []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestAbuseOversizedAnswerNotRetried: an answer larger than the gateway
+// buffers (64 MiB) is as large as the request asked for (embeddings of
+// thousands of inputs and dimensions are); another deployment would answer
+// the same. Before the fix it was "an incomplete response" (502
+// upstream_error), retried on the next deployment (which was paid for
+// again) and counted against each deployment's health, so a client could
+// eject every deployment of a model by asking. Now it is one 502
+// upstream_response_too_large, not retried.
+func TestAbuseOversizedAnswerNotRetried(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	huge := func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		item := []byte(`{"object":"embedding","index":0,"embedding":[` + strings.Repeat("0.0123456789,", 4095) + `0.5]},`)
+		_, _ = io.WriteString(w, `{"object":"list","data":[`)
+		for n := 0; n < 65<<20; n += len(item) {
+			if _, err := w.Write(item); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `{"object":"embedding","index":1,"embedding":[0.5]}],"model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}`)
+	}
+	up := newHostileUpstream(t, map[string]http.HandlerFunc{"a": huge, "b": huge})
+	g := startGateway(t, gwOptions{})
+	for _, name := range []string{"a", "b"} {
+		g.addProvider(t, provider{Name: name, BaseURL: up.URL + "/" + name + "/v1", APIKey: "sk-upstream-" + randHex(t, 8)})
+	}
+	g.adminOK(t, http.MethodPost, "/admin/models", map[string]any{"name": "emb", "deployments": []deployment{
+		{Provider: "a", Model: "emb", Weight: 1}, {Provider: "b", Model: "emb", Weight: 1}}}, nil)
+	k := g.addKey(t, "k", nil)
+
+	ctx := testCtx(t, 60*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.Proxy+"/v1/embeddings", strings.NewReader(`{"model":"emb","input":["a","b"]}`))
+	req.Header.Set("Authorization", "Bearer "+k.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !bytes.Contains(data, []byte(`"code":"upstream_response_too_large"`)) {
+		t.Errorf("got %d %s; want 502 upstream_response_too_large", resp.StatusCode, data)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the upstream was asked %d times; want 1 (not retried)", n)
+	}
 }

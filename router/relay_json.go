@@ -2,6 +2,8 @@ package router
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -32,6 +34,16 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
 		case idle.expired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
+		case errors.As(err, new(*http.MaxBytesError)):
+			// As large as the request asked (thousands of embeddings of
+			// thousands of dimensions): another deployment would answer
+			// the same, and the client must not be able to eject
+			// deployments, or pay for each, by asking. Neither retried
+			// nor held against the deployment (no UpstreamStatus: the
+			// record keeps the status sent).
+			e = llm.Errorf(llm.KindTooLarge, "upstream %s answered with more than %d MiB; ask for less (fewer inputs or dimensions) or stream", d.Provider, maxResponseBytes>>20)
+			e.Status, e.Type, e.Code, e.Err = http.StatusBadGateway, "upstream_error", "upstream_response_too_large", err
+			return tryResult{err: e}
 		default:
 			e = llm.Errorf(llm.KindUpstream, "upstream %s sent an incomplete response", d.Provider)
 		}
