@@ -148,7 +148,7 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, o.name)
 	}
 	if call.PlainBody != nil && o.plainStreams.Load() {
-		return o.send(ctx, call, path, call.PlainBody)
+		return o.send(ctx, call, path, call.PlainBody())
 	}
 	resp, err := o.send(ctx, call, path, call.Body)
 	if err != nil && call.PlainBody != nil && rejectsStreamOptions(err) {
@@ -157,7 +157,7 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 		// injected stream_options the culprit, and it is remembered: a
 		// client whose own field merely mentions stream_options must not
 		// switch the provider (and everyone's usage reporting) over.
-		resp, err = o.send(ctx, call, path, call.PlainBody)
+		resp, err = o.send(ctx, call, path, call.PlainBody())
 		if err == nil {
 			o.plainStreams.Store(true)
 		}

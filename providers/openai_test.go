@@ -335,7 +335,7 @@ func TestStreamOptionsRejectionRemembered(t *testing.T) {
 	defer srv.Close()
 	snap := llm.EmptySnapshot()
 	snap.Providers["a"] = &llm.Provider{Name: "a", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL}
-	call := &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream":true,"stream_options":{"include_usage":true}}`), PlainBody: []byte(`{"stream":true}`)}
+	call := &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream":true,"stream_options":{"include_usage":true}}`), PlainBody: func() []byte { return []byte(`{"stream":true}`) }}
 	stream := func(reg *Registry) int32 {
 		t.Helper()
 		calls.Store(0)
@@ -439,12 +439,12 @@ func TestStreamOptionsRejectionNotClientTriggered(t *testing.T) {
 	}))
 	defer srv.Close()
 	p := build(t, &llm.Provider{Name: "a", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL})
-	hostile := &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options_x":1,"stream_options":{"include_usage":true}}`), PlainBody: []byte(`{"stream_options_x":1}`)}
+	hostile := &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options_x":1,"stream_options":{"include_usage":true}}`), PlainBody: func() []byte { return []byte(`{"stream_options_x":1}`) }}
 	if _, err := p.Do(context.Background(), hostile); err == nil {
 		t.Fatal("hostile request succeeded")
 	}
 	got = nil
-	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options":{"include_usage":true}}`), PlainBody: []byte(`{}`)})
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Stream: true, Body: []byte(`{"stream_options":{"include_usage":true}}`), PlainBody: func() []byte { return []byte(`{}`) }})
 	if err != nil {
 		t.Fatal(err)
 	}

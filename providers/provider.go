@@ -15,11 +15,11 @@ type Call struct {
 	// Body is the OpenAI-format JSON body with the model already rewritten
 	// to the deployment's upstream model. The provider must not modify it.
 	Body []byte
-	// PlainBody, when non-nil, is the body to send instead of Body if the
-	// upstream rejects the stream_options the gateway injected; once
-	// rejected, the provider sends PlainBody directly until its
-	// configuration changes.
-	PlainBody []byte
+	// PlainBody, when non-nil, returns the body to send instead of Body if
+	// the upstream rejects the stream_options the gateway injected; once
+	// rejected, the provider sends it directly until its configuration
+	// changes. It is a function so that the copy is made only when needed.
+	PlainBody func() []byte
 	// Stream is true when the body asks for server-sent events.
 	Stream bool
 	// RequestID is the gateway's request id, forwarded as X-Request-Id.

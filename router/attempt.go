@@ -89,7 +89,7 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 		// For upstreams that reject stream_options (the provider
 		// remembers which): the client's own request; usage is then
 		// estimated if missing.
-		call.PlainBody = x.req.rewrite(d.Model, false)
+		call.PlainBody = func() []byte { return x.req.rewrite(d.Model, false) }
 	}
 	resp, err := prov.Do(ctx, call)
 	x.upstream += time.Since(t0)
