@@ -248,7 +248,13 @@ func TestAbuseStreamEventsNotJSON(t *testing.T) {
 				"data: [DONE]\n\n"
 		}),
 	})
+	up.routes["lax"] = sseScript(func(string) string {
+		return "data: " + chunkJSON("all") + "\n\n" +
+			`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" +
+			"data: [END]\n\n" + "data: [DONE] \n\n"
+	})
 	g := startGateway(t, gwOptions{})
+	up.route(t, g, "lax", "sk-upstream-"+randHex(t, 8), nil)
 	up.route(t, g, "garbage", "sk-upstream-"+randHex(t, 8), nil)
 	up.route(t, g, "cut", "sk-upstream-"+randHex(t, 8), nil)
 	k := g.addKey(t, "k", nil)
@@ -266,17 +272,23 @@ func TestAbuseStreamEventsNotJSON(t *testing.T) {
 	if len(lines) != 3 || lines[0] != chunkJSON("first") || lines[1] != chunkJSON("second") || !strings.Contains(lines[2], `"code":"stream_broken"`) {
 		t.Errorf("cut: want the two whole chunks, then a stream_broken error and no [DONE]; got %q", lines)
 	}
+	// After the final chunk, junk is dropped and a padded [DONE] ends the
+	// stream as complete.
+	code, data = rawChat(t, g, k.Key, `{"model":"lax","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 30*time.Second)
+	if lines := sseData(data); code != http.StatusOK || len(lines) != 3 || lines[2] != "[DONE]" {
+		t.Errorf("lax: got %d %q; want the two chunks and [DONE]", code, lines)
+	}
 	deadline := time.Now().Add(4 * time.Second)
 	for {
 		var st []string
 		for _, r := range g.sqliteUsage(t) {
 			st = append(st, r.Model+":"+r.Status)
 		}
-		if strings.Contains(strings.Join(st, " "), "cut:stream_broken") && strings.Contains(strings.Join(st, " "), "garbage:error") {
+		if j := strings.Join(st, " "); strings.Contains(j, "cut:stream_broken") && strings.Contains(j, "garbage:error") && strings.Contains(j, "lax:ok") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("usage rows: %v; want garbage:error and cut:stream_broken", st)
+			t.Fatalf("usage rows: %v; want garbage:error, cut:stream_broken and lax:ok", st)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -49,13 +49,18 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			continue
 		}
 		done := len(data) == 6 && string(data) == "[DONE]"
+		if !done && len(data) > 6 && string(bytes.TrimSpace(data)) == "[DONE]" {
+			done, data = true, []byte("[DONE]") // "[DONE] " from a lax server, passed on as clients expect
+		}
 		forward := true
 		if !done {
 			errV, usageV, choicesV, ok := chunkMembers(data)
 			isErr := string(event) == "error" || errV != nil
 			if !ok && !isErr {
-				if len(bytes.TrimSpace(data)) == 0 {
-					continue // an empty event: a keepalive, nothing to forward
+				if len(bytes.TrimSpace(data)) == 0 || s.finished {
+					// An empty event is a keepalive; after the final
+					// chunk the answer is complete: nothing to forward.
+					continue
 				}
 				// Cut short or not JSON: the client's SDK would fail
 				// on it, and the answer is not complete.
