@@ -108,6 +108,10 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	idle := watchIdle(to.Idle, cancel)
 	defer idle.stop()
 	if x.req.stream && isEventStream(resp.Header) {
+		// The first event must come within the first-byte timeout too:
+		// keepalive comments (activity, but held back with the headers
+		// until the first event) must not make the client wait forever.
+		idle.until(t0.Add(to.FirstByte))
 		tr = x.stream(resp, prov, d, idle, cancel)
 	} else {
 		// One JSON body is one generation (also when it answers a stream

@@ -49,6 +49,9 @@ func (w *idleWatch) next() time.Duration {
 	return w.d
 }
 
+// clearDeadline drops the deadline: from now on only quiet gaps count.
+func (w *idleWatch) clearDeadline() { w.deadline.Store(0) }
+
 func (w *idleWatch) reset() { w.t.Reset(w.next()) }
 func (w *idleWatch) stop()  { w.t.Stop() }
 

@@ -102,6 +102,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			}
 		}
 		if forward {
+			if !s.sent {
+				idle.clearDeadline() // the first event came in time
+			}
 			x.streamHead(&s, d)
 			if red != nil && len(event) > 0 {
 				event = red.Redact(nil, event)
@@ -203,6 +206,8 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		e = errClientGone()
 	case idle.fired.Load():
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
+	case idle.expired.Load():
+		e = llm.Errorf(llm.KindTimeout, "upstream %s sent no event within its first-byte timeout", d.Provider)
 	case errors.Is(err, errEventTooLarge):
 		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
 	case errors.Is(err, errBadEvent):

@@ -90,3 +90,24 @@ func TestStreamKeepaliveCommentsForwardedAndCountAsActivity(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+// Keepalive comments are activity, but they are held back with the headers
+// until the first event: an upstream that sends nothing else must not hold
+// the client past the provider's first-byte timeout (2 s in the test proxy).
+func TestStreamCommentsOnlyBoundedByFirstByte(t *testing.T) {
+	var pieces []string
+	for i := 0; i < 100; i++ { // 5 s of comments, 50 ms apart
+		pieces = append(pieces, fmt.Sprintf(": ping %d\n\n", i))
+	}
+	up := httptest.NewServer(rawSSE(50*time.Millisecond, pieces...))
+	defer up.Close()
+	srv, r := newTestProxy(t, 400*time.Millisecond, up.URL)
+	resp := post(t, srv.URL, `{"model":"m","stream":true}`)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(b), "upstream_timeout") || strings.Contains(string(b), "ping") {
+		t.Fatalf("status %d body %q", resp.StatusCode, b)
+	}
+	if rec := r.last(); rec.Status != llm.StatusError {
+		t.Fatalf("record %+v", rec)
+	}
+}
