@@ -430,3 +430,25 @@ func TestUpstreamStatusDecidesRetryAndHealth(t *testing.T) {
 		})
 	}
 }
+
+// Request ids are unguessable (80 random bits) yet ascend with time, so
+// usage rows append at the right edge of the unique index.
+func TestNewRequestIDOrderedAndUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	for i := 0; i < 2000; i++ {
+		id := newRequestID()
+		if len(id) != 36 || !strings.HasPrefix(id, "req_") || seen[id] {
+			t.Fatalf("id %q (dup %t)", id, seen[id])
+		}
+		seen[id] = true
+		if id[:16] < prev[:min(16, len(prev))] {
+			t.Fatalf("time prefix went back: %s after %s", id, prev)
+		}
+		prev = id
+	}
+	a, b := newRequestID(), newRequestID()
+	if a[16:] == b[16:] {
+		t.Fatal("random part repeats")
+	}
+}
