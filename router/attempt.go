@@ -16,8 +16,9 @@ import (
 // attempt tries m's deployments as the balancer's plan hands them out
 // until one answers. Failures move to the next deployment only before the
 // first byte reaches the client, only when the error says another may
-// succeed (judged on the upstream's own status) and at most MaxAttempts
-// times.
+// succeed (judged on the upstream's own status), never after a whole-call
+// deadline that expired once the upstream's headers came, and at most
+// MaxAttempts times.
 func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 	h := x.h
 	p := h.opts.Balancer.Plan(m)
@@ -45,7 +46,7 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 			return result{usage: u, cost: d.Cost(u), dep: d}
 		}
 		last = tr.err
-		if !balancer.Retryable(last) || x.r.Context().Err() != nil {
+		if tr.final || !balancer.Retryable(last) || x.r.Context().Err() != nil {
 			break
 		}
 	}
@@ -62,7 +63,11 @@ type tryResult struct {
 	delivered bool
 	// err is why the attempt failed before delivering anything, or how a
 	// delivered stream ended badly (broken, client gone); nil on success.
-	err   *llm.Error
+	err *llm.Error
+	// final is true when err must not be retried on another deployment
+	// whatever it is: a generation that outlasted the whole-call deadline
+	// after the upstream had accepted it.
+	final bool
 	usage llm.Usage // of a delivered answer
 	ttft  time.Duration
 }

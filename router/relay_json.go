@@ -18,8 +18,7 @@ const maxResponseBytes = 64 << 20
 // json relays a non-streamed answer: read whole (bounded in size, in idle
 // gaps and in total time by the idle watch's deadline), validated, then
 // written under a write deadline. limit is that time, for the message. A 2xx body
-// with an error member is scrubbed of the provider's credentials when prov
-// implements providers.Redactor, as streamed error events are.
+// with an error member is the attempt's error (see inbandError), not an answer.
 func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, limit time.Duration) tryResult {
 	t0 := time.Now()
 	body, err := readAllLimited(idle.reader(resp.Body), resp.Header, maxResponseBytes)
@@ -33,7 +32,13 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 		case idle.fired.Load():
 			e = llm.Errorf(llm.KindTimeout, "upstream %s stalled while sending its response", d.Provider)
 		case idle.expired.Load():
+			// The upstream accepted the request and was generating (its
+			// headers came): another deployment would be paid to start
+			// over and the client would wait as long again. A failure
+			// for health, but final.
 			e = llm.Errorf(llm.KindTimeout, "upstream %s did not complete its response within %s", d.Provider, limit)
+			e.Err, e.UpstreamStatus = err, resp.Status
+			return tryResult{err: e, final: true}
 		case errors.As(err, new(*http.MaxBytesError)):
 			// As large as the request asked (thousands of embeddings of
 			// thousands of dimensions): another deployment would answer
@@ -57,20 +62,21 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 		e.Code, e.UpstreamStatus = "invalid_upstream_response", resp.Status
 		return tryResult{err: e}
 	}
-	if errV := member(body, "error"); errV != nil && string(errV) != "null" {
+	errV, usageV, _, _ := chunkMembers(body)
+	if errV != nil && string(errV) != "null" {
 		// A 2xx carrying an error object (some OpenAI-compatible servers
-		// answer so): passed on as the upstream sent it, scrubbed, but
-		// recorded as the error it is, as streamed error events are.
-		x.rec.Status, x.rec.ErrorType = llm.StatusError, "upstream_error"
-		if red, ok := prov.(providers.Redactor); ok {
-			body = red.Redact(nil, body)
-		}
-	} else if red, ok := prov.(wholeRedactor); ok {
+		// answer so): the error it is, nothing was sent to the client, so
+		// it is retried or answered as an upstream error status would be.
+		red, _ := prov.(providers.Redactor)
+		return tryResult{err: inbandError(d.Provider, errV, resp.Status, red)}
+	}
+	if red, ok := prov.(wholeRedactor); ok {
 		// An upstream that echoes the key it was sent (a debugging
 		// proxy, a hostile server): never to the client.
 		body = red.RedactWhole(nil, body)
+		_, usageV, _, _ = chunkMembers(body)
 	}
-	u, ok := parseUsage(member(body, "usage"))
+	u, ok := parseUsage(usageV)
 	if !ok {
 		u = x.estimate(completionText(body))
 	}

@@ -55,6 +55,9 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		forward := true
 		if !done {
 			errV, usageV, choicesV, ok := chunkMembers(data)
+			if string(errV) == "null" {
+				errV = nil
+			}
 			isErr := string(event) == "error" || errV != nil
 			if !ok && !isErr {
 				if len(bytes.TrimSpace(data)) == 0 || s.finished {
@@ -67,6 +70,18 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				return x.endStream(&s, errBadEvent, resp.Status, d, idle, cancel)
 			}
 			if isErr {
+				if errV == nil && ok {
+					errV = data // {"message":…} under event: error
+				}
+				ue := inbandError(d.Provider, errV, resp.Status, red)
+				if !s.sent {
+					// Nothing reached the client: an upstream error
+					// status in all but name, retried or answered so.
+					return tryResult{err: ue}
+				}
+				// Forwarded as sent (the stream has begun), and the
+				// attempt's error for the balancer.
+				s.upErr = ue
 				x.rec.Status = llm.StatusError
 				x.rec.ErrorType = "upstream_error"
 				if red != nil {
@@ -138,6 +153,7 @@ type streamState struct {
 	buf      []byte // the write buffer
 	red      []byte // redacted events (never the event reader's buffers)
 	ttft     time.Duration
+	upErr    *llm.Error // an error event forwarded mid-stream
 }
 
 // scrub returns data redacted by f, built in s.red. A redaction that
@@ -235,8 +251,12 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 }
 
 // streamResult ends a delivered stream: usage (estimated when the upstream
-// reported none) and how it ended (e nil for a complete stream).
+// reported none) and how it ended (e nil for a complete stream, which is
+// still the attempt's error when it carried an error event).
 func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
+	if e == nil {
+		e = s.upErr
+	}
 	u := s.usage
 	if !s.gotUsage {
 		var text []byte

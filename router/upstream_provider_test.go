@@ -47,7 +47,7 @@ func TestStreamedErrorEventRedacted(t *testing.T) {
 }
 
 // A 200 answer carrying an error member is scrubbed the same way, and
-// recorded as an error (it was recorded ok).
+// answered and recorded as an error (it was recorded ok).
 func TestOKBodyWithErrorRedacted(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -60,7 +60,7 @@ func TestOKBodyWithErrorRedacted(t *testing.T) {
 	if strings.Contains(string(b), "upstream-secret") || !strings.Contains(string(b), "[redacted]") {
 		t.Fatalf("body %s", b)
 	}
-	if rec := r.last(); rec.Status != llm.StatusError || rec.ErrorType != "upstream_error" {
+	if rec := r.last(); resp.StatusCode != 502 || rec.Status != llm.StatusError || rec.ErrorType != "auth" {
 		t.Fatalf("record %+v", rec)
 	}
 }

@@ -46,17 +46,26 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 }
 
 // chunkMembers returns the error, usage and choices values of a stream
-// chunk in one scan of its top level; ok is false when the chunk is not a
+// chunk or a plain answer in one scan of its top level (the first of
+// duplicates); ok is false when the chunk is not a
 // JSON object (cut short, or anything else).
 func chunkMembers(b []byte) (errV, usageV, choicesV []byte, ok bool) {
 	end, err := eachMember(b, func(k []byte, vs, ve int) error {
+		// A member sent twice counts once, first wins, as member reads
+		// it: a stream and a plain answer read the same usage.
 		switch string(k) {
 		case "error":
-			errV = b[vs:ve]
+			if errV == nil {
+				errV = b[vs:ve]
+			}
 		case "usage":
-			usageV = b[vs:ve]
+			if usageV == nil {
+				usageV = b[vs:ve]
+			}
 		case "choices":
-			choicesV = b[vs:ve]
+			if choicesV == nil {
+				choicesV = b[vs:ve]
+			}
 		}
 		return nil
 	})
