@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -147,9 +148,18 @@ func (a *api) auth(c *gin.Context) {
 
 // singleParams refuses a query that names a parameter twice
 // (?model=a&model=b): which one the caller meant is unclear, as with two
-// credentials, and the handlers would silently read the first.
+// credentials, and the handlers would silently read the first. It runs for
+// every route. A query that does not parse (a ';' separator, a bad %
+// escape) is refused too: the handlers would silently drop the pairs that
+// do not parse (?group_by=model;group_by=key read as no group_by at all).
 func (a *api) singleParams(c *gin.Context) {
-	for name, vs := range c.Request.URL.Query() {
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		a.error(c, http.StatusBadRequest, "the query string is malformed (a ';' separator or an invalid % escape)", "invalid_request_error", "", "invalid_value")
+		c.Abort()
+		return
+	}
+	for name, vs := range q {
 		if len(vs) > 1 {
 			if len(name) > 64 {
 				name = name[:64]

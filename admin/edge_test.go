@@ -70,6 +70,14 @@ func TestRepeatedQueryParamRefused(t *testing.T) {
 		{"/admin/requests?page=1&page=9", "page"},
 		{"/admin/keys?page_size=1&page_size=2", "page_size"},
 		{"/admin/usage/summary?to=10&to=20", "to"},
+		{"/admin/usage?group_by=model&group_by=key", "group_by"},
+		{"/admin/usage/summary?group_by=model&group_by=key", "group_by"},
+		{"/admin/requests?status=ok&status=error", "status"},
+		{"/admin/health?x=1&x=2", "x"},
+		// Pairs that do not parse were dropped: the default group_by
+		// was used, silently.
+		{"/admin/usage?group_by=model;group_by=key", ""},
+		{"/admin/usage?group_by=model&model=%zz", ""},
 	} {
 		h.expectError(h.do("GET", q.path, ""), http.StatusBadRequest, q.param)
 	}
