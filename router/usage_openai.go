@@ -13,34 +13,57 @@ import (
 // OpenAI response parsing: usage, stream chunk members and generated text.
 // It moves behind a wire codec (wire/openai) with the providers issue.
 
-// wireUsage is OpenAI's usage object.
-type wireUsage struct {
-	PromptTokens        tokenCount `json:"prompt_tokens"`
-	CompletionTokens    tokenCount `json:"completion_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens tokenCount `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens tokenCount `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-}
-
-// parseUsage decodes an OpenAI usage value; ok is false when absent or null.
-// The counts are as reported: the attempt phase sanitises them.
+// parseUsage reads an OpenAI usage value; ok is false when absent, null,
+// not an object or carrying a count that is not a number (the tokens are
+// then estimated). Counts are read with tokenCount (saturating) from the
+// value's spans, without reflection: the attempt phase sanitises them.
+// Member names match exactly; a repeated member's last value wins, as
+// encoding/json would have it.
 func parseUsage(raw []byte) (llm.Usage, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return llm.Usage{}, false
 	}
-	var w wireUsage
-	if json.Unmarshal(raw, &w) != nil {
+	var u llm.Usage
+	count := func(dst *int, v []byte) error {
+		var t tokenCount
+		if err := t.UnmarshalJSON(v); err != nil {
+			return err
+		}
+		*dst = int(t)
+		return nil
+	}
+	detail := func(v []byte, name string, dst *int) error {
+		*dst = 0
+		if string(v) == "null" {
+			return nil
+		}
+		if len(v) == 0 || v[0] != '{' {
+			return errNotCount
+		}
+		_, err := eachMember(v, func(k []byte, vs, ve int) error {
+			if string(k) == name {
+				return count(dst, v[vs:ve])
+			}
+			return nil
+		})
+		return err
+	}
+	_, err := eachMember(raw, func(k []byte, vs, ve int) error {
+		v := raw[vs:ve]
+		switch string(k) {
+		case "prompt_tokens":
+			return count(&u.PromptTokens, v)
+		case "completion_tokens":
+			return count(&u.CompletionTokens, v)
+		case "prompt_tokens_details":
+			return detail(v, "cached_tokens", &u.CacheReadTokens)
+		case "completion_tokens_details":
+			return detail(v, "reasoning_tokens", &u.ReasoningTokens)
+		}
+		return nil
+	})
+	if err != nil {
 		return llm.Usage{}, false
-	}
-	u := llm.Usage{PromptTokens: int(w.PromptTokens), CompletionTokens: int(w.CompletionTokens)}
-	if w.PromptTokensDetails != nil {
-		u.CacheReadTokens = int(w.PromptTokensDetails.CachedTokens)
-	}
-	if w.CompletionTokensDetails != nil {
-		u.ReasoningTokens = int(w.CompletionTokensDetails.ReasoningTokens)
 	}
 	return u, true
 }
