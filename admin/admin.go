@@ -81,8 +81,12 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 		a.error(c, http.StatusNotFound, "not found", "invalid_request_error", "", "not_found")
 	})
 
-	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	e.GET("/readyz", a.readyz)
+	// HEAD answers as GET without the body (net/http drops it): probes
+	// that use HEAD got a 401.
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		e.Handle(m, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+		e.Handle(m, "/readyz", a.readyz)
+	}
 	if opts.Metrics != nil {
 		e.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
@@ -114,14 +118,19 @@ type api struct {
 }
 
 // publicRoute reports whether the matched route needs no admin key: the
-// health probes and the dashboard's static files.
+// health probes (GET or HEAD) and the dashboard's static files (GET).
 func publicRoute(c *gin.Context) bool {
-	if c.Request.Method != http.MethodGet {
-		return false
-	}
-	switch c.FullPath() {
-	case "/healthz", "/readyz", "/ui", "/ui/*filepath":
-		return true
+	switch c.Request.Method {
+	case http.MethodGet:
+		switch c.FullPath() {
+		case "/healthz", "/readyz", "/ui", "/ui/*filepath":
+			return true
+		}
+	case http.MethodHead:
+		switch c.FullPath() {
+		case "/healthz", "/readyz":
+			return true
+		}
 	}
 	return false
 }

@@ -81,12 +81,12 @@ func TestAuthMatrix(t *testing.T) {
 	}
 	paths := []probe{
 		{"GET", "/admin/nope", false}, {"GET", "/admin/providers/", false}, {"POST", "/admin", false}, {"GET", "/nope", false},
-		{"HEAD", "/healthz", false}, {"POST", "/healthz", false}, {"GET", "/admin//providers", false}, {"OPTIONS", "/admin/keys", false},
+		{"POST", "/healthz", false}, {"GET", "/admin//providers", false}, {"OPTIONS", "/admin/keys", false},
 		{"POST", "/ui", false}, {"POST", "/ui/app.js", false}, {"DELETE", "/ui/", false}, {"HEAD", "/ui/", false},
 		{"GET", "/uix", false}, {"GET", "/admin/ui", false}, {"GET", "/admin/health/", false},
 		{"GET", "/ui/", true}, {"GET", "/ui/app.js", true}, {"GET", "/ui/a/b/../c", true},
 	}
-	wantPublic := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /ui": true, "GET /ui/*filepath": true}
+	wantPublic := map[string]bool{"GET /healthz": true, "GET /readyz": true, "HEAD /healthz": true, "HEAD /readyz": true, "GET /ui": true, "GET /ui/*filepath": true}
 	gotPublic := map[string]bool{}
 	for _, r := range routes {
 		p := strings.ReplaceAll(r.Path, ":id", "x")

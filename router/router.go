@@ -127,8 +127,12 @@ func New(o Options) *Handler {
 	v1.POST("/embeddings", h.relay(llm.EndpointEmbeddings))
 	v1.GET("/models", h.models)
 	v1.GET("/models/*model", h.model) // ids may contain slashes (org/model)
-	e.GET("/healthz", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ok"}`)) })
-	e.GET("/readyz", h.readyz)
+	// HEAD answers as GET without the body (net/http drops it); it was a
+	// 404 for probes that use HEAD.
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		e.Handle(m, "/healthz", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, []byte(`{"status":"ok"}`)) })
+		e.Handle(m, "/readyz", h.readyz)
+	}
 	e.NoRoute(func(c *gin.Context) {
 		e := llm.Errorf(llm.KindNotFound, "unknown path %s %s", truncate(c.Request.Method, 16), truncate(c.Request.URL.Path, 256)) // not the whole 64 KiB a client may send
 		e.Code = "unknown_url"
