@@ -51,6 +51,10 @@ type Config struct {
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.
 	MaxBodyBytes int64
+	// MaxBufferedBytes bounds the request-body bytes all proxy requests
+	// hold at once (router.Options.MaxBufferedBytes); beyond it new bodies
+	// get 503 overloaded. 0 means 64 × MaxBodyBytes, at least 1 GiB.
+	MaxBufferedBytes int64
 	// ShutdownTimeout bounds the whole graceful shutdown: draining in-flight
 	// requests, then flushing usage and logs in its last quarter (at most
 	// 10s). Default 30s.
@@ -133,6 +137,10 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max body bytes %s is too small", strconv.FormatInt(c.MaxBodyBytes, 10))
+	}
+	if c.MaxBufferedBytes < 0 || (c.MaxBufferedBytes > 0 && c.MaxBufferedBytes < c.MaxBodyBytes) {
+		return fmt.Errorf("max buffered bytes (SLUICE_MAX_BUFFERED_BYTES) %s is less than the max body bytes %s: a body of the allowed size could never be read",
+			strconv.FormatInt(c.MaxBufferedBytes, 10), strconv.FormatInt(c.MaxBodyBytes, 10))
 	}
 	return nil
 }

@@ -147,6 +147,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,
 
+		MaxBufferedBytes: cfg.MaxBufferedBytes,
+
 		BodyReadTimeout: cfg.BodyReadTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
 	})

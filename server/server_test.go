@@ -28,6 +28,9 @@ func TestConfigValidate(t *testing.T) {
 		{"32 chars", Config{AdminKey: strings.Repeat("a", 32)}, true},
 		{"documented example", Config{AdminKey: "edd1c9f034335f136f87ad84b625c8f1"}, false},
 		{"half TLS", Config{AdminKey: strings.Repeat("a", 32), TLSCert: "c"}, false},
+		{"buffer below body limit", Config{MaxBodyBytes: 4096, MaxBufferedBytes: 4095}, false},
+		{"buffer equal to body limit", Config{MaxBodyBytes: 4096, MaxBufferedBytes: 4096}, true},
+		{"negative buffer", Config{MaxBufferedBytes: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

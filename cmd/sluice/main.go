@@ -12,7 +12,7 @@
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
 // SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
-// SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
+// SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_MAX_BUFFERED_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
 // SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT, SLUICE_USAGE_RETENTION.
 package main
 
@@ -210,6 +210,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
 	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", ep.int64("SLUICE_MAX_BODY_BYTES", 10<<20, 1), "request body limit (SLUICE_MAX_BODY_BYTES)")
+	maxBuffered := fs.Int64("max-buffered-bytes", ep.int64("SLUICE_MAX_BUFFERED_BYTES", 0, 1), "request-body bytes all requests may hold at once, beyond which bodies get 503; unset = 64 × max body bytes, at least 1 GiB (SLUICE_MAX_BUFFERED_BYTES)")
 	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "the whole graceful shutdown: drain, then flush usage (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
 	if ep.err != nil {
@@ -227,6 +228,9 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	c.AdminKey = os.Getenv("SLUICE_ADMIN_KEY")
 	c.EncryptionKey = os.Getenv("SLUICE_ENCRYPTION_KEY")
 	c.MaxBodyBytes = *maxBody
+	c.MaxBufferedBytes = *maxBuffered
+	bufferedSet := os.Getenv("SLUICE_MAX_BUFFERED_BYTES") != ""
+	fs.Visit(func(f *flag.Flag) { bufferedSet = bufferedSet || f.Name == "max-buffered-bytes" })
 	if c.UsageRetention, err = server.ParseRetention(*retention); err != nil {
 		return c, 0, err
 	}
@@ -240,6 +244,8 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	switch {
 	case c.MaxBodyBytes < 1:
 		return c, 0, fmt.Errorf("max body bytes %d must be positive", c.MaxBodyBytes)
+	case bufferedSet && c.MaxBufferedBytes < 1:
+		return c, 0, fmt.Errorf("max buffered bytes %d must be positive", c.MaxBufferedBytes)
 	case c.ShutdownTimeout <= 0:
 		return c, 0, fmt.Errorf("shutdown timeout %s must be positive", c.ShutdownTimeout)
 	case c.MaxInFlight < 0:

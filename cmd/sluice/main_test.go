@@ -57,6 +57,9 @@ func TestMalformedEnvRefused(t *testing.T) {
 		{"SLUICE_SHUTDOWN_TIMEOUT", "abc"},
 		{"SLUICE_SHUTDOWN_TIMEOUT", "30"},
 		{"SLUICE_SHUTDOWN_TIMEOUT", "-1s"},
+		{"SLUICE_MAX_BUFFERED_BYTES", "1GiB"},
+		{"SLUICE_MAX_BUFFERED_BYTES", "0"},
+		{"SLUICE_MAX_BUFFERED_BYTES", "-1"},
 		{"SLUICE_MAX_INFLIGHT", "lots"},
 		{"SLUICE_MAX_INFLIGHT", "-1"},
 		{"SLUICE_PPROF", "yes"},
@@ -83,6 +86,7 @@ func TestMalformedEnvRefused(t *testing.T) {
 func TestBadFlagValuesRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"--max-body-bytes", "0"}, {"--shutdown-timeout", "0s"}, {"--shutdown-timeout", "-3s"}, {"--max-inflight", "-1"},
+		{"--max-buffered-bytes", "0"}, {"--max-buffered-bytes", "-1"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(append([]string{"serve"}, args...), &out, &errb); code != 2 || !strings.Contains(errb.String(), "must be") {
@@ -96,13 +100,14 @@ func TestGoodEnvParsed(t *testing.T) {
 	t.Setenv("SLUICE_MAX_BODY_BYTES", "2048")
 	t.Setenv("SLUICE_SHUTDOWN_TIMEOUT", "2m")
 	t.Setenv("SLUICE_MAX_INFLIGHT", "7")
+	t.Setenv("SLUICE_MAX_BUFFERED_BYTES", "4096")
 	t.Setenv("SLUICE_PPROF", "1")
 	t.Setenv("SLUICE_ACCESS_LOG_BODIES", "true")
 	c, _, err := parseConfig("serve", nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxBodyBytes != 2048 || c.ShutdownTimeout != 2*time.Minute || c.MaxInFlight != 7 || !c.Pprof || !c.AccessLogBodies {
+	if c.MaxBodyBytes != 2048 || c.MaxBufferedBytes != 4096 || c.ShutdownTimeout != 2*time.Minute || c.MaxInFlight != 7 || !c.Pprof || !c.AccessLogBodies {
 		t.Fatalf("%+v", c)
 	}
 	t.Setenv("SLUICE_PPROF", "0")
