@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
@@ -44,10 +44,7 @@ func inbandError(provider string, errV []byte, status int, red providers.Redacto
 			s = string(red.Redact(nil, []byte(s)))
 		}
 		if len(s) > n {
-			s = s[:n]
-			for len(s) > 0 && !utf8.ValidString(s) {
-				s = s[:len(s)-1]
-			}
+			s = strings.ToValidUTF8(s[:n], "") // no rune cut in half
 		}
 		return s
 	}
@@ -82,6 +79,13 @@ func inbandError(provider string, errV []byte, status int, red providers.Redacto
 		}
 	}
 	return e
+}
+
+// isErrorValue reports whether the value of an error member says an error
+// happened: an object or a non-empty string. null, false, "" and the like,
+// which some servers send beside a good answer, do not.
+func isErrorValue(v []byte) bool {
+	return len(v) > 0 && (v[0] == '{' || (v[0] == '"' && len(v) > 2))
 }
 
 // rawString is a JSON string value, or "" for anything else.

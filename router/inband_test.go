@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
@@ -170,6 +171,28 @@ func TestGenerationPastDeadlineNotRetried(t *testing.T) {
 	}
 }
 
+// An error member that says no error (null, false, "") beside a good
+// answer is not one, in a plain answer and in a stream.
+func TestEmptyErrorMemberIsNoError(t *testing.T) {
+	for _, v := range []string{"null", "false", `""`} {
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"choices":[{"message":{"content":"x"}}],"error":`+v+`}`)
+		}))
+		streamed := httptest.NewServer(sseUpstream([]string{`{"choices":[{"delta":{"content":"x"}}],"error":` + v + `}`, `[DONE]`}, false))
+		for _, tc := range []struct{ url, body string }{{plain.URL, `{"model":"m"}`}, {streamed.URL, `{"model":"m","stream":true}`}} {
+			srv, r := newTestProxy(t, time.Second, tc.url)
+			resp := post(t, srv.URL, tc.body)
+			io.Copy(io.Discard, resp.Body)
+			if rec := r.last(); resp.StatusCode != 200 || rec.Status != llm.StatusOK {
+				t.Fatalf("error %s, %s: %d %+v", v, tc.body, resp.StatusCode, rec)
+			}
+		}
+		plain.Close()
+		streamed.Close()
+	}
+}
+
 // A usage member sent twice is read the same way (the first) in a stream
 // and in a plain answer; the stream took the last.
 func TestDuplicateUsageFirstWins(t *testing.T) {
@@ -188,5 +211,42 @@ func TestDuplicateUsageFirstWins(t *testing.T) {
 		if rec := r.last(); rec.PromptTokens != 3 || rec.CompletionTokens != 4 {
 			t.Fatalf("%s: record %+v", tc.body, rec)
 		}
+	}
+}
+
+// The status an in-band error names is taken only when it is a plausible
+// HTTP error status; anything else is a 502 failure of the 2xx sent.
+func TestInbandErrorStatus(t *testing.T) {
+	for _, tc := range []struct {
+		errV           string
+		status, upstrm int
+		class          balancer.Class
+	}{
+		{`{"code":400}`, 400, 400, balancer.ClassNeutral},
+		{`{"code":"400","status":429}`, 429, 429, balancer.ClassRateLimited},
+		{`{"code":503}`, 503, 503, balancer.ClassFailure},
+		{`{"code":403}`, 502, 403, balancer.ClassCredential},
+		{`{"code":399}`, 502, 200, balancer.ClassFailure},
+		{`{"code":600}`, 502, 200, balancer.ClassFailure},
+		{`{"code":400.5}`, 502, 200, balancer.ClassFailure},
+		{`{"code":-400}`, 502, 200, balancer.ClassFailure},
+		{`{"code":1e400}`, 502, 200, balancer.ClassFailure},
+		{`"boom"`, 502, 200, balancer.ClassFailure},
+		{`[1]`, 502, 200, balancer.ClassFailure},
+	} {
+		e := inbandError("p", []byte(tc.errV), 200, nil)
+		if e.Status != tc.status || e.UpstreamStatus != tc.upstrm || balancer.Classify(e) != tc.class || e.Message == "" || e.Type == "" {
+			t.Errorf("%s: %+v (%s)", tc.errV, e, balancer.Classify(e))
+		}
+	}
+}
+
+// An in-band message is bounded, never cut inside a character, and
+// redacted.
+func TestInbandErrorMessageBounded(t *testing.T) {
+	long := strings.Repeat("é", 2000)
+	e := inbandError("p", []byte(`{"message":"`+long+`","type":"`+strings.Repeat("t", 500)+`"}`), 200, nil)
+	if len(e.Message) > maxInbandMessage || len(e.Message) < maxInbandMessage-1 || !utf8.ValidString(e.Message) || len(e.Type) != maxInbandField {
+		t.Fatalf("message %d bytes, type %d", len(e.Message), len(e.Type))
 	}
 }

@@ -63,7 +63,7 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 		return tryResult{err: e}
 	}
 	errV, usageV, _, _ := chunkMembers(body)
-	if errV != nil && string(errV) != "null" {
+	if isErrorValue(errV) {
 		// A 2xx carrying an error object (some OpenAI-compatible servers
 		// answer so): the error it is, nothing was sent to the client, so
 		// it is retried or answered as an upstream error status would be.

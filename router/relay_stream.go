@@ -55,8 +55,8 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		forward := true
 		if !done {
 			errV, usageV, choicesV, ok := chunkMembers(data)
-			if string(errV) == "null" {
-				errV = nil
+			if !isErrorValue(errV) {
+				errV = nil // "error":null beside a good chunk
 			}
 			isErr := string(event) == "error" || errV != nil
 			if !ok && !isErr {
