@@ -271,7 +271,7 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	if e := checkShape(body); e != nil {
 		return nil, e
 	}
-	if !json.Valid(body) {
+	if !jsonspan.Valid(body) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is not valid JSON")
 	}
 	r := &request{body: body, soVS: -1}

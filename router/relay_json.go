@@ -1,7 +1,6 @@
 package router
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -55,7 +54,7 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 		e.Err, e.UpstreamStatus = err, resp.Status
 		return tryResult{err: e}
 	}
-	if i := jsonspan.SkipWS(body, 0); i >= len(body) || (body[i] != '{' && body[i] != '[') || !json.Valid(body) {
+	if i := jsonspan.SkipWS(body, 0); i >= len(body) || (body[i] != '{' && body[i] != '[') || !jsonspan.Valid(body) {
 		// Truncated JSON, or an HTML page from a proxy in front of the
 		// provider: never a 200 for the client.
 		e := llm.Errorf(llm.KindUpstream, "upstream %s returned a response that is not valid JSON", d.Provider)
