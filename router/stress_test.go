@@ -267,9 +267,17 @@ func TestBodyBudgetBoundsHeldBodies(t *testing.T) {
 	if _, err := io.WriteString(pw, body[:len(body)-1]); err != nil {
 		t.Fatal(err)
 	}
-	// io.Pipe's Write returns once the handler has read the bytes; a
-	// little more time lets them reach its buffer.
+	// io.Pipe's Write returns once the client's transport has the bytes,
+	// not the handler: wait until the handler holds them, or a second
+	// body could take the budget first and the first request get the 503.
+	h := srv.Config.Handler.(*Handler)
 	deadline := time.Now().Add(5 * time.Second)
+	for h.bodies.used.Load() < int64(len(body)-1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the handler holds %d bytes of the first body", h.bodies.used.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	var resp *http.Response
 	for {
 		resp = post(t, srv.URL, body)
