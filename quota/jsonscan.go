@@ -10,34 +10,16 @@ import (
 // A minimal JSON walker for PromptTokens: it finds the spans of values
 // without building them, so that a body of millions of tiny messages costs
 // one pass and no allocation per element. It never panics on invalid
-// input; it reports false instead (or walks what it can).
+// input; it reports false instead (after the members before the fault).
 
 // eachMember calls fn with each member of the object b (its raw name,
 // still escaped, and its value). It reports false when b is not an object.
 func eachMember(b []byte, fn func(name, v []byte)) bool {
-	i := jsonspan.SkipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	for i = jsonspan.SkipWS(b, i+1); i < len(b) && b[i] == '"'; {
-		ke := jsonspan.StringEnd(b, i)
-		name := b[i+1 : max(ke-1, i+1)]
-		i = jsonspan.SkipWS(b, ke)
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		vs := jsonspan.SkipWS(b, i+1)
-		if vs >= len(b) {
-			return false
-		}
-		ve := jsonspan.ValueEnd(b, vs)
+	_, err := jsonspan.EachMember(b, func(name []byte, vs, ve int) error {
 		fn(name, b[vs:ve])
-		i = jsonspan.SkipWS(b, ve)
-		if i < len(b) && b[i] == ',' {
-			i = jsonspan.SkipWS(b, i+1)
-		}
-	}
-	return true
+		return nil
+	})
+	return err == nil
 }
 
 // eachElement calls fn with each element of the array b.

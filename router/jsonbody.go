@@ -175,54 +175,6 @@ func (s *keySet) add(k string) bool {
 	return true
 }
 
-// eachMember calls fn for each member of the JSON object in b, with the raw
-// key (without quotes, still escaped) and the value's span. b must be valid
-// JSON. It returns the index of the object's closing brace.
-func eachMember(b []byte, fn func(key []byte, vs, ve int) error) (int, error) {
-	i := jsonspan.SkipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return 0, errBadJSON
-	}
-	i = jsonspan.SkipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i, nil
-	}
-	for i < len(b) {
-		if b[i] != '"' {
-			return 0, errBadJSON
-		}
-		ke := jsonspan.StringEnd(b, i)
-		if ke-1 <= i || b[ke-1] != '"' {
-			return 0, errBadJSON
-		}
-		key := b[i+1 : ke-1]
-		i = jsonspan.SkipWS(b, ke)
-		if i >= len(b) || b[i] != ':' {
-			return 0, errBadJSON
-		}
-		vs := jsonspan.SkipWS(b, i+1)
-		if vs >= len(b) {
-			return 0, errBadJSON
-		}
-		ve := jsonspan.ValueEnd(b, vs)
-		if err := fn(key, vs, ve); err != nil {
-			return 0, err
-		}
-		i = jsonspan.SkipWS(b, ve)
-		if i >= len(b) {
-			break
-		}
-		if b[i] == '}' {
-			return i, nil
-		}
-		if b[i] != ',' {
-			return 0, errBadJSON
-		}
-		i = jsonspan.SkipWS(b, i+1)
-	}
-	return 0, errBadJSON
-}
-
 // unescapeKey returns the key as a Go string, decoding escapes if any.
 func unescapeKey(raw []byte) (string, bool) {
 	if bytes.IndexByte(raw, '\\') < 0 {
@@ -278,7 +230,7 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	var seen keySet
 	n := 0
 	var perr *llm.Error
-	closeBrace, err := eachMember(body, func(rawKey []byte, vs, ve int) error {
+	closeBrace, err := jsonspan.EachMember(body, func(rawKey []byte, vs, ve int) error {
 		if n++; n > maxMembers {
 			perr = llm.Errorf(llm.KindInvalidRequest, "request body has more than %d top-level members", maxMembers)
 			perr.Code = "too_many_members"
@@ -412,7 +364,7 @@ func (r *request) parseStreamOptions(vs int) *llm.Error {
 	var seen keySet
 	n := 0
 	var perr *llm.Error
-	_, err := eachMember(v, func(rawKey []byte, s, e int) error {
+	_, err := jsonspan.EachMember(v, func(rawKey []byte, s, e int) error {
 		if n++; n > maxMembers {
 			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options has more than %d members", maxMembers)
 			perr.Param, perr.Code = param, "too_many_members"
@@ -527,7 +479,7 @@ func (r *request) rewrite(upstreamModel string, injectUsage bool) []byte {
 // object b, or nil. b must be valid JSON.
 func member(b []byte, key string) []byte {
 	var out []byte
-	_, _ = eachMember(b, func(k []byte, vs, ve int) error {
+	_, _ = jsonspan.EachMember(b, func(k []byte, vs, ve int) error {
 		if out == nil && string(k) == key {
 			out = b[vs:ve]
 		}

@@ -40,7 +40,7 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 		if len(v) == 0 || v[0] != '{' {
 			return errNotCount
 		}
-		_, err := eachMember(v, func(k []byte, vs, ve int) error {
+		_, err := jsonspan.EachMember(v, func(k []byte, vs, ve int) error {
 			if string(k) == name {
 				return count(dst, v[vs:ve])
 			}
@@ -48,7 +48,7 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 		})
 		return err
 	}
-	_, err := eachMember(raw, func(k []byte, vs, ve int) error {
+	_, err := jsonspan.EachMember(raw, func(k []byte, vs, ve int) error {
 		v := raw[vs:ve]
 		switch string(k) {
 		case "prompt_tokens":
@@ -73,7 +73,7 @@ func parseUsage(raw []byte) (llm.Usage, bool) {
 // duplicates); ok is false when the chunk is not a
 // JSON object (cut short, or anything else).
 func chunkMembers(b []byte) (errV, usageV, choicesV []byte, ok bool) {
-	end, err := eachMember(b, func(k []byte, vs, ve int) error {
+	end, err := jsonspan.EachMember(b, func(k []byte, vs, ve int) error {
 		// A member sent twice counts once, first wins, as member reads
 		// it: a stream and a plain answer read the same usage.
 		switch string(k) {

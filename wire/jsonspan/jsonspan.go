@@ -7,6 +7,11 @@
 // one codec package per wire family.
 package jsonspan
 
+import "errors"
+
+// ErrSyntax is EachMember's answer for bytes that are not a JSON object.
+var ErrSyntax = errors.New("jsonspan: not a JSON object")
+
 // SkipWS returns the index of the first byte at or after i that is not JSON
 // whitespace, or len(b).
 func SkipWS(b []byte, i int) int {
@@ -66,4 +71,54 @@ func ValueEnd(b []byte, i int) int {
 		}
 		return len(b)
 	}
+}
+
+// EachMember calls fn for each member of the JSON object in b, with the raw
+// key (without quotes, still escaped) and the value's span [vs, ve). It
+// returns the index of the object's closing brace, ErrSyntax when b is not
+// a well-formed object at its top level (values are only spanned, not
+// validated), or the first error fn returns, which stops the walk.
+func EachMember(b []byte, fn func(key []byte, vs, ve int) error) (int, error) {
+	i := SkipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, ErrSyntax
+	}
+	i = SkipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i, nil
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return 0, ErrSyntax
+		}
+		ke := StringEnd(b, i)
+		if ke-1 <= i || b[ke-1] != '"' {
+			return 0, ErrSyntax
+		}
+		key := b[i+1 : ke-1]
+		i = SkipWS(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return 0, ErrSyntax
+		}
+		vs := SkipWS(b, i+1)
+		if vs >= len(b) {
+			return 0, ErrSyntax
+		}
+		ve := ValueEnd(b, vs)
+		if err := fn(key, vs, ve); err != nil {
+			return 0, err
+		}
+		i = SkipWS(b, ve)
+		if i >= len(b) {
+			break
+		}
+		if b[i] == '}' {
+			return i, nil
+		}
+		if b[i] != ',' {
+			return 0, ErrSyntax
+		}
+		i = SkipWS(b, i+1)
+	}
+	return 0, ErrSyntax
 }
