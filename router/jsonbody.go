@@ -268,11 +268,8 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 			}
 			r.model, r.modelVS, r.modelVE = m, vs, ve
 		case "stream":
-			switch string(v) {
-			case "true":
-				r.stream = true
-			case "false", "null":
-			default:
+			var ok bool
+			if r.stream, ok = jsonBool(v); !ok {
 				perr = llm.Errorf(llm.KindInvalidRequest, "stream must be a boolean")
 				perr.Param = "stream"
 				return errBadJSON
@@ -310,6 +307,18 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	}
 	r.closeBrace = closeBrace
 	return r, nil
+}
+
+// jsonBool reads a JSON boolean value, null counting as false; ok is false
+// for anything else.
+func jsonBool(v []byte) (val, ok bool) {
+	switch string(v) {
+	case "true":
+		return true, true
+	case "false", "null":
+		return false, true
+	}
+	return false, false
 }
 
 // positiveInt is the JSON integer v when it is positive and fits an int, else 0.
@@ -388,11 +397,7 @@ func (r *request) parseStreamOptions(vs int) *llm.Error {
 			}
 			return nil
 		}
-		switch string(v[s:e]) {
-		case "true":
-			r.includeUsage = true
-		case "false", "null":
-		default:
+		if r.includeUsage, ok = jsonBool(v[s:e]); !ok {
 			perr = llm.Errorf(llm.KindInvalidRequest, "stream_options.include_usage must be a boolean")
 			perr.Param = "stream_options.include_usage"
 			return errBadJSON

@@ -393,17 +393,7 @@ func TestModelsAndCORS(t *testing.T) {
 // rejects the injected stream_options gets the client's request unchanged.
 func TestStreamOptionsRejectedUpstream(t *testing.T) {
 	var calls atomic.Int32
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		b, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(b), "stream_options") {
-			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error"}}`)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hello world\"}}]}\n\ndata: [DONE]\n\n")
-	}))
+	up := rejectsStreamOptions(&calls)
 	defer up.Close()
 	srv, r := newTestProxy(t, time.Second, up.URL)
 	resp := post(t, srv.URL, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
@@ -428,4 +418,21 @@ func TestNonJSONUpstreamBodyIs502(t *testing.T) {
 	if resp.StatusCode != 502 || !strings.Contains(string(b), "invalid_upstream_response") {
 		t.Fatalf("status %d body %s", resp.StatusCode, b)
 	}
+}
+
+// rejectsStreamOptions is an OpenAI-compatible upstream that answers 400 to
+// any body mentioning stream_options, as some servers do, and streams a
+// short answer otherwise; calls counts its requests.
+func rejectsStreamOptions(calls *atomic.Int32) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "stream_options") {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hello world\"}}]}\n\ndata: [DONE]\n\n")
+	}))
 }

@@ -70,17 +70,7 @@ func TestOKBodyWithErrorRedacted(t *testing.T) {
 // upstream call (it made two on every request).
 func TestStreamOptionsRejectionRemembered(t *testing.T) {
 	var calls atomic.Int32
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		b, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(b), "stream_options") {
-			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error"}}`)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\ndata: [DONE]\n\n")
-	}))
+	up := rejectsStreamOptions(&calls)
 	defer up.Close()
 	srv, _ := newTestProxy(t, time.Second, up.URL)
 	for i, want := range []int32{2, 1, 1} {
