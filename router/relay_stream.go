@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/sse"
 )
 
 // stream relays server-sent events, one flush per event, each write under
@@ -22,11 +23,11 @@ import (
 func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
 	red, _ := prov.(providers.Redactor)
 	whole, _ := prov.(wholeRedactor)
-	er := newEventReader(resp.Body)
+	er := sse.NewReader(resp.Body)
 	s := streamState{buf: make([]byte, 0, 4096)}
 	for {
 		t0 := time.Now()
-		data, event, comment, err := er.next()
+		data, event, comment, err := er.Next()
 		if !s.sent {
 			x.upstream += time.Since(t0)
 		}
@@ -41,7 +42,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				if red != nil {
 					data = s.scrub(red.Redact, data)
 				}
-				s.buf = appendComment(s.buf[:0], data)
+				s.buf = sse.AppendComment(s.buf[:0], data)
 				if !x.writeEvent(&s, cancel) {
 					return x.streamResult(&s, errClientGone())
 				}
@@ -124,7 +125,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			if red != nil && len(event) > 0 {
 				event = red.Redact(nil, event)
 			}
-			s.buf = appendEvent(s.buf[:0], event, data)
+			s.buf = sse.AppendEvent(s.buf[:0], event, data)
 			if !x.writeEvent(&s, cancel) {
 				return x.streamResult(&s, errClientGone())
 			}
@@ -224,7 +225,7 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 	case idle.expired.Load():
 		e = llm.Errorf(llm.KindTimeout, "upstream %s sent no event within its first-byte timeout", d.Provider)
-	case errors.Is(err, errEventTooLarge):
+	case errors.Is(err, sse.ErrEventTooLarge):
 		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
 	case errors.Is(err, errBadEvent):
 		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an event that is not a JSON object", d.Provider)

@@ -1,4 +1,4 @@
-package router
+package sse
 
 import (
 	"bytes"
@@ -25,10 +25,10 @@ func (e event) String() string {
 
 // readAll returns the events of r, comments included.
 func readAll(r io.Reader) ([]event, error) {
-	er := newEventReader(r)
+	er := NewReader(r)
 	var out []event
 	for {
-		d, n, c, err := er.next()
+		d, n, c, err := er.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
@@ -85,7 +85,7 @@ func TestEventReaderLongLine(t *testing.T) {
 
 // FuzzSSEParser: reading the same bytes in one piece or one byte at a time
 // gives the same events (RELIABILITY.md §7.5); event names never hold a
-// line break; re-encoding what was read (appendEvent, appendComment) and
+// line break; re-encoding what was read (AppendEvent, AppendComment) and
 // reading it again gives the same events; and no input takes long.
 func FuzzSSEParser(f *testing.F) {
 	for _, s := range []string{"data: a\n\n", "data: a\r\n\r\ndata: b\n\n", ": c\n\nevent: e\ndata: x\ndata: y\n\n", "data", "\n\n\n", "data: [DONE]\n\n",
@@ -109,9 +109,9 @@ func FuzzSSEParser(f *testing.F) {
 				t.Fatalf("line break in %q", e)
 			}
 			if e.comment {
-				re = appendComment(re, []byte(e.data))
+				re = AppendComment(re, []byte(e.data))
 			} else {
-				re = appendEvent(re, []byte(e.name), []byte(e.data))
+				re = AppendEvent(re, []byte(e.name), []byte(e.data))
 			}
 		}
 		again, err := readAll(bytes.NewReader(re))
@@ -148,7 +148,7 @@ func TestEventReaderMultiLineDataReencoded(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].data != "{\"a\":\nevent: injected\n1}" || got[0].name != "" {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	out := string(appendEvent(nil, nil, []byte(got[0].data)))
+	out := string(AppendEvent(nil, nil, []byte(got[0].data)))
 	if out != in {
 		t.Fatalf("re-encoded %q, want %q", out, in)
 	}
@@ -195,14 +195,14 @@ func TestEventReaderSkipsBOM(t *testing.T) {
 }
 
 func TestEventReaderOversized(t *testing.T) {
-	line := "data: " + strings.Repeat("x", maxEventBytes/2) + "\n"
+	line := "data: " + strings.Repeat("x", MaxEventBytes/2) + "\n"
 	_, err := readAll(strings.NewReader(line + line + line + "\n"))
-	if !errors.Is(err, errEventTooLarge) {
-		t.Fatalf("an event past maxEventBytes: %v", err)
+	if !errors.Is(err, ErrEventTooLarge) {
+		t.Fatalf("an event past MaxEventBytes: %v", err)
 	}
-	_, err = readAll(strings.NewReader(": " + strings.Repeat("x", maxEventBytes+1) + "\n"))
-	if !errors.Is(err, errEventTooLarge) {
-		t.Fatalf("a line past maxEventBytes: %v", err)
+	_, err = readAll(strings.NewReader(": " + strings.Repeat("x", MaxEventBytes+1) + "\n"))
+	if !errors.Is(err, ErrEventTooLarge) {
+		t.Fatalf("a line past MaxEventBytes: %v", err)
 	}
 }
 
@@ -215,12 +215,12 @@ func TestAppendEventCannotInject(t *testing.T) {
 		{"", "", "data: \n\n"},
 	}
 	for _, tt := range tests {
-		if got := string(appendEvent(nil, []byte(tt.event), []byte(tt.data))); got != tt.want {
-			t.Errorf("appendEvent(%q, %q) = %q, want %q", tt.event, tt.data, got, tt.want)
+		if got := string(AppendEvent(nil, []byte(tt.event), []byte(tt.data))); got != tt.want {
+			t.Errorf("AppendEvent(%q, %q) = %q, want %q", tt.event, tt.data, got, tt.want)
 		}
 	}
-	if got := string(appendComment(nil, []byte(" a\ndata: x"))); got != ": a\n:data: x\n\n" {
-		t.Errorf("appendComment = %q", got)
+	if got := string(AppendComment(nil, []byte(" a\ndata: x"))); got != ": a\n:data: x\n\n" {
+		t.Errorf("AppendComment = %q", got)
 	}
 }
 
@@ -234,9 +234,9 @@ func BenchmarkEventReader(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		er := newEventReader(bytes.NewReader(in))
+		er := NewReader(bytes.NewReader(in))
 		for {
-			if _, _, _, err := er.next(); err == io.EOF {
+			if _, _, _, err := er.Next(); err == io.EOF {
 				break
 			}
 		}
@@ -248,7 +248,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendEvent(buf[:0], nil, data)
+		buf = AppendEvent(buf[:0], nil, data)
 	}
 }
 

@@ -1,4 +1,6 @@
-package router
+// Package sse reads and writes server-sent events (text/event-stream) as
+// the HTML standard defines them, bounded in line and event size.
+package sse
 
 import (
 	"bufio"
@@ -7,12 +9,12 @@ import (
 	"io"
 )
 
-// eventReader reads server-sent events as the HTML standard defines them:
+// Reader reads server-sent events as the HTML standard defines them:
 // lines end in CRLF, LF or a lone CR; the data fields of one event are
 // joined with "\n"; a line starting with ':' is a comment; fields other than
 // data and event (id, retry, unknown ones) are ignored. A leading UTF-8 BOM
 // is skipped.
-type eventReader struct {
+type Reader struct {
 	br         *bufio.Reader
 	data       []byte
 	event      []byte
@@ -23,15 +25,15 @@ type eventReader struct {
 	started    bool // the BOM check is done
 }
 
-func newEventReader(r io.Reader) *eventReader {
-	return &eventReader{br: bufio.NewReaderSize(r, 32<<10)}
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 32<<10)}
 }
 
-// maxEventBytes bounds one event (and one line), so a hostile upstream
+// MaxEventBytes bounds one event (and one line), so a hostile upstream
 // cannot grow memory.
-const maxEventBytes = 16 << 20
+const MaxEventBytes = 16 << 20
 
-var errEventTooLarge = errors.New("upstream event too large")
+var ErrEventTooLarge = errors.New("upstream event too large")
 
 // next returns the next event or comment. For a comment line, comment is
 // true and data is the text after the colon. Otherwise data is the event's
@@ -42,7 +44,7 @@ var errEventTooLarge = errors.New("upstream event too large")
 // returned (some servers end with "data: [DONE]\n"); a stream cut in the
 // middle of a line returns io.ErrUnexpectedEOF. Comments inside an event do
 // not disturb it: its data keeps accumulating across the calls.
-func (r *eventReader) next() (data, event []byte, comment bool, err error) {
+func (r *Reader) Next() (data, event []byte, comment bool, err error) {
 	if r.dispatched {
 		r.data, r.event, r.hasData, r.dispatched = r.data[:0], r.event[:0], false, false
 	}
@@ -78,8 +80,8 @@ func (r *eventReader) next() (data, event []byte, comment bool, err error) {
 			if r.hasData {
 				r.data = append(r.data, '\n')
 			}
-			if len(r.data)+len(value) > maxEventBytes {
-				return nil, nil, false, errEventTooLarge
+			if len(r.data)+len(value) > MaxEventBytes {
+				return nil, nil, false, ErrEventTooLarge
 			}
 			r.data = append(r.data, value...)
 			r.hasData = true
@@ -89,7 +91,7 @@ func (r *eventReader) next() (data, event []byte, comment bool, err error) {
 	}
 }
 
-func (r *eventReader) eventName() []byte {
+func (r *Reader) eventName() []byte {
 	if len(r.event) == 0 {
 		return nil
 	}
@@ -98,7 +100,7 @@ func (r *eventReader) eventName() []byte {
 
 // readLine returns one line without its terminator (CRLF, LF or CR). The
 // line is valid until the next call.
-func (r *eventReader) readLine() ([]byte, error) {
+func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	long := false // the line is being gathered in r.line
 	for {
@@ -145,13 +147,13 @@ func (r *eventReader) readLine() ([]byte, error) {
 			if !long {
 				return buf[:end], nil
 			}
-			if len(r.line)+end > maxEventBytes {
-				return nil, errEventTooLarge
+			if len(r.line)+end > MaxEventBytes {
+				return nil, ErrEventTooLarge
 			}
 			return append(r.line, buf[:end]...), nil
 		}
-		if len(r.line)+len(buf) > maxEventBytes {
-			return nil, errEventTooLarge
+		if len(r.line)+len(buf) > MaxEventBytes {
+			return nil, ErrEventTooLarge
 		}
 		r.line = append(r.line, buf...)
 		long = true
@@ -159,11 +161,11 @@ func (r *eventReader) readLine() ([]byte, error) {
 	}
 }
 
-// appendEvent appends an event in wire form: "event: name" when event is
+// AppendEvent appends an event in wire form: "event: name" when event is
 // not empty, one "data: " line per line of data, and the blank line that
 // ends the event. Line breaks in data (LF, CRLF or CR) start a new data
 // line; event is cut at its first CR or LF, so neither can inject fields.
-func appendEvent(dst, event, data []byte) []byte {
+func AppendEvent(dst, event, data []byte) []byte {
 	if i := bytes.IndexAny(event, "\r\n"); i >= 0 {
 		event = event[:i]
 	}
@@ -174,10 +176,10 @@ func appendEvent(dst, event, data []byte) []byte {
 	return append(dst, '\n')
 }
 
-// appendComment appends a comment: one ":" line per line of text, then a
+// AppendComment appends a comment: one ":" line per line of text, then a
 // blank line (clients that split the stream on blank lines then see the
 // comment on its own).
-func appendComment(dst, text []byte) []byte {
+func AppendComment(dst, text []byte) []byte {
 	dst = appendPrefixedLines(dst, ":", text)
 	return append(dst, '\n')
 }
