@@ -36,6 +36,10 @@ type entry struct {
 // constructor.
 type family struct {
 	defaultBaseURL string
+	// optionsBaseURL is true when the family builds its endpoint from its
+	// options (Bedrock's region) when base_url is empty: base_url is then
+	// optional and stays empty, so a later change of options moves it.
+	optionsBaseURL bool
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
 }
@@ -46,6 +50,7 @@ func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
 		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderBedrock:          {optionsBaseURL: true, validate: validateBedrock, build: NewBedrock},
 	}
 }
 

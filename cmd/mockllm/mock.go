@@ -59,6 +59,8 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/embeddings", m.counted(m.handleEmbeddings))
 	mux.HandleFunc("GET /v1/models", m.counted(m.handleModels))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
+	mux.HandleFunc("POST /model/{modelId}/converse", m.counted(m.handleConverse(false)))
+	mux.HandleFunc("POST /model/{modelId}/converse-stream", m.counted(m.handleConverse(true)))
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)
