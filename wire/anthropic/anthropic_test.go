@@ -557,4 +557,3 @@ func TestStreamDecoderHostile(t *testing.T) {
 		t.Errorf("%v %+v", err, evs)
 	}
 }
-
