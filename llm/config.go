@@ -22,6 +22,9 @@ const (
 	// (base_url overrides the regional endpoint), signed with SigV4 or
 	// authorised by a Bedrock API key.
 	ProviderBedrock ProviderType = "bedrock"
+	// ProviderAnthropic speaks Anthropic's Messages API at base_url
+	// (default https://api.anthropic.com).
+	ProviderAnthropic ProviderType = "anthropic"
 )
 
 // Timeouts bounds the phases of one upstream call. Zero means the default.

@@ -51,6 +51,7 @@ func families() map[llm.ProviderType]family {
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
 		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
 		llm.ProviderBedrock:          {optionsBaseURL: true, validate: validateBedrock, build: NewBedrock},
+		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
 
