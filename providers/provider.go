@@ -50,11 +50,6 @@ type Call struct {
 	Embed *llm.EmbedRequest
 	// Stream is true when the client asked for server-sent events.
 	Stream bool
-	// Model is the deployment's upstream model (the router sets it; it is
-	// also the model member of Body, or Chat.Model). Providers that put the
-	// model in the URL (Azure's deployments) read it here; "" means unknown,
-	// and they read the body instead.
-	Model string
 	// RequestID is the gateway's request id, forwarded as X-Request-Id.
 	RequestID string
 }
