@@ -23,6 +23,9 @@ const (
 	// deployment in the path and an api-version query (or the /openai/v1/
 	// surface), authenticated with an api-key header or an Entra ID token.
 	ProviderAzure ProviderType = "azure"
+	// ProviderAnthropic speaks Anthropic's Messages API at base_url
+	// (default https://api.anthropic.com).
+	ProviderAnthropic ProviderType = "anthropic"
 )
 
 // Timeouts bounds the phases of one upstream call. Zero means the default.

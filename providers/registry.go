@@ -51,6 +51,7 @@ func families() map[llm.ProviderType]family {
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
 		llm.ProviderOpenAICompatible: {defaultFor: compatDefaultBaseURL, validate: validateOpenAICompatible, build: NewOpenAI},
 		llm.ProviderAzure:            {validate: validateAzure, build: NewAzure},
+		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
 
