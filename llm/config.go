@@ -22,6 +22,11 @@ const (
 	// (base_url overrides the regional endpoint), signed with SigV4 or
 	// authorised by a Bedrock API key.
 	ProviderBedrock ProviderType = "bedrock"
+	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
+	// endpoint (https://{resource}.openai.azure.com, required), with the
+	// deployment in the path and an api-version query (or the /openai/v1/
+	// surface), authenticated with an api-key header or an Entra ID token.
+	ProviderAzure ProviderType = "azure"
 	// ProviderAnthropic speaks Anthropic's Messages API at base_url
 	// (default https://api.anthropic.com).
 	ProviderAnthropic ProviderType = "anthropic"
