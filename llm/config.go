@@ -18,6 +18,9 @@ const (
 	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
 	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
 	ProviderOpenAICompatible ProviderType = "openai-compatible"
+	// ProviderAnthropic speaks Anthropic's Messages API at base_url
+	// (default https://api.anthropic.com).
+	ProviderAnthropic ProviderType = "anthropic"
 )
 
 // Timeouts bounds the phases of one upstream call. Zero means the default.

@@ -46,6 +46,7 @@ func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
 		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
 
