@@ -221,9 +221,10 @@ func countAnd(v []byte, ok bool) (int, bool) {
 // AppendChatResponse appends r as an OpenAI chat.completion object. Each
 // choice's message has its text parts joined as content (null when the
 // message only calls tools), its thinking as reasoning_content and its
-// tool calls. usage is written when includeUsage is set, which a
-// non-streamed answer always is (the parameter mirrors NewStreamEncoder's).
-func AppendChatResponse(dst []byte, r *llm.ChatResponse, includeUsage bool) []byte {
+// tool calls. usage is always written, as OpenAI does for a non-streamed
+// answer (include_usage concerns streams only), so the function has no
+// includeUsage parameter and fits the router's response codec as it is.
+func AppendChatResponse(dst []byte, r *llm.ChatResponse) []byte {
 	b := append(dst, `{"id":`...)
 	b = appendString(b, r.ID)
 	b = append(b, `,"object":"chat.completion","created":`...)
@@ -274,10 +275,8 @@ func AppendChatResponse(dst []byte, r *llm.ChatResponse, includeUsage bool) []by
 		b = append(appendString(b, fr), '}')
 	}
 	b = append(b, ']')
-	if includeUsage {
-		b = append(b, `,"usage":`...)
-		b = appendUsage(b, r.Usage)
-	}
+	b = append(b, `,"usage":`...)
+	b = appendUsage(b, r.Usage)
 	return append(b, '}')
 }
 

@@ -42,7 +42,7 @@ func TestChatResponseRoundTrip(t *testing.T) {
 		if e != nil {
 			t.Fatal(e)
 		}
-		out := AppendChatResponse(nil, r, true)
+		out := AppendChatResponse(nil, r)
 		r2, e := DecodeChatResponse(out)
 		if e != nil {
 			t.Fatal(e)
@@ -73,7 +73,7 @@ func TestChatResponseRoundTrip(t *testing.T) {
 	r := &llm.ChatResponse{ID: "x", Model: "m", Choices: []llm.Choice{{Message: llm.Message{Role: llm.RoleAssistant,
 		Content: []llm.Part{{Type: llm.PartThinking, Text: "think"}, {Type: llm.PartText, Text: "a"}, {Type: llm.PartText, Text: "b"}}}}},
 		Usage: llm.Usage{PromptTokens: 5, CompletionTokens: 7, CacheReadTokens: 2, ReasoningTokens: 3}, UsageKnown: true}
-	out := AppendChatResponse(nil, r, true)
+	out := AppendChatResponse(nil, r)
 	want := `{"id":"x","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ab","reasoning_content":"think"},"logprobs":null,"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":3}}}`
 	if string(out) != want {
@@ -175,7 +175,7 @@ func FuzzDecodeChatResponse(f *testing.F) {
 		if e != nil {
 			return
 		}
-		out := AppendChatResponse(nil, r, true)
+		out := AppendChatResponse(nil, r)
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON %s", out)
 		}
