@@ -621,6 +621,9 @@ func appendMessages(dst []byte, msgs []llm.Message) ([]byte, *llm.Error) {
 			}
 			continue
 		case llm.RoleUser:
+			if len(m.ToolCalls) > 0 {
+				return dst, badParam(fmt.Sprintf("messages.%d.tool_calls", i), "message %d: only assistant messages may make tool calls", i)
+			}
 			if open {
 				// Join the user's content to the tool results before it.
 				if dst, blocks, e = appendBlocks(dst, m, i, blocks); e != nil {
