@@ -18,6 +18,11 @@ const (
 	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
 	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
 	ProviderOpenAICompatible ProviderType = "openai-compatible"
+	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
+	// endpoint (https://{resource}.openai.azure.com, required), with the
+	// deployment in the path and an api-version query (or the /openai/v1/
+	// surface), authenticated with an api-key header or an Entra ID token.
+	ProviderAzure ProviderType = "azure"
 	// ProviderAnthropic speaks Anthropic's Messages API at base_url
 	// (default https://api.anthropic.com).
 	ProviderAnthropic ProviderType = "anthropic"

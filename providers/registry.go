@@ -38,6 +38,10 @@ type family struct {
 	defaultBaseURL string
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
+
+	// defaultFor, when set, gives the default base URL from p's options
+	// (an openai-compatible preset's); "" falls back to defaultBaseURL.
+	defaultFor func(p *llm.Provider) string
 }
 
 // families maps provider types to their families. It is a function rather
@@ -45,7 +49,8 @@ type family struct {
 func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
-		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderOpenAICompatible: {defaultFor: compatDefaultBaseURL, validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderAzure:            {validate: validateAzure, build: NewAzure},
 		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
