@@ -63,6 +63,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
 	mux.HandleFunc("POST /model/{modelId}/converse", m.counted(m.handleConverse(false)))
 	mux.HandleFunc("POST /model/{modelId}/converse-stream", m.counted(m.handleConverse(true)))
+	m.azureRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)
