@@ -38,6 +38,9 @@ type family struct {
 	defaultBaseURL string
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
+	// urls, when set, lists the family's other upstream URLs (by field
+	// name), which pass the same checks as base_url.
+	urls func(p *llm.Provider) map[string]string
 }
 
 // families maps provider types to their families. It is a function rather
@@ -46,6 +49,8 @@ func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
 		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderGemini:           {defaultBaseURL: DefaultGeminiBaseURL, validate: validateGemini, build: NewGemini},
+		llm.ProviderVertex:           {defaultBaseURL: DefaultVertexBaseURL, validate: validateVertex, build: NewVertex, urls: vertexURLs},
 	}
 }
 
