@@ -156,12 +156,12 @@ func FetchImages(ctx context.Context, f *ImageFetcher, r *llm.ChatRequest) (*llm
 	}
 	for i, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, fetchError(ctx, i, err)
+			return nil, f.fetchError(ctx, i, err)
 		}
 	}
 	for i, err := range errs {
 		if err != nil {
-			return nil, fetchError(ctx, i, err)
+			return nil, f.fetchError(ctx, i, err)
 		}
 	}
 	out := *r
@@ -179,13 +179,13 @@ func FetchImages(ctx context.Context, f *ImageFetcher, r *llm.ChatRequest) (*llm
 	return &out, nil
 }
 
-func fetchError(ctx context.Context, i int, err error) *llm.Error {
+func (f *ImageFetcher) fetchError(ctx context.Context, i int, err error) *llm.Error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, errDeniedAddr):
 		msg = "its address is private, loopback, link-local or otherwise non-public, which this gateway refuses"
 	case ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		msg = fmt.Sprintf("it did not arrive within %s", ImageFetchTimeout)
+		msg = fmt.Sprintf("it did not arrive within %s", f.timeout)
 	}
 	e := llm.Errorf(llm.KindInvalidRequest, "image URL %d could not be fetched: %s", i+1, clip(msg, 256))
 	e.Code = "invalid_image_url"
