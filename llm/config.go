@@ -24,6 +24,9 @@ const (
 	// ProviderVertex speaks Gemini on Google Cloud's Vertex AI, with a
 	// service account's OAuth2 tokens.
 	ProviderVertex ProviderType = "vertex"
+	// ProviderAnthropic speaks Anthropic's Messages API at base_url
+	// (default https://api.anthropic.com).
+	ProviderAnthropic ProviderType = "anthropic"
 )
 
 // Timeouts bounds the phases of one upstream call. Zero means the default.

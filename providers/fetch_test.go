@@ -120,9 +120,9 @@ func TestFetcherLimits(t *testing.T) {
 	f.timeout = 300 * time.Millisecond
 	for path, want := range map[string]string{
 		"/declared.png": "larger than 20 MiB",
-		"/page.html":   "did not answer with an image",
-		"/slow.png":    "did not arrive within",
-		"/missing.png": "HTTP 404",
+		"/page.html":    "did not answer with an image",
+		"/slow.png":     "did not arrive within",
+		"/missing.png":  "HTTP 404",
 	} {
 		start := time.Now()
 		_, err := FetchImages(context.Background(), f, imageChat(srv.URL+path))

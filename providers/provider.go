@@ -31,6 +31,9 @@ type Call struct {
 	Endpoint llm.Endpoint
 	// Dialect is the client's dialect.
 	Dialect llm.Dialect
+	// Model is the deployment's upstream model (already in Body and Chat;
+	// here for providers that put it in the URL: Azure, Gemini, Bedrock).
+	Model string
 	// Body, on the raw lane, is the client's body in Dialect with the model
 	// already rewritten to the deployment's upstream model. The provider
 	// must not modify it. Nil on the translated lane.

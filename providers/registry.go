@@ -51,6 +51,7 @@ func families() map[llm.ProviderType]family {
 		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
 		llm.ProviderGemini:           {defaultBaseURL: DefaultGeminiBaseURL, validate: validateGemini, build: NewGemini},
 		llm.ProviderVertex:           {defaultBaseURL: DefaultVertexBaseURL, validate: validateVertex, build: NewVertex, urls: vertexURLs},
+		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
 

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,7 +71,16 @@ type scrubbedStream struct {
 
 func (s *scrubbedStream) Next() (*llm.Event, error) {
 	ev, err := s.s.Next()
-	if err == nil && ev != nil && ev.Kind == llm.EventError {
+	if err != nil && err != io.EOF {
+		// A stream the codec could not read: its verdict may quote what
+		// the upstream sent.
+		var e *llm.Error
+		if errors.As(err, &e) {
+			return nil, s.d.scrub(e)
+		}
+		return nil, s.d.red.redactErr(err)
+	}
+	if ev != nil && ev.Kind == llm.EventError {
 		if ev.Err == nil {
 			ev.Err = llm.Errorf(llm.KindUpstream, "upstream %s reported an error", s.d.name)
 		}

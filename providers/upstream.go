@@ -36,6 +36,8 @@ const (
 	MaxClientRetryAfter = time.Minute
 	// maxRetryAfterLen bounds the Retry-After header value that is parsed.
 	maxRetryAfterLen = 64
+	// statusOverloaded is Anthropic's "overloaded" status.
+	statusOverloaded = 529
 )
 
 // upstreamError maps an upstream error response (any status outside 2xx)
@@ -45,7 +47,8 @@ const (
 //   - 4xx keep their status, except 401, 403 and 407, which mean the
 //     provider rejected the gateway's credentials: the client's own were
 //     fine, so that is a 502 upstream_auth_failed;
-//   - 5xx keep their status;
+//   - 5xx keep their status, except Anthropic's 529 (overloaded), which
+//     is no standard status: the client gets 503 (UpstreamStatus stays 529);
 //   - 429 and 5xx keep their Retry-After (see parseRetryAfter);
 //   - 1xx, 3xx and statuses outside 100-599 are a 502 upstream_error: the
 //     upstream broke the protocol, the client is not to blame.
@@ -83,6 +86,12 @@ func upstreamError(name string, resp *http.Response, red *redactor, readTimeout 
 	}
 	if code == http.StatusTooManyRequests || code >= 500 {
 		e.RetryAfter = parseRetryAfter(resp.Header, now)
+	}
+	if code == statusOverloaded {
+		e.Status = http.StatusServiceUnavailable
+		if e.Type == "" {
+			e.Type = "overloaded_error"
+		}
 	}
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("upstream %s returned HTTP %d", name, code)

@@ -249,15 +249,21 @@ func TestVertexValidation(t *testing.T) {
 		t.Errorf("loopback token_uri with deny-private: %v", err)
 	}
 	for name, mut := range map[string]func(p *llm.Provider){
-		"no project":      func(p *llm.Provider) { p.Options = json.RawMessage(`{"location":"us-central1"}`) },
-		"bad location":    func(p *llm.Provider) { p.Options = json.RawMessage(`{"project":"p","location":"us/../x"}`) },
-		"anthropic":       func(p *llm.Provider) { p.Options = json.RawMessage(`{"project":"p","location":"l","publisher":"anthropic"}`) },
-		"no account":      func(p *llm.Provider) { p.Secrets = nil },
-		"not json":        func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": "{"} },
-		"bad key":         func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": `{"client_email":"a","private_key":"nope"}`} },
-		"api key":         func(p *llm.Provider) { p.APIKey = "k" },
-		"extra secret":    func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": sa, "x": "y"} },
-		"token uri query": func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": serviceAccountJSON(t, "https://x.example/token?a=b")} },
+		"no project":   func(p *llm.Provider) { p.Options = json.RawMessage(`{"location":"us-central1"}`) },
+		"bad location": func(p *llm.Provider) { p.Options = json.RawMessage(`{"project":"p","location":"us/../x"}`) },
+		"anthropic": func(p *llm.Provider) {
+			p.Options = json.RawMessage(`{"project":"p","location":"l","publisher":"anthropic"}`)
+		},
+		"no account": func(p *llm.Provider) { p.Secrets = nil },
+		"not json":   func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": "{"} },
+		"bad key": func(p *llm.Provider) {
+			p.Secrets = map[string]string{"service_account": `{"client_email":"a","private_key":"nope"}`}
+		},
+		"api key":      func(p *llm.Provider) { p.APIKey = "k" },
+		"extra secret": func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": sa, "x": "y"} },
+		"token uri query": func(p *llm.Provider) {
+			p.Secrets = map[string]string{"service_account": serviceAccountJSON(t, "https://x.example/token?a=b")}
+		},
 	} {
 		p := good()
 		mut(p)

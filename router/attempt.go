@@ -89,12 +89,20 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 		o.Latency = time.Since(t0)
 		done(o)
 	}()
-	call := &providers.Call{Endpoint: x.ep, Body: x.req.upstreamBody(d.Model), Stream: x.req.stream, RequestID: x.rec.ID}
-	if x.req.injectsUsage() {
-		// For upstreams that reject stream_options (the provider
-		// remembers which): the client's own request; usage is then
-		// estimated if missing.
-		call.PlainBody = func() []byte { return x.req.rewrite(d.Model, false) }
+	call := &providers.Call{Endpoint: x.ep, Dialect: x.in.dialect, Model: d.Model, Stream: x.req.stream, RequestID: x.rec.ID}
+	if prov.Native(x.in.dialect) {
+		call.Body = x.req.upstreamBody(d.Model)
+		if x.req.injectsUsage() {
+			// For upstreams that reject stream_options (the provider
+			// remembers which): the client's own request; usage is then
+			// estimated if missing.
+			call.PlainBody = func() []byte { return x.req.rewrite(d.Model, false) }
+		}
+	} else if e := x.translate(call, d); e != nil {
+		// Nothing was sent: the request cannot be expressed for this
+		// provider (neutral for its health: no upstream status).
+		o.Err = e
+		return tryResult{err: e}
 	}
 	resp, err := prov.Do(ctx, call)
 	x.upstream += time.Since(t0)
@@ -112,12 +120,25 @@ func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult
 	// every quiet gap in the body, streamed or not.
 	idle := watchIdle(to.Idle, cancel)
 	defer idle.stop()
-	if x.req.stream && isEventStream(resp.Header) {
+	if resp.Decoder != nil {
+		// The translated lane: the same bounds, the answer decoded into
+		// neutral form and rendered in the client's dialect.
+		idle.until(t0.Add(to.FirstByte))
+		if x.req.stream {
+			tr = x.translatedStream(resp, d, idle, cancel)
+		} else {
+			tr = x.translatedJSON(resp, d, idle, to.FirstByte)
+		}
+	} else if x.req.stream && isEventStream(resp.Header) {
 		// The first event must come within the first-byte timeout too:
 		// keepalive comments (activity, but held back with the headers
 		// until the first event) must not make the client wait forever.
 		idle.until(t0.Add(to.FirstByte))
-		tr = x.stream(resp, prov, d, idle, cancel)
+		if x.in.sniffer != nil {
+			tr = x.rawStream(resp, prov, d, idle, cancel)
+		} else {
+			tr = x.stream(resp, prov, d, idle, cancel)
+		}
 	} else {
 		// One JSON body is one generation (also when it answers a stream
 		// request): the provider's first-byte timeout bounds the whole

@@ -34,6 +34,12 @@ func appendNullableString(b []byte, s string) []byte {
 // writeError renders e as the HTTP response. It must be called before any
 // byte of the body is written.
 func writeError(w http.ResponseWriter, e *llm.Error) {
+	writeErrorIn(w, e, appendOpenAIError)
+}
+
+// writeErrorIn is writeError with the body in the shape render gives it
+// (the client's dialect).
+func writeErrorIn(w http.ResponseWriter, e *llm.Error, render func([]byte, *llm.Error) []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
@@ -47,7 +53,7 @@ func writeError(w http.ResponseWriter, e *llm.Error) {
 		}
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(appendOpenAIError(make([]byte, 0, 160), e))
+	_, _ = w.Write(render(make([]byte, 0, 160), e))
 }
 
 const hexDigits = "0123456789abcdef"

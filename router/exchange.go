@@ -26,6 +26,7 @@ type exchange struct {
 	rc        *http.ResponseController
 	r         *http.Request
 	ep        llm.Endpoint
+	in        *inbound // the client's dialect
 	start     time.Time
 	rec       llm.Record
 	principal *auth.Principal
@@ -33,14 +34,16 @@ type exchange struct {
 	upstream  time.Duration // time spent waiting on upstreams
 	overhead  time.Duration
 	req       *request
-	facts     *requestFacts // created on first use
-	wdl       bool          // a write deadline was set on the connection
-	held      heldBytes     // the request body's share of h.bodies
+	chat      *llm.ChatRequest  // the request in neutral form, decoded on first use
+	embed     *llm.EmbedRequest // the embeddings request in neutral form, likewise
+	facts     *requestFacts     // created on first use
+	wdl       bool              // a write deadline was set on the connection
+	held      heldBytes         // the request body's share of h.bodies
 }
 
 func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		x := &exchange{h: h, w: c.Writer, r: c.Request, ep: ep, start: h.opts.Now()}
+		x := &exchange{h: h, w: c.Writer, r: c.Request, ep: ep, in: h.inbound[ep], start: h.opts.Now()}
 		x.rc = http.NewResponseController(x.w)
 		x.serve()
 	}
@@ -143,7 +146,7 @@ func (x *exchange) decode() (*request, *llm.Error) {
 	if e != nil {
 		return nil, e
 	}
-	req, e := parseRequest(body)
+	req, e := parseRequest(body, x.in.dialect)
 	if e != nil {
 		return nil, e
 	}
@@ -250,7 +253,7 @@ func (x *exchange) fail(e *llm.Error, d *llm.Deployment) {
 		x.setHeaders(x.w.Header(), d)
 	}
 	x.writeDeadline()
-	writeError(x.w, e)
+	writeErrorIn(x.w, e, x.in.appendError)
 }
 
 // finish records usage, metrics and the access log line.

@@ -195,6 +195,7 @@ type request struct {
 	model        string
 	modelVS      int // span of the model value in body
 	modelVE      int
+	dialect      llm.Dialect
 	stream       bool
 	hasStreamOpt bool // stream_options present and not null
 	soVS, soVE   int  // span of the stream_options value (when present)
@@ -213,7 +214,11 @@ const utf8BOM = "\xef\xbb\xbf"
 
 // parseRequest validates body and extracts the members the router uses.
 // It is linear in len(body).
-func parseRequest(body []byte) (*request, *llm.Error) {
+//
+// The members read are the same in every dialect (model, stream, the
+// output bound), except stream_options, which only OpenAI chat and
+// completions have, and max_output_tokens, the Responses API's bound.
+func parseRequest(body []byte, d llm.Dialect) (*request, *llm.Error) {
 	if bytes.HasPrefix(body, []byte(utf8BOM)) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body starts with a byte order mark; send JSON without one")
 	}
@@ -226,7 +231,8 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 	if !jsonspan.Valid(body) {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "request body is not valid JSON")
 	}
-	r := &request{body: body, soVS: -1}
+	r := &request{body: body, soVS: -1, dialect: d}
+	openAIStream := d == llm.DialectOpenAIChat || d == llm.DialectOpenAICompletions
 	var seen keySet
 	n := 0
 	var perr *llm.Error
@@ -275,6 +281,9 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 				return errBadJSON
 			}
 		case "stream_options":
+			if !openAIStream {
+				return nil // another dialect's member: forwarded as sent
+			}
 			r.soVS, r.soVE = vs, ve
 			if string(v) == "null" {
 				return nil
@@ -282,13 +291,13 @@ func parseRequest(body []byte) (*request, *llm.Error) {
 			if perr = r.parseStreamOptions(vs); perr != nil {
 				return errBadJSON
 			}
-		case "max_tokens", "max_completion_tokens":
+		case "max_tokens", "max_completion_tokens", "max_output_tokens":
 			r.maxTokens = max(r.maxTokens, positiveInt(v))
 		case "n", "best_of":
 			r.choices = max(r.choices, positiveInt(v))
 		default:
 			if perr = caseVariant(key, "model", "stream", "stream_options",
-				"max_tokens", "max_completion_tokens", "n", "best_of"); perr != nil {
+				"max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of"); perr != nil {
 				return errBadJSON
 			}
 		}
@@ -428,7 +437,9 @@ func (r *request) upstreamBody(upstreamModel string) []byte {
 }
 
 // injectsUsage reports whether upstreamBody adds include_usage.
-func (r *request) injectsUsage() bool { return r.stream && !r.includeUsage }
+func (r *request) injectsUsage() bool {
+	return r.stream && !r.includeUsage && (r.dialect == llm.DialectOpenAIChat || r.dialect == llm.DialectOpenAICompletions)
+}
 
 // rewrite is upstreamBody with the include_usage injection optional.
 func (r *request) rewrite(upstreamModel string, injectUsage bool) []byte {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"github.com/sluice-ai/sluice/llm"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := parseRequest([]byte(tt.body))
+			r, err := parseRequest([]byte(tt.body), llm.DialectOpenAIChat)
 			if tt.ok != (err == nil) {
 				t.Fatalf("ok=%v err=%v", tt.ok, err)
 			}
@@ -112,7 +113,7 @@ func TestUpstreamBody(t *testing.T) {
 		`{"model":"m","stream":true}`:                                                        `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`,
 		`{"model":"m","stream":true,"stream_options":{"include_usage":true,"x":1}}`:          `{"model":"m","stream":true,"stream_options":{"include_usage":true,"x":1}}`,
 	} {
-		r, err := parseRequest([]byte(in))
+		r, err := parseRequest([]byte(in), llm.DialectOpenAIChat)
 		if err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
@@ -122,7 +123,7 @@ func TestUpstreamBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := parseRequest([]byte(tt.body))
+			r, err := parseRequest([]byte(tt.body), llm.DialectOpenAIChat)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +159,7 @@ func FuzzParseRequest(f *testing.F) {
 		defer timeBound(t, len(b))()
 		_ = member(b, "usage")
 		_, _, _, _ = chunkMembers(b)
-		r, err := parseRequest(b)
+		r, err := parseRequest(b, llm.DialectOpenAIChat)
 		if err != nil {
 			if err.Status != 400 || err.Type != "invalid_request_error" {
 				t.Fatalf("error %+v", err)
@@ -174,7 +175,7 @@ func FuzzParseRequest(f *testing.F) {
 			if so, _ := m["stream_options"].(map[string]any); r.stream && so["include_usage"] != true {
 				t.Fatalf("rewrite of %q does not ask for usage: %q", b, out)
 			}
-			if _, err := parseRequest(out); err != nil {
+			if _, err := parseRequest(out, llm.DialectOpenAIChat); err != nil {
 				t.Fatalf("rewrite %q of %q is refused: %v", out, b, err)
 			}
 		}
@@ -196,21 +197,21 @@ func TestParseRequestMemberLimit(t *testing.T) {
 	// 200,000 members: the old pairwise duplicate check took minutes of
 	// CPU here; the limit now refuses the body after maxMembers of them.
 	for _, n := range []int{maxMembers + 1, 200000} {
-		_, err := parseRequest(membersBody(n))
+		_, err := parseRequest(membersBody(n), llm.DialectOpenAIChat)
 		if err == nil || err.Status != 400 || err.Code != "too_many_members" || !strings.Contains(err.Message, strconv.Itoa(maxMembers)) {
 			t.Fatalf("%d members: %+v", n, err)
 		}
 	}
-	if r, err := parseRequest(membersBody(maxMembers)); err != nil || r.model != "m" {
+	if r, err := parseRequest(membersBody(maxMembers), llm.DialectOpenAIChat); err != nil || r.model != "m" {
 		t.Fatalf("%d members: %v", maxMembers, err)
 	}
 	// Duplicates are still found past the slice of the first 16 keys.
 	dup := append(membersBody(500)[:len(membersBody(500))-1], `,"k400":2}`...)
-	if _, err := parseRequest(dup); err == nil || err.Param != "k400" {
+	if _, err := parseRequest(dup, llm.DialectOpenAIChat); err == nil || err.Param != "k400" {
 		t.Fatalf("duplicate k400: %+v", err)
 	}
 	so := `{"model":"m","stream":true,"stream_options":` + string(membersBody(maxMembers+1)) + `}`
-	if _, err := parseRequest([]byte(so)); err == nil || err.Code != "too_many_members" {
+	if _, err := parseRequest([]byte(so), llm.DialectOpenAIChat); err == nil || err.Code != "too_many_members" {
 		t.Fatalf("stream_options with %d members: %+v", maxMembers+1, err)
 	}
 }
@@ -236,7 +237,7 @@ func TestParseRequestShapeLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseRequest([]byte(tt.body))
+			_, err := parseRequest([]byte(tt.body), llm.DialectOpenAIChat)
 			if tt.code == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -263,7 +264,7 @@ func BenchmarkParseRequestMembers(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				_, _ = parseRequest(body)
+				_, _ = parseRequest(body, llm.DialectOpenAIChat)
 			}
 		})
 	}
@@ -278,7 +279,7 @@ func BenchmarkParseRequestSize(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				r, _ := parseRequest(body)
+				r, _ := parseRequest(body, llm.DialectOpenAIChat)
 				_ = r.upstreamBody("u")
 			}
 		})
@@ -289,7 +290,7 @@ func BenchmarkParseAndRewrite(b *testing.B) {
 	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Tell me a joke about gateways, please."}],"temperature":0.7,"stream":true}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		r, _ := parseRequest(body)
+		r, _ := parseRequest(body, llm.DialectOpenAIChat)
 		_ = r.upstreamBody("gpt-4o-mini-2024-07-18")
 	}
 }

@@ -56,7 +56,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		forward := true
 		if !done {
 			errV, usageV, choicesV, ok := chunkMembers(data)
-			if !isErrorValue(errV) {
+			if !providers.IsErrorValue(errV) {
 				errV = nil // "error":null beside a good chunk
 			}
 			isErr := string(event) == "error" || errV != nil
@@ -74,7 +74,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				if errV == nil && ok {
 					errV = data // {"message":…} under event: error
 				}
-				ue := inbandError(d.Provider, errV, resp.Status, red)
+				ue := providers.InbandError(d.Provider, errV, resp.Status, red)
 				if !s.sent {
 					// Nothing reached the client: an upstream error
 					// status in all but name, retried or answered so.

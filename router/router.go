@@ -80,6 +80,7 @@ type Handler struct {
 	engine   *gin.Engine
 	inflight atomic.Int64
 	bodies   bodyBudget
+	inbound  map[llm.Endpoint]*inbound // the client dialect of each endpoint
 }
 
 // New builds the proxy handler.
@@ -111,7 +112,7 @@ func New(o Options) *Handler {
 	if o.MaxBufferedBytes <= 0 {
 		o.MaxBufferedBytes = max(64*o.MaxBodyBytes, 1<<30)
 	}
-	h := &Handler{opts: o}
+	h := &Handler{opts: o, inbound: inbounds()}
 	h.bodies.max = o.MaxBufferedBytes
 	e := gin.New()
 	e.Use(h.recovery)
@@ -125,6 +126,9 @@ func New(o Options) *Handler {
 	v1.POST("/chat/completions", h.relay(llm.EndpointChat))
 	v1.POST("/completions", h.relay(llm.EndpointCompletions))
 	v1.POST("/embeddings", h.relay(llm.EndpointEmbeddings))
+	v1.POST("/responses", h.relay(llm.EndpointResponses))
+	v1.POST("/messages", h.relay(llm.EndpointMessages))
+	v1.POST("/messages/count_tokens", h.countTokens)
 	v1.GET("/models", h.models)
 	v1.GET("/models/*model", h.model) // ids may contain slashes (org/model)
 	// HEAD answers as GET without the body (net/http drops it); it was a

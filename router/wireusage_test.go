@@ -69,7 +69,7 @@ func TestRequestUsageLimits(t *testing.T) {
 		{`{"model":"m","max_tokens":4611686018427387904,"n":4}`, llm.UsageLimits{}},
 	}
 	for _, c := range cases {
-		r, err := parseRequest([]byte(c.body))
+		r, err := parseRequest([]byte(c.body), llm.DialectOpenAIChat)
 		if err != nil {
 			t.Fatalf("%s: %v", c.body, err)
 		}
@@ -80,7 +80,7 @@ func TestRequestUsageLimits(t *testing.T) {
 	// A case variant the upstream might read instead would let a client
 	// lower the bound its usage is clamped to: refused.
 	for _, body := range []string{`{"model":"m","max_tokens":1,"MAX_TOKENS":1000}`, `{"model":"m","N":2}`} {
-		if _, err := parseRequest([]byte(body)); err == nil {
+		if _, err := parseRequest([]byte(body), llm.DialectOpenAIChat); err == nil {
 			t.Errorf("%s: accepted", body)
 		}
 	}

@@ -1,0 +1,58 @@
+package router
+
+import (
+	"github.com/sluice-ai/sluice/llm"
+)
+
+// inbound is what the router needs of one client dialect: its error
+// shape, how to watch its answers on the raw lane, and the wire codecs of
+// the translated lane (decode the client's request into neutral form,
+// render neutral answers back). The codecs live in wire/<family>; the
+// router only picks them by endpoint and loops.
+type inbound struct {
+	dialect llm.Dialect
+	// appendError renders an error body in the dialect's shape.
+	appendError func(dst []byte, e *llm.Error) []byte
+	// sniffer watches a raw-lane stream; nil for OpenAI chat and
+	// completions, whose relay reads chunks itself.
+	sniffer func() rawSniffer
+	// bodyUsage reads usage from a raw-lane JSON answer; nil for the
+	// OpenAI dialects the relay reads itself.
+	bodyUsage func(body []byte) (llm.Usage, bool)
+
+	// The translated lane. decode is nil for dialects only the raw lane
+	// serves (legacy completions).
+	decode   func(raw []byte) (*llm.ChatRequest, *llm.Error)
+	response func(dst []byte, r *llm.ChatResponse) []byte
+	encoder  func(id, model string, created int64, includeUsage bool) llm.StreamEncoder
+
+	// decodeEmbed and embedResponse translate embeddings.
+	decodeEmbed   func(raw []byte) (*llm.EmbedRequest, *llm.Error)
+	embedResponse func(dst []byte, r *llm.EmbedResponse) []byte
+}
+
+// rawSniffer watches the events of a raw-lane stream that the router
+// relays as they are: usage, errors and the end of the answer.
+type rawSniffer interface {
+	// Event inspects one event. errV is the error object of an error
+	// event (nil otherwise) and status the HTTP status it implies (0 when
+	// it says none); final is true on the event that completes the answer.
+	Event(name, data []byte) (errV []byte, status int, final bool)
+	// Usage is the usage the stream reported, ok false when none.
+	Usage() (u llm.Usage, ok bool)
+}
+
+// translates reports whether the dialect has a translated lane for chat.
+func (in *inbound) translates() bool { return in.decode != nil }
+
+// inbounds returns the dialect of every relayed endpoint.
+func inbounds() map[llm.Endpoint]*inbound {
+	chat := &inbound{dialect: llm.DialectOpenAIChat, appendError: appendOpenAIError}
+	return map[llm.Endpoint]*inbound{
+		llm.EndpointChat:        chat,
+		llm.EndpointCompletions: {dialect: llm.DialectOpenAICompletions, appendError: appendOpenAIError},
+		llm.EndpointEmbeddings:  {dialect: llm.DialectOpenAIEmbeddings, appendError: appendOpenAIError},
+		llm.EndpointResponses:   {dialect: llm.DialectOpenAIResponses, appendError: appendOpenAIError},
+		llm.EndpointMessages:    {dialect: llm.DialectAnthropicMessages, appendError: appendOpenAIError},
+	}
+}

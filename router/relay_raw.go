@@ -1,0 +1,123 @@
+package router
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/sse"
+)
+
+// rawStream relays a raw-lane stream of a dialect other than OpenAI chat
+// (Anthropic Messages to Anthropic, Responses to OpenAI): every event is
+// forwarded as the upstream sent it, while the dialect's sniffer reads
+// usage, errors and the end of the answer on the way. As on the OpenAI
+// relay, headers wait for the first event, error events and comments are
+// scrubbed of the provider's credentials, and every write is bounded.
+func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+	red, _ := prov.(providers.Redactor)
+	whole, _ := prov.(wholeRedactor)
+	sn := x.in.sniffer()
+	er := sse.NewReader(resp.Body)
+	s := streamState{buf: make([]byte, 0, 4096)}
+	for {
+		t0 := time.Now()
+		data, event, comment, err := er.Next()
+		if !s.sent {
+			x.upstream += time.Since(t0)
+		}
+		if err != nil {
+			s.usage, s.gotUsage = sn.Usage()
+			if err == io.EOF && s.finished && x.r.Context().Err() == nil {
+				return x.streamResult(&s, nil)
+			}
+			e := x.streamError(err, resp.Status, d, idle)
+			if !s.sent {
+				return tryResult{err: e}
+			}
+			if e.Kind == llm.KindCanceled {
+				x.rec.Status = llm.StatusClientCancelled
+			} else {
+				x.rec.Status, x.rec.ErrorType = llm.StatusStreamBroken, e.Type
+				ev := *e
+				ev.Type, ev.Code = "upstream_error", "stream_broken"
+				if x.in.encoder != nil {
+					s.buf = x.in.encoder("", "", 0, false).Fail(s.buf[:0], &ev)
+					x.writeEvent(&s, cancel)
+				}
+			}
+			return x.streamResult(&s, e)
+		}
+		idle.reset()
+		if comment {
+			if s.sent {
+				if red != nil {
+					data = s.scrub(red.Redact, data)
+				}
+				s.buf = sse.AppendComment(s.buf[:0], data)
+				if !x.writeEvent(&s, cancel) {
+					return x.streamResult(&s, errClientGone())
+				}
+			}
+			continue
+		}
+		errV, status, final := sn.Event(event, data)
+		if errV != nil {
+			ue := providers.InbandError(d.Provider, errV, resp.Status, red)
+			withStatus(ue, status)
+			if !s.sent {
+				return tryResult{err: ue}
+			}
+			s.upErr = ue
+			x.rec.Status, x.rec.ErrorType = llm.StatusError, "upstream_error"
+			if red != nil {
+				data = s.scrub(red.Redact, data)
+			}
+		} else if whole != nil {
+			data = s.scrub(whole.RedactWhole, data)
+		}
+		if !s.sent {
+			idle.clearDeadline()
+		}
+		x.streamHead(&s, d)
+		if red != nil && len(event) > 0 {
+			event = red.Redact(nil, event)
+		}
+		s.buf = sse.AppendEvent(s.buf[:0], event, data)
+		if !x.writeEvent(&s, cancel) {
+			s.usage, s.gotUsage = sn.Usage()
+			return x.streamResult(&s, errClientGone())
+		}
+		if final || errV != nil {
+			// The answer is complete (or ended by its error event):
+			// nothing after it is the client's.
+			s.finished = true
+			s.usage, s.gotUsage = sn.Usage()
+			return x.streamResult(&s, nil)
+		}
+	}
+}
+
+// withStatus applies the HTTP status a dialect's error event implies
+// (Anthropic's overloaded_error is a 529) when the error object itself
+// named none: the client gets what the upstream would have answered with
+// as a status (529 as 503), and health sees the upstream's status.
+func withStatus(e *llm.Error, status int) {
+	if status < 400 || status > 599 || (e.UpstreamStatus >= 400 && e.UpstreamStatus <= 599) {
+		return
+	}
+	e.UpstreamStatus, e.Status = status, status
+	switch {
+	case status == 529:
+		e.Status, e.Type = http.StatusServiceUnavailable, "overloaded_error"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e.Status, e.Type, e.Code = http.StatusBadGateway, "upstream_error", "upstream_auth_failed"
+	case status >= 500:
+		e.Type = "upstream_error"
+	case status == http.StatusTooManyRequests:
+		e.Type = "rate_limit_error"
+	}
+}
