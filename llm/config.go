@@ -24,6 +24,11 @@ const (
 	// ProviderVertex speaks Gemini on Google Cloud's Vertex AI, with a
 	// service account's OAuth2 tokens.
 	ProviderVertex ProviderType = "vertex"
+	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
+	// endpoint (https://{resource}.openai.azure.com, required), with the
+	// deployment in the path and an api-version query (or the /openai/v1/
+	// surface), authenticated with an api-key header or an Entra ID token.
+	ProviderAzure ProviderType = "azure"
 	// ProviderAnthropic speaks Anthropic's Messages API at base_url
 	// (default https://api.anthropic.com).
 	ProviderAnthropic ProviderType = "anthropic"

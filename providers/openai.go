@@ -31,6 +31,14 @@ type OpenAI struct {
 	// plainStreams is set once the upstream rejected the stream_options
 	// the gateway injects: from then on Call.PlainBody is sent directly.
 	plainStreams atomic.Bool
+	// quirks are what the upstream does not take (presets.go); the zero
+	// value is OpenAI's own behaviour.
+	quirks quirks
+	// target, when set, builds the upstream URL of a call from the
+	// OpenAI path ("/chat/completions") and the body about to be sent
+	// (Azure puts the deployment and api-version in the URL); nil means
+	// base + path. Both lanes send through it.
+	target func(call *Call, path string, body []byte) (string, error)
 }
 
 // openAIOptions are the options of the openai family.
@@ -52,17 +60,6 @@ func validateOpenAI(p *llm.Provider) error {
 		if len(v) > 256 || !validHeaderValue(v) {
 			return invalid("options."+field, "must be at most 256 characters without control characters")
 		}
-	}
-	return noSecrets(p)
-}
-
-// validateOpenAICompatible checks an openai-compatible provider: it takes
-// no options and no secrets beyond api_key (custom credentials go in
-// headers).
-func validateOpenAICompatible(p *llm.Provider) error {
-	var o struct{}
-	if err := decodeOptions(p, &o); err != nil {
-		return err
 	}
 	return noSecrets(p)
 }
@@ -125,6 +122,14 @@ func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
 	for k, v := range p.Headers {
 		o.headers = append(o.headers, [2]string{http.CanonicalHeaderKey(k), v})
 	}
+	if p.Type == llm.ProviderOpenAICompatible {
+		co := readCompatOptions(p)
+		ps, ok := co.resolve()
+		if !ok {
+			return nil, invalid("options.preset", "is not a known preset")
+		}
+		o.quirks, o.responses = ps.quirks, ps.responses
+	}
 	return o, nil
 }
 
@@ -165,7 +170,7 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	if path == "" {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, o.name)
 	}
-	if call.PlainBody != nil && o.plainStreams.Load() {
+	if call.PlainBody != nil && (o.quirks.noStreamOptions || o.plainStreams.Load()) {
 		return o.send(ctx, call, path, call.PlainBody())
 	}
 	resp, err := o.send(ctx, call, path, call.Body)
@@ -184,7 +189,15 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 }
 
 func (o *OpenAI) send(ctx context.Context, call *Call, path string, body []byte) (*Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(body))
+	u := o.base + path
+	if o.target != nil {
+		var err error
+		if u, err = o.target(call, path, body); err != nil {
+			return nil, err
+		}
+	}
+	body = o.quirks.apply(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
 		e.Err = o.red.redactErr(err)

@@ -60,6 +60,9 @@ func (o Options) Validate(p *llm.Provider) error {
 	if !ok {
 		return invalid("type", "unknown provider type %q (known: %s)", clip(string(p.Type), 64), strings.Join(KnownTypes(), ", "))
 	}
+	if p.BaseURL == "" && fam.defaultFor != nil {
+		p.BaseURL = fam.defaultFor(p)
+	}
 	if p.BaseURL == "" {
 		if fam.defaultBaseURL == "" {
 			return invalid("base_url", "is required for type %q", p.Type)
