@@ -22,6 +22,12 @@ const (
 	// (base_url overrides the regional endpoint), signed with SigV4 or
 	// authorised by a Bedrock API key.
 	ProviderBedrock ProviderType = "bedrock"
+	// ProviderGemini speaks Google's Gemini API (AI Studio) at base_url
+	// (default https://generativelanguage.googleapis.com), with an API key.
+	ProviderGemini ProviderType = "gemini"
+	// ProviderVertex speaks Gemini on Google Cloud's Vertex AI, with a
+	// service account's OAuth2 tokens.
+	ProviderVertex ProviderType = "vertex"
 	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
 	// endpoint (https://{resource}.openai.azure.com, required), with the
 	// deployment in the path and an api-version query (or the /openai/v1/
