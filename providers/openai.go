@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/wire/openai"
 )
 
 // DefaultOpenAIBaseURL is used when an openai provider has no base_url.
@@ -243,7 +244,48 @@ func rejectsStreamOptions(err error) bool {
 func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
 
 // translated sends a neutral request as an OpenAI chat (or embeddings)
-// request and decodes the answer back into neutral form.
+// request and decodes the answer back into neutral form. A streamed chat
+// asks for usage with stream_options; an upstream that rejects it is asked
+// again without, and from then on never sent it (as on the raw lane).
 func (o *OpenAI) translated(ctx context.Context, call *Call) (*Response, error) {
-	return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s cannot translate this request yet", o.name)
+	var (
+		path string
+		body []byte
+		e    *llm.Error
+	)
+	opts := openai.RequestOptions{MaxCompletionTokens: o.responses}
+	stream := false
+	switch {
+	case call.Embed != nil:
+		path = llm.EndpointEmbeddings.Path()
+		body, e = openai.AppendEmbedRequest(nil, call.Embed)
+	case call.Chat != nil:
+		path = llm.EndpointChat.Path()
+		stream = call.Chat.Stream
+		opts.NoStreamOptions = stream && o.plainStreams.Load()
+		body, e = openai.AppendChatRequestWith(nil, call.Chat, opts)
+	default:
+		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s got a translated call without a request", o.name)
+	}
+	if e != nil {
+		return nil, e
+	}
+	resp, err := o.send(ctx, call, path, body)
+	if err != nil && stream && !opts.NoStreamOptions && rejectsStreamOptions(err) {
+		opts.NoStreamOptions = true
+		// A new buffer, not body[:0]: the transport may still be reading it.
+		if body, e = openai.AppendChatRequestWith(nil, call.Chat, opts); e != nil {
+			return nil, e
+		}
+		resp, err = o.send(ctx, call, path, body)
+		if err == nil {
+			o.plainStreams.Store(true)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.Decoder = newDecoder(codec{chat: openai.DecodeChatResponse, embed: openai.DecodeEmbedResponse, stream: openai.NewStreamDecoder},
+		o.name, o.red, resp.Status)
+	return resp, nil
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/wire/anthropic"
 )
 
 // inbound is what the router needs of one client dialect: its error
@@ -53,6 +54,16 @@ func inbounds() map[llm.Endpoint]*inbound {
 		llm.EndpointCompletions: {dialect: llm.DialectOpenAICompletions, appendError: appendOpenAIError},
 		llm.EndpointEmbeddings:  {dialect: llm.DialectOpenAIEmbeddings, appendError: appendOpenAIError},
 		llm.EndpointResponses:   {dialect: llm.DialectOpenAIResponses, appendError: appendOpenAIError},
-		llm.EndpointMessages:    {dialect: llm.DialectAnthropicMessages, appendError: appendOpenAIError},
+		llm.EndpointMessages: {
+			dialect:     llm.DialectAnthropicMessages,
+			appendError: anthropic.AppendError,
+			sniffer:     func() rawSniffer { return &anthropic.Sniffer{} },
+			bodyUsage:   anthropic.ResponseUsage,
+			decode:      anthropic.DecodeRequest,
+			response:    anthropic.AppendResponse,
+			encoder: func(id, model string, _ int64, _ bool) llm.StreamEncoder {
+				return anthropic.NewStreamEncoder(id, model)
+			},
+		},
 	}
 }

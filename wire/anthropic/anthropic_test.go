@@ -557,3 +557,27 @@ func TestStreamDecoderHostile(t *testing.T) {
 		t.Errorf("%v %+v", err, evs)
 	}
 }
+
+func TestStreamDecoderToolInputAtStart(t *testing.T) {
+	body := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"a\":1}}}\n\n" +
+		"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	evs, err := drain(t, NewStreamDecoder(strings.NewReader(body)))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	if s := summarize(evs); len(s.Tools) != 1 || s.Tools[0].Arguments != `{"a":1}` {
+		t.Errorf("%+v", s)
+	}
+}
+
+func TestStreamDecoderEventTooLarge(t *testing.T) {
+	body := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n" +
+		"event: content_block_delta\ndata: {\"text\":\"" + strings.Repeat("x", sse.MaxEventBytes) + "\"}\n\n"
+	_, err := drain(t, NewStreamDecoder(strings.NewReader(body)))
+	var e *llm.Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "larger than") {
+		t.Errorf("%v", err)
+	}
+}

@@ -268,3 +268,29 @@ func BenchmarkSnifferMessageDelta(b *testing.B) {
 		s.Event(name, data)
 	}
 }
+
+// FuzzMembers checks the closure-free member walk against
+// jsonspan.EachMember: same members, same verdict.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":2}] } `, `{"a":1,}`, `{"a" 1}`, `{"a":}`, `[1]`, `{"a":"\"}"}`, `{"a":1 "b":2}`, `{`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want []string
+		_, err := jsonspan.EachMember(b, func(key []byte, vs, ve int) error {
+			want = append(want, string(key)+"="+string(b[vs:ve]))
+			return nil
+		})
+		var got []string
+		it := newMembers(b)
+		for it.next() {
+			got = append(got, string(it.key)+"="+string(it.val))
+		}
+		if (err == nil) != it.ok() {
+			t.Fatalf("EachMember %v, members ok %v", err, it.ok())
+		}
+		if err == nil && strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("members %q, EachMember %q", got, want)
+		}
+	})
+}

@@ -164,3 +164,74 @@ func member(b []byte, name string) (vs, ve int, ok bool) {
 
 // isNull reports whether v is absent or the JSON null.
 func isNull(v []byte) bool { return len(v) == 0 || string(v) == "null" }
+
+// members iterates over the members of a JSON object without a closure
+// (the hot paths use it; jsonspan.EachMember's callback escapes). Usage:
+//
+//	for it := newMembers(b); it.next(); { it.key, it.val }
+//
+// It stops at the first syntax error; ok then reports false.
+type members struct {
+	b        []byte
+	i        int
+	key, val []byte
+	bad      bool
+}
+
+func newMembers(b []byte) members {
+	i := jsonspan.SkipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return members{b: b, i: len(b), bad: true}
+	}
+	return members{b: b, i: jsonspan.SkipWS(b, i+1)}
+}
+
+func (m *members) next() bool {
+	b, i := m.b, m.i
+	if i >= len(b) || b[i] == '}' {
+		if i >= len(b) {
+			m.bad = true
+		}
+		m.i = len(b)
+		return false
+	}
+	if b[i] != '"' {
+		m.bad, m.i = true, len(b)
+		return false
+	}
+	ke := jsonspan.StringEnd(b, i)
+	if ke-1 <= i || b[ke-1] != '"' {
+		m.bad, m.i = true, len(b)
+		return false
+	}
+	m.key = b[i+1 : ke-1]
+	i = jsonspan.SkipWS(b, ke)
+	if i >= len(b) || b[i] != ':' {
+		m.bad, m.i = true, len(b)
+		return false
+	}
+	vs := jsonspan.SkipWS(b, i+1)
+	if vs >= len(b) {
+		m.bad, m.i = true, len(b)
+		return false
+	}
+	ve := jsonspan.ValueEnd(b, vs)
+	m.val = b[vs:ve]
+	i = jsonspan.SkipWS(b, ve)
+	switch {
+	case i < len(b) && b[i] == ',':
+		m.i = jsonspan.SkipWS(b, i+1)
+		if m.i < len(b) && b[m.i] == '}' {
+			m.bad = true // a trailing comma
+		}
+	case i < len(b) && b[i] == '}':
+		m.i = i
+	default:
+		m.bad = true
+		m.i = len(b)
+	}
+	return true
+}
+
+// ok reports whether the walk met no syntax error (so far).
+func (m *members) ok() bool { return !m.bad }

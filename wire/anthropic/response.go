@@ -18,9 +18,9 @@ type wireUsage struct {
 // merge reads the members of the usage object b into u: each member
 // present replaces the figure (message_delta usage is cumulative).
 func (u *wireUsage) merge(b []byte) {
-	_, _ = jsonspan.EachMember(b, func(key []byte, vs, ve int) error {
+	for it := newMembers(b); it.next(); {
 		var dst *int
-		switch string(key) {
+		switch string(it.key) {
 		case "input_tokens":
 			dst = &u.input
 		case "output_tokens":
@@ -30,14 +30,13 @@ func (u *wireUsage) merge(b []byte) {
 		case "cache_creation_input_tokens":
 			dst = &u.cacheWrite
 		default:
-			return nil
+			continue
 		}
-		if n, ok := parseInt(b[vs:ve]); ok {
+		if n, ok := parseInt(it.val); ok {
 			*dst = n
 			u.known = true
 		}
-		return nil
-	})
+	}
 }
 
 // neutral returns the usage in neutral form: PromptTokens counts cache

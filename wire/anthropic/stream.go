@@ -122,28 +122,44 @@ type fields struct {
 
 func scanFields(data []byte) (fields, bool) {
 	var f fields
-	_, err := jsonspan.EachMember(data, func(key []byte, vs, ve int) error {
-		v := data[vs:ve]
-		switch string(key) {
+	it := newMembers(data)
+	for it.next() {
+		switch string(it.key) {
 		case "type":
-			f.typ = v
+			f.typ = it.val
 		case "index":
-			f.index = v
+			f.index = it.val
 		case "message":
-			f.message = v
+			f.message = it.val
 		case "content_block":
-			f.block = v
+			f.block = it.val
 		case "delta":
-			f.delta = v
+			f.delta = it.val
 		case "usage":
-			f.usage = v
+			f.usage = it.val
 		case "error":
-			f.errObj = v
+			f.errObj = it.val
 		}
-		return nil
-	})
-	return f, err == nil
+	}
+	return f, it.ok()
 }
+
+// plainString returns the contents of the JSON string v when it has no
+// escapes (the names of event and block types), else nil.
+func plainString(v []byte) []byte {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c == '"' {
+			return nil
+		}
+	}
+	return v[1 : len(v)-1]
+}
+
+// emptyObject reports whether the object span v has no members.
+func emptyObject(v []byte) bool { return jsonspan.SkipWS(v, 1) == len(v)-1 }
 
 // obj reports whether v is a JSON object span.
 func obj(v []byte) bool { return len(v) >= 2 && v[0] == '{' }
@@ -154,11 +170,11 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 	if !ok {
 		return false, malformed("upstream sent a malformed %s event", clipName(string(name)))
 	}
-	typ, _ := unquote(f.typ)
-	if typ == "" {
-		typ = string(name)
+	typ := plainString(f.typ)
+	if typ == nil {
+		typ = name
 	}
-	switch typ {
+	switch string(typ) {
 	case "ping":
 		return false, nil
 	case "message_start":
@@ -200,10 +216,10 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 		if !obj(f.block) {
 			return false, malformed("upstream sent content_block_start without a content block")
 		}
-		var bt, id, nm, text, sig, data []byte
-		_, _ = jsonspan.EachMember(f.block, func(key []byte, vs, ve int) error {
-			v := f.block[vs:ve]
-			switch string(key) {
+		var bt, id, nm, text, sig, data, input []byte
+		for it := newMembers(f.block); it.next(); {
+			v := it.val
+			switch string(it.key) {
 			case "type":
 				bt = v
 			case "id":
@@ -216,12 +232,13 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 				sig = v
 			case "data":
 				data = v
+			case "input":
+				input = v
 			}
-			return nil
-		})
+		}
 		b := &d.blocks[i]
 		b.open = true
-		switch s, _ := unquote(bt); s {
+		switch string(plainString(bt)) {
 		case "text":
 			b.kind = blockText
 			if t, _ := unquote(text); t != "" {
@@ -250,6 +267,10 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 			ev.ID, _ = unquote(id)
 			ev.Name, _ = unquote(nm)
 			d.push(ev)
+			if obj(input) && !emptyObject(input) {
+				// The input given whole at the start (no deltas follow).
+				d.push(llm.Event{Kind: llm.EventToolArgs, Tool: b.tool, Text: string(input)})
+			}
 		default:
 			b.kind = blockOther
 		}
@@ -267,16 +288,14 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 			return false, malformed("upstream sent content_block_delta without a delta")
 		}
 		var dt, val []byte
-		_, _ = jsonspan.EachMember(f.delta, func(key []byte, vs, ve int) error {
-			v := f.delta[vs:ve]
-			switch string(key) {
+		for it := newMembers(f.delta); it.next(); {
+			switch string(it.key) {
 			case "type":
-				dt = v
+				dt = it.val
 			case "text", "partial_json", "thinking", "signature":
-				val = v
+				val = it.val
 			}
-			return nil
-		})
+		}
 		s, _ := unquote(val)
 		switch string(dt) {
 		case `"text_delta"`:
