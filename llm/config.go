@@ -18,6 +18,12 @@ const (
 	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
 	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
 	ProviderOpenAICompatible ProviderType = "openai-compatible"
+	// ProviderGemini speaks Google's Gemini API (AI Studio) at base_url
+	// (default https://generativelanguage.googleapis.com), with an API key.
+	ProviderGemini ProviderType = "gemini"
+	// ProviderVertex speaks Gemini on Google Cloud's Vertex AI, with a
+	// service account's OAuth2 tokens.
+	ProviderVertex ProviderType = "vertex"
 	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
 	// endpoint (https://{resource}.openai.azure.com, required), with the
 	// deployment in the path and an api-version query (or the /openai/v1/

@@ -38,7 +38,9 @@ type family struct {
 	defaultBaseURL string
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
-
+	// urls, when set, lists the family's other upstream URLs (by field
+	// name), which pass the same checks as base_url.
+	urls func(p *llm.Provider) map[string]string
 	// defaultFor, when set, gives the default base URL from p's options
 	// (an openai-compatible preset's); "" falls back to defaultBaseURL.
 	defaultFor func(p *llm.Provider) string
@@ -49,6 +51,8 @@ type family struct {
 func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
+		llm.ProviderGemini:           {defaultBaseURL: DefaultGeminiBaseURL, validate: validateGemini, build: NewGemini},
+		llm.ProviderVertex:           {defaultBaseURL: DefaultVertexBaseURL, validate: validateVertex, build: NewVertex, urls: vertexURLs},
 		llm.ProviderOpenAICompatible: {defaultFor: compatDefaultBaseURL, validate: validateOpenAICompatible, build: NewOpenAI},
 		llm.ProviderAzure:            {validate: validateAzure, build: NewAzure},
 		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},

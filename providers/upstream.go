@@ -118,7 +118,8 @@ func readErrorBody(body io.ReadCloser, d time.Duration) []byte {
 type errorFields struct{ message, typ, param, code string }
 
 // parseErrorBody extracts an error from the shapes upstreams send:
-// OpenAI's {"error":{"message","type","param","code"}}, {"error":"…"},
+// OpenAI's {"error":{"message","type","param","code"}} (Google's
+// {"error":{"code","message","status"}} keeps its status as the code), {"error":"…"},
 // {"message":"…"}, {"detail":"…"} and FastAPI's {"detail":[{"msg":"…"}]},
 // and a top-level array of any of these (the first element counts).
 // Fields of the wrong type are ignored; numbers and booleans in param and
@@ -150,12 +151,19 @@ func parseErrorBody(b []byte) errorFields {
 			Type    json.RawMessage `json:"type"`
 			Param   json.RawMessage `json:"param"`
 			Code    json.RawMessage `json:"code"`
+			Status  json.RawMessage `json:"status"`
 		}
 		if json.Unmarshal(obj, &fields) == nil {
 			f.message = jsonString(fields.Message)
 			f.typ = jsonString(fields.Type)
 			f.param = jsonScalar(fields.Param)
 			f.code = jsonScalar(fields.Code)
+			if s := jsonString(fields.Status); s != "" && f.typ == "" {
+				// Google's {"code": 400, "message", "status":
+				// "INVALID_ARGUMENT"}: the status names the error, the
+				// numeric code only repeats the HTTP status.
+				f.code = s
+			}
 		}
 		return f
 	}

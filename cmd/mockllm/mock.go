@@ -61,6 +61,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
+	m.azureRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)
