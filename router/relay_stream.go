@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/openai"
 	"github.com/sluice-ai/sluice/wire/sse"
 )
 
@@ -245,7 +246,7 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		x.rec.ErrorType = e.Type
 		ev := *e
 		ev.Type, ev.Code = "upstream_error", "stream_broken"
-		s.buf = append(appendOpenAIError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
+		s.buf = append(openai.AppendError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
 		x.writeEvent(s, cancel)
 	}
 	return x.streamResult(s, e)

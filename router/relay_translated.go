@@ -76,7 +76,7 @@ func (x *exchange) translatedJSON(resp *providers.Response, d *llm.Deployment, i
 			u = x.estimate("")
 			r.Usage = u
 		}
-		out = x.in.embedResponse(make([]byte, 0, len(body)), r)
+		out = x.in.embedResponse(make([]byte, 0, len(body)), r, x.embed.Base64)
 	} else {
 		r, err := resp.Decoder.Chat(body)
 		if err != nil {
