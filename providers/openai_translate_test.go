@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -237,5 +238,22 @@ func TestOpenAITranslatedStreamOptions(t *testing.T) {
 	var e *llm.Error
 	if !errors.As(err, &e) || e.Kind != llm.KindInvalidRequest || calls.Load() != 0 {
 		t.Fatalf("%v, %d calls", err, calls.Load())
+	}
+}
+
+// OpenAI itself (type openai) gets max_completion_tokens, which its
+// reasoning models require; OpenAI-compatible servers get max_tokens.
+func TestOpenAITranslatedMaxTokens(t *testing.T) {
+	var u translatedUpstream
+	srv := httptest.NewServer(u.handler(t, nil, golden(t, "chat_default.response.json")))
+	defer srv.Close()
+	p := build(t, &llm.Provider{Name: "oa", Type: llm.ProviderOpenAI, BaseURL: srv.URL, APIKey: secret})
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Chat: neutralChat(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if b := string(u.body.Load().([]byte)); !strings.Contains(b, `"max_completion_tokens":100`) || strings.Contains(b, "max_tokens") {
+		t.Fatalf("sent %s", b)
 	}
 }

@@ -277,7 +277,9 @@ func (d *streamDecoder) choiceDelta(v []byte, pos int) error {
 			return err
 		}
 	}
-	if len(finish) > 0 && finish[0] == '"' {
+	if len(finish) > 0 && finish[0] == '"' && !c.finished {
+		// A second finish of the same choice (some servers repeat it on
+		// the usage chunk) is not a second end.
 		d.endTools(c)
 		c.finished, d.finished = true, true
 		ev := d.push()

@@ -63,6 +63,9 @@ func assemble(t *testing.T, evs []llm.Event) *answer {
 			}
 			a.ended[ev.Tool] = true
 		case llm.EventFinish:
+			if a.finish != "" {
+				t.Fatalf("choice finished twice")
+			}
 			a.finish = ev.FinishReason
 		case llm.EventUsage:
 			a.usage = ev.Usage
@@ -232,6 +235,9 @@ func TestStreamDecoderEdges(t *testing.T) {
 			func(a *answer) bool {
 				return a.err != nil && a.err.Message == "m" && a.err.Status == 502 && a.err.UpstreamStatus == 0
 			}},
+		{"finish repeated on the usage chunk", chunk(`{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}`) +
+			`data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}` + "\n\n", "",
+			func(a *answer) bool { return a.finish == "stop" && a.usages == 1 }},
 		{"EOF before finish", chunk(`{"index":0,"delta":{"content":"a"}}`), "ended before the answer finished", nil},
 		{"empty body", "", "ended before the answer finished", nil},
 		{"cut mid-event", chunk(`{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}`) + `data: {"id"`, "cut in the middle", nil},
@@ -318,4 +324,49 @@ func FuzzStreamDecoder(f *testing.F) {
 		}
 		t.Fatal("more events than bytes")
 	})
+}
+
+// Two choices, interleaved: each gets its role once, its own tool
+// numbering, and its finish; the decoder reads them back apart.
+func TestStreamChoices(t *testing.T) {
+	enc := NewStreamEncoder("id", "m", 1, false)
+	var out []byte
+	for _, ev := range []llm.Event{
+		{Kind: llm.EventStart},
+		{Kind: llm.EventText, Index: 1, Text: "b"},
+		{Kind: llm.EventText, Index: 0, Text: "a"},
+		{Kind: llm.EventToolStart, Index: 1, Tool: 3, ID: "t", Name: "f"},
+		{Kind: llm.EventToolArgs, Index: 1, Tool: 3, Text: "{}"},
+		{Kind: llm.EventFinish, Index: 0, FinishReason: "length"},
+		{Kind: llm.EventFinish, Index: 1, FinishReason: "tool_calls"},
+	} {
+		out = enc.Encode(out, &ev)
+	}
+	out = enc.Finish(out, llm.Usage{})
+	if n := strings.Count(string(out), `"role":"assistant"`); n != 2 {
+		t.Fatalf("%d roles in\n%s", n, out)
+	}
+	evs, err := collect(NewStreamDecoder(strings.NewReader(string(out))))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		switch ev.Kind {
+		case llm.EventText:
+			got = append(got, fmt.Sprintf("text %d %s", ev.Index, ev.Text))
+		case llm.EventToolStart:
+			got = append(got, fmt.Sprintf("tool %d.%d %s %s", ev.Index, ev.Tool, ev.ID, ev.Name))
+		case llm.EventToolArgs:
+			got = append(got, fmt.Sprintf("args %d.%d %s", ev.Index, ev.Tool, ev.Text))
+		case llm.EventToolEnd:
+			got = append(got, fmt.Sprintf("end %d.%d", ev.Index, ev.Tool))
+		case llm.EventFinish:
+			got = append(got, fmt.Sprintf("finish %d %s", ev.Index, ev.FinishReason))
+		}
+	}
+	want := "text 1 b|text 0 a|tool 1.0 t f|args 1.0 {}|finish 0 length|end 1.0|finish 1 tool_calls"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("got  %s\nwant %s", strings.Join(got, "|"), want)
+	}
 }
