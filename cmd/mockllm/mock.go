@@ -60,6 +60,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("GET /v1/models", m.counted(m.handleModels))
 	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
+	mux.HandleFunc("/v1/messages/", m.counted(m.handleAnthropicUnknown))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
 	m.azureRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
