@@ -388,3 +388,64 @@ func newServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// Azure is a Redactor and reports its timeouts, as the OpenAI provider
+// does (the router asks for both through optional interfaces).
+var (
+	_ Redactor                             = (*Azure)(nil)
+	_ interface{ Timeouts() llm.Timeouts } = (*Azure)(nil)
+)
+
+// The translated lane is the OpenAI provider's, through Azure's URLs:
+// neutral requests in, Azure's documented answers decoded.
+func TestAzureTranslated(t *testing.T) {
+	u := &azureUpstream{payload: fixture(t, "azure/chat_completion.json")}
+	p := newTestAzure(t, u, "", llm.Provider{APIKey: azureKey})
+	chat := neutralChat(false)
+	chat.Model = "gpt-4o-prod"
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Dialect: llm.DialectAnthropicMessages, Model: "gpt-4o-prod", Chat: chat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r, _ := u.last()
+	if r.RequestURI != "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21" || r.Header.Get("Api-Key") != azureKey {
+		t.Fatalf("sent to %s with %v", r.RequestURI, r.Header)
+	}
+	out, err := resp.Decoder.Chat(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != "chatcmpl-7R1nGnsXO8n4oi9UPz2f3UHdgAYMn" || len(out.Choices) != 1 || out.Choices[0].FinishReason != llm.FinishStop ||
+		!out.UsageKnown || out.Usage.PromptTokens != 33 || out.Usage.CompletionTokens != 557 {
+		t.Fatalf("decoded %+v", out)
+	}
+
+	// Embeddings, the deployment taken from the encoded body when the
+	// call does not name it.
+	u = &azureUpstream{payload: fixture(t, "azure/embeddings.json")}
+	p = newTestAzure(t, u, "", llm.Provider{APIKey: azureKey})
+	resp, err = p.Do(context.Background(), &Call{Endpoint: llm.EndpointEmbeddings, Embed: &llm.EmbedRequest{Model: "ada-002", Inputs: []string{"this is a test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r, _ := u.last(); r.RequestURI != "/openai/deployments/ada-002/embeddings?api-version=2024-10-21" {
+		t.Fatalf("sent to %s", r.RequestURI)
+	}
+	emb, err := resp.Decoder.Embed(body)
+	if err != nil || len(emb.Vectors) != 1 || len(emb.Vectors[0]) != 8 || emb.Usage.PromptTokens != 4 {
+		t.Fatalf("%+v %v", emb, err)
+	}
+
+	// An Azure error on the translated lane is mapped as on the raw one.
+	u = &azureUpstream{status: 400, payload: fixture(t, "azure/content_filter_error.json")}
+	p = newTestAzure(t, u, "", llm.Provider{APIKey: azureKey})
+	_, err = p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Model: "d", Chat: neutralChat(true), Stream: true})
+	var e *llm.Error
+	if !errors.As(err, &e) || e.Status != 400 || e.Code != "content_filter" || len(u.reqs) != 1 {
+		t.Fatalf("%v after %d requests", err, len(u.reqs))
+	}
+}

@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"bytes"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -183,58 +182,94 @@ func validateOpenAICompatible(p *llm.Provider) error {
 }
 
 // apply returns body as the upstream takes it: unchanged (the same slice)
-// unless a quirk rewrites it. Rewrites are linear and touch only the top
-// level of the object; a body that is not one is left alone.
+// unless a quirk rewrites it, into a new slice (the caller's body is never
+// modified). Rewrites are linear and touch only the top level of the
+// object; a body that is not one is left alone.
 func (q quirks) apply(body []byte) []byte {
-	if !q.renameMaxCompletionTokens {
-		return body
+	if q.noStreamOptions {
+		// The raw lane sends Call.PlainBody, which has none the gateway
+		// injected, but the client's own or the translated lane's would
+		// still be refused.
+		body = removeMember(body, "stream_options")
 	}
-	return renameMaxCompletionTokens(body)
+	if q.renameMaxCompletionTokens {
+		body = renameMaxCompletionTokens(body)
+	}
+	return body
 }
 
-// renameMaxCompletionTokens renames a top-level "max_completion_tokens"
-// member to "max_tokens", or removes it when "max_tokens" is also there
-// (the client's max_tokens wins).
-func renameMaxCompletionTokens(body []byte) []byte {
-	mct, mctEnd, hasMax := -1, -1, false
+// member is the span of one top-level member: from the opening quote of
+// its key to the end of its value.
+type member struct{ start, end int }
+
+// findMembers finds the first top-level members named a and b (raw keys,
+// compared as written); a span's start is -1 when there is none. ok is
+// false when body is not a JSON object.
+func findMembers(body []byte, a, b string) (ma, mb member, ok bool) {
+	ma, mb = member{-1, -1}, member{-1, -1}
 	_, err := jsonspan.EachMember(body, func(key []byte, vs, ve int) error {
-		switch string(key) {
-		case "max_tokens":
-			hasMax = true
-		case "max_completion_tokens":
-			if mct < 0 {
-				mct, mctEnd = keyStart(body, len(key), vs), ve
-			}
+		switch {
+		case string(key) == a && ma.start < 0:
+			ma = member{keyStart(body, len(key), vs), ve}
+		case string(key) == b && mb.start < 0:
+			mb = member{keyStart(body, len(key), vs), ve}
 		}
 		return nil
 	})
-	if err != nil || mct < 0 {
+	return ma, mb, err == nil
+}
+
+// removeMember returns body without its first top-level member name (and
+// one comma beside it), or body itself when it has none.
+func removeMember(body []byte, name string) []byte {
+	m, _, ok := findMembers(body, name, "")
+	if !ok || m.start < 0 {
 		return body
 	}
-	out := make([]byte, 0, len(body))
-	if !hasMax {
-		out = append(out, body[:mct]...)
-		out = append(out, `"max_tokens"`...)
-		return append(out, body[mct+len(`"max_completion_tokens"`):]...)
-	}
-	// Remove the member and one comma beside it.
-	start, end := mct, jsonspan.SkipWS(body, mctEnd)
+	return cutMember(body, m)
+}
+
+// cutMember returns a copy of body without member m and one comma beside it.
+func cutMember(body []byte, m member) []byte {
+	start, end := m.start, jsonspan.SkipWS(body, m.end)
 	if end < len(body) && body[end] == ',' {
 		end = jsonspan.SkipWS(body, end+1)
 	} else {
-		for start > 0 && bytes.IndexByte([]byte(" \t\r\n"), body[start-1]) >= 0 {
+		for start > 0 && isSpace(body[start-1]) {
 			start--
 		}
 		if start > 0 && body[start-1] == ',' {
 			start--
 		}
 	}
+	out := make([]byte, 0, len(body)-(end-start))
 	out = append(out, body[:start]...)
 	return append(out, body[end:]...)
 }
 
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// renameMaxCompletionTokens renames the first top-level
+// "max_completion_tokens" member to "max_tokens", or removes it when
+// "max_tokens" is also there (the client's max_tokens wins).
+func renameMaxCompletionTokens(body []byte) []byte {
+	mct, mt, ok := findMembers(body, "max_completion_tokens", "max_tokens")
+	if !ok || mct.start < 0 {
+		return body
+	}
+	if mt.start >= 0 {
+		return cutMember(body, mct)
+	}
+	const from = len(`"max_completion_tokens"`)
+	out := make([]byte, 0, len(body))
+	out = append(out, body[:mct.start]...)
+	out = append(out, `"max_tokens"`...)
+	return append(out, body[mct.start+from:]...)
+}
+
 // keyStart returns the index of the opening quote of the member key of
-// raw length n whose value starts at vs (the key is unescaped ASCII).
+// raw length n whose value starts at vs (between the key and its value
+// there is only whitespace and the colon).
 func keyStart(body []byte, n, vs int) int {
 	i := vs - 1
 	for i > 0 && body[i] != ':' {

@@ -195,3 +195,69 @@ func BenchmarkRenameMaxCompletionTokens(b *testing.B) {
 		_ = renameMaxCompletionTokens(body)
 	}
 }
+
+// Without stream_options support none is sent on either lane, even one
+// the client wrote itself.
+func TestPresetNoStreamOptionsBothLanes(t *testing.T) {
+	p, u := presetProvider(t, `{"preset":"mistral"}`)
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Stream: true,
+		Body: []byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, body := u.last(); string(body) != `{"model":"m","stream":true,"messages":[]}` {
+		t.Fatalf("raw lane sent %s", body)
+	}
+	chat := &llm.ChatRequest{Model: "mistral-large", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText, Text: "hi"}}}},
+		MaxTokens: 9, Stream: true}
+	resp, err = p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Chat: chat, Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, body := u.last(); strings.Contains(string(body), "stream_options") || strings.Contains(string(body), "max_completion_tokens") ||
+		!strings.Contains(string(body), `"max_tokens":9`) || len(u.reqs) != 2 {
+		t.Fatalf("translated lane sent %s (%d requests)", body, len(u.reqs))
+	}
+}
+
+func TestRemoveMember(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"stream_options":{"include_usage":true}}`:       `{}`,
+		`{"a":1,"stream_options":{"include_usage":true}}`: `{"a":1}`,
+		`{"stream_options":{"include_usage":true},"a":1}`: `{"a":1}`,
+		`{"a":1, "stream_options" : null , "b":2}`:        `{"a":1, "b":2}`,
+		`{"a":{"stream_options":1}}`:                      `{"a":{"stream_options":1}}`,
+		`{"a":"\"stream_options\":1"}`:                    `{"a":"\"stream_options\":1"}`,
+		`[{"stream_options":1}]`:                          `[{"stream_options":1}]`,
+		`{"stream_options":1,"stream_options":2}`:         `{"stream_options":2}`,
+	} {
+		if got := string(removeMember([]byte(in), "stream_options")); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", in, got, want)
+		}
+	}
+}
+
+func FuzzQuirksApply(f *testing.F) {
+	for _, s := range []string{`{"stream_options":{"include_usage":true},"max_completion_tokens":5}`,
+		`{"max_tokens":7,"stream_options":null,"max_completion_tokens":5}`, `{"stream_options"`, `{ }`, `x`} {
+		f.Add([]byte(s))
+	}
+	q := quirks{noStreamOptions: true, renameMaxCompletionTokens: true}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := append([]byte(nil), b...)
+		out := q.apply(b)
+		if string(b) != string(in) {
+			t.Fatalf("input modified")
+		}
+		if len(out) > len(b) {
+			t.Fatalf("grew: %q -> %q", b, out)
+		}
+		if string(out) != string(b) {
+			if _, err := jsonspan.EachMember(out, func([]byte, int, int) error { return nil }); err != nil {
+				t.Fatalf("%q -> %q is no longer an object", b, out)
+			}
+		}
+	})
+}

@@ -86,6 +86,12 @@ func (x *exchange) translatedJSON(resp *providers.Response, d *llm.Deployment, i
 			u = x.estimate(answerText(r))
 			r.Usage = u
 		}
+		if r.Created == 0 { // Anthropic and Gemini answers carry no time
+			r.Created = x.start.Unix()
+		}
+		if r.ID == "" {
+			r.ID = x.rec.ID
+		}
 		out = x.in.response(make([]byte, 0, len(body)+256), r)
 	}
 	x.writeJSONAnswer(200, out, d)

@@ -24,6 +24,7 @@ type mock struct {
 	bufs     bufPool
 	idPrefix string        // random per process, so ids differ between runs
 	seq      atomic.Uint64 // request sequence for ids
+	google   googleState   // Vertex access tokens issued by POST /token
 	now      func() time.Time
 
 	defaultContent string // content of a reply with cfg.Chunks chunks
@@ -62,6 +63,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
 	m.azureRoutes(mux)
+	m.geminiRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)

@@ -292,3 +292,16 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeRequest decodes the documented multi-turn function call
+// request.
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := fixture(b, "request_function_output.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, e := DecodeRequest(body); e != nil {
+			b.Fatal(e)
+		}
+	}
+}

@@ -45,11 +45,10 @@ func (s *Sniffer) Event(name, data []byte) (errV []byte, status int, final bool)
 		}
 		return errV, errorStatus(errV), true
 	case "error":
-		st := errorStatus(data)
 		if inner := member(data, "error"); len(inner) > 0 && inner[0] == '{' {
-			st = errorStatus(inner)
+			return inner, errorStatus(inner), false
 		}
-		return data, st, false
+		return data, errorStatus(data), false
 	}
 	return nil, 0, false
 }

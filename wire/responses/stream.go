@@ -42,8 +42,9 @@ type encoder struct {
 	next int
 	// output holds the done items' JSON, comma-separated.
 	output []byte
-	// kept counts the bytes of text and arguments kept so far.
-	kept int
+	// kept counts the bytes of text and arguments kept so far, up to
+	// keepMax (MaxKeptBytes; tests lower it).
+	kept, keepMax int
 
 	// The open message or reasoning item.
 	open     int
@@ -66,7 +67,7 @@ type encoder struct {
 // and one data line of JSON carrying type and sequence_number. Only
 // choice 0 is rendered.
 func NewStreamEncoder(id, model string, created int64) llm.StreamEncoder {
-	return &encoder{id: ResponseID(id), model: model, created: created}
+	return &encoder{id: ResponseID(id), model: model, created: created, keepMax: MaxKeptBytes}
 }
 
 // head appends an event's name and the start of its data, up to and
@@ -119,7 +120,7 @@ func (s *encoder) start(b []byte) []byte {
 
 // keep appends frag to dst unless the kept bytes reached MaxKeptBytes.
 func (s *encoder) keep(dst []byte, frag string) []byte {
-	if s.kept+len(frag) > MaxKeptBytes {
+	if s.kept+len(frag) > s.keepMax {
 		return dst
 	}
 	s.kept += len(frag)
@@ -128,7 +129,7 @@ func (s *encoder) keep(dst []byte, frag string) []byte {
 
 // addOutput records a done item for the final response object.
 func (s *encoder) addOutput(item []byte) {
-	if len(s.output)+len(item) > 2*MaxKeptBytes {
+	if len(s.output)+len(item) > 2*s.keepMax {
 		return
 	}
 	if len(s.output) > 0 {

@@ -312,18 +312,22 @@ func TestStreamEncoderHostile(t *testing.T) {
 		t.Errorf("%d tool calls kept (cap %d)", len(enc.tools), cap(enc.tools))
 	}
 	enc = NewStreamEncoder("x", "m", 1).(*encoder)
-	chunk := strings.Repeat("a", 1<<20)
-	for i := 0; i < MaxKeptBytes>>20+4; i++ {
+	if enc.keepMax != MaxKeptBytes {
+		t.Fatalf("keepMax %d", enc.keepMax)
+	}
+	enc.keepMax = 1 << 20 // the bound at a cheaper size
+	chunk := strings.Repeat("a", 1<<16)
+	for i := 0; i < 20; i++ {
 		out = enc.Encode(out[:0], &llm.Event{Kind: llm.EventText, Text: chunk})
 		if !bytes.Contains(out, []byte(`"delta":"aaaa`)) {
 			t.Fatal("delta not passed")
 		}
 	}
-	if len(enc.openText) > MaxKeptBytes {
+	if len(enc.openText) > enc.keepMax || len(enc.openText) < enc.keepMax-len(chunk) {
 		t.Errorf("kept %d bytes", len(enc.openText))
 	}
 	out = enc.Finish(out[:0], llm.Usage{})
-	if len(out) > 4*MaxKeptBytes+1<<20 {
+	if len(out) > 5*enc.keepMax+1<<12 {
 		t.Errorf("final events %d bytes", len(out))
 	}
 	// Injected line breaks and quotes stay inside one JSON string.
