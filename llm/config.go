@@ -18,6 +18,10 @@ const (
 	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
 	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
 	ProviderOpenAICompatible ProviderType = "openai-compatible"
+	// ProviderBedrock speaks Amazon Bedrock's Converse API in options.region
+	// (base_url overrides the regional endpoint), signed with SigV4 or
+	// authorised by a Bedrock API key.
+	ProviderBedrock ProviderType = "bedrock"
 	// ProviderGemini speaks Google's Gemini API (AI Studio) at base_url
 	// (default https://generativelanguage.googleapis.com), with an API key.
 	ProviderGemini ProviderType = "gemini"

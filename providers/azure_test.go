@@ -449,3 +449,58 @@ func TestAzureTranslated(t *testing.T) {
 		t.Fatalf("%v after %d requests", err, len(u.reqs))
 	}
 }
+
+// Azure's documented streams, with its content-filter annotations (a
+// first chunk with no choices, chunks with offsets and no delta, one after
+// the finish), pass through the raw lane untouched and decode on the
+// translated lane: the text, and the finish reason the filter gave.
+func TestAzureStreams(t *testing.T) {
+	for _, c := range []struct {
+		file, text, finish string
+	}{
+		{"azure/stream_async_filter.sse", "Color is a", llm.FinishStop},
+		{"azure/stream_blocked.sse", "Hey Jude, better", llm.FinishContentFilter},
+	} {
+		u := &azureUpstream{payload: fixture(t, c.file)}
+		p := newTestAzure(t, u, "", llm.Provider{APIKey: azureKey})
+		resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Model: "d", Stream: true, Body: []byte(`{"stream":true}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(raw) != string(u.payload) || resp.Decoder != nil {
+			t.Fatalf("%s: raw lane changed the stream", c.file)
+		}
+
+		resp, err = p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Model: "d", Stream: true, Chat: neutralChat(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := resp.Decoder.Stream(resp.Body)
+		var text strings.Builder
+		finish := ""
+		for {
+			ev, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v after %q", c.file, err, text.String())
+			}
+			switch ev.Kind {
+			case llm.EventText:
+				text.WriteString(ev.Text)
+			case llm.EventFinish:
+				finish = ev.FinishReason
+			case llm.EventError:
+				t.Fatalf("%s: error event %v", c.file, ev.Err)
+			}
+		}
+		s.Close()
+		resp.Body.Close()
+		if text.String() != c.text || finish != c.finish {
+			t.Fatalf("%s: text %q finish %q", c.file, text.String(), finish)
+		}
+	}
+}

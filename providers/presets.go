@@ -32,8 +32,9 @@ type preset struct {
 	// requests go through as they are.
 	responses bool
 	// reasoningField names the assistant-message member that carries the
-	// model's reasoning ("reasoning_content" or "reasoning"); the
-	// translated lane reads it as thinking.
+	// model's reasoning ("reasoning_content" or "reasoning"). Documentation
+	// for operators: wire/openai's decoder reads either as thinking, so no
+	// preset needs to choose.
 	reasoningField string
 }
 
@@ -69,9 +70,9 @@ func presets() map[string]preset {
 		// (max_completion_tokens documented as an alias), stream_options
 		// accepted; reasoning_content for reasoning models.
 		"fireworks": {baseURL: "https://api.fireworks.ai/inference/v1", reasoningField: "reasoning_content"},
-		// openrouter.ai/docs/api-reference: max_tokens is the documented
-		// name, usage is always sent in the last chunk (stream_options is
-		// accepted and ignored); a Responses API (beta) at /api/v1/responses;
+		// openrouter.ai/docs/api-reference/parameters: max_tokens is the
+		// documented name; stream_options.include_usage is accepted (usage
+		// in the final chunk); a Responses API (beta) at /api/v1/responses;
 		// message.reasoning carries reasoning.
 		"openrouter": {baseURL: "https://openrouter.ai/api/v1", quirks: quirks{renameMaxCompletionTokens: true}, responses: true,
 			reasoningField: "reasoning"},
@@ -79,18 +80,23 @@ func presets() map[string]preset {
 		// max_completion_tokens and stream_options; POST /v1/responses;
 		// grok-3-mini answers with reasoning_content.
 		"xai": {baseURL: "https://api.x.ai/v1", responses: true, reasoningField: "reasoning_content"},
-		// docs.ollama.com/api/openai-compatibility: max_tokens (not
-		// max_completion_tokens) and stream_options.include_usage are the
-		// supported fields; thinking models send reasoning.
-		"ollama": {baseURL: "http://localhost:11434/v1", quirks: quirks{renameMaxCompletionTokens: true}, reasoningField: "reasoning"},
+		// docs.ollama.com/api/openai-compatibility: "Supported request
+		// fields" list max_tokens (not max_completion_tokens) and
+		// stream_options.include_usage; /v1/responses is served
+		// (stateless); thinking models send reasoning.
+		"ollama": {baseURL: "http://localhost:11434/v1", quirks: quirks{renameMaxCompletionTokens: true}, responses: true,
+			reasoningField: "reasoning"},
 		// docs.vllm.ai (OpenAI-compatible server): the whole OpenAI chat
 		// request incl. max_completion_tokens and stream_options; serves
 		// /v1/responses; reasoning parsers fill reasoning_content.
 		"vllm": {baseURL: "http://localhost:8000/v1", responses: true, reasoningField: "reasoning_content"},
-		// lmstudio.ai/docs/app/api/endpoints/openai: max_tokens, stream and
-		// stream_options are the supported fields (max_completion_tokens is
-		// not); reasoning models send reasoning_content.
-		"lmstudio": {baseURL: "http://localhost:1234/v1", quirks: quirks{renameMaxCompletionTokens: true}, reasoningField: "reasoning_content"},
+		// lmstudio.ai/docs/api/openai-api: /v1/responses, /v1/chat/completions,
+		// /v1/completions, /v1/embeddings (Responses since 0.3.29, per
+		// lmstudio.ai/docs/developer/api-changelog); the chat request
+		// documents max_tokens, not max_completion_tokens; reasoning models
+		// send reasoning_content.
+		"lmstudio": {baseURL: "http://localhost:1234/v1", quirks: quirks{renameMaxCompletionTokens: true}, responses: true,
+			reasoningField: "reasoning_content"},
 	}
 }
 

@@ -124,6 +124,7 @@ func TestPresetResponsesNative(t *testing.T) {
 		`{"preset":"xai"}`:      true,
 		`{"preset":"vllm"}`:     true,
 		`{"preset":"deepseek"}`: false,
+		`{"preset":"ollama"}`:   true,
 		`{}`:                    false,
 		`{"preset":"deepseek","quirks":{"responses":true}}`: true,
 		`{"preset":"xai","quirks":{"responses":false}}`:     false,

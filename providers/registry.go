@@ -36,6 +36,10 @@ type entry struct {
 // constructor.
 type family struct {
 	defaultBaseURL string
+	// optionsBaseURL is true when the family builds its endpoint from its
+	// options (Bedrock's region) when base_url is empty: base_url is then
+	// optional and stays empty, so a later change of options moves it.
+	optionsBaseURL bool
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
 	// urls, when set, lists the family's other upstream URLs (by field
@@ -55,6 +59,7 @@ func families() map[llm.ProviderType]family {
 		llm.ProviderVertex:           {defaultBaseURL: DefaultVertexBaseURL, validate: validateVertex, build: NewVertex, urls: vertexURLs},
 		llm.ProviderOpenAICompatible: {defaultFor: compatDefaultBaseURL, validate: validateOpenAICompatible, build: NewOpenAI},
 		llm.ProviderAzure:            {validate: validateAzure, build: NewAzure},
+		llm.ProviderBedrock:          {optionsBaseURL: true, validate: validateBedrock, build: NewBedrock},
 		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }

@@ -63,17 +63,20 @@ func (o Options) Validate(p *llm.Provider) error {
 	if p.BaseURL == "" && fam.defaultFor != nil {
 		p.BaseURL = fam.defaultFor(p)
 	}
-	if p.BaseURL == "" {
+	if p.BaseURL == "" && !fam.optionsBaseURL {
 		if fam.defaultBaseURL == "" {
 			return invalid("base_url", "is required for type %q", p.Type)
 		}
 		p.BaseURL = fam.defaultBaseURL
 	}
-	base, err := o.checkBaseURL(p.BaseURL)
-	if err != nil {
-		return err
+	var err error
+	if p.BaseURL != "" {
+		base, err := o.checkBaseURL(p.BaseURL)
+		if err != nil {
+			return err
+		}
+		p.BaseURL = base
 	}
-	p.BaseURL = base
 	if p.Headers, err = checkHeaders(p.Headers); err != nil {
 		return err
 	}

@@ -62,6 +62,8 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
+	mux.HandleFunc("POST /model/{modelId}/converse", m.counted(m.handleConverse(false)))
+	mux.HandleFunc("POST /model/{modelId}/converse-stream", m.counted(m.handleConverse(true)))
 	m.azureRoutes(mux)
 	m.geminiRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
