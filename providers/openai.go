@@ -253,7 +253,11 @@ func (o *OpenAI) translated(ctx context.Context, call *Call) (*Response, error) 
 		body []byte
 		e    *llm.Error
 	)
-	opts := openai.RequestOptions{MaxCompletionTokens: o.responses}
+	// The token bound goes as max_completion_tokens (OpenAI's name, which
+	// its reasoning models require) unless the upstream's preset knows
+	// max_tokens only; a stream asks for usage unless the preset, or an
+	// earlier rejection, says the upstream takes no stream_options.
+	opts := openai.RequestOptions{MaxCompletionTokens: !o.quirks.renameMaxCompletionTokens}
 	stream := false
 	switch {
 	case call.Embed != nil:
@@ -262,7 +266,7 @@ func (o *OpenAI) translated(ctx context.Context, call *Call) (*Response, error) 
 	case call.Chat != nil:
 		path = llm.EndpointChat.Path()
 		stream = call.Chat.Stream
-		opts.NoStreamOptions = stream && o.plainStreams.Load()
+		opts.NoStreamOptions = stream && (o.quirks.noStreamOptions || o.plainStreams.Load())
 		body, e = openai.AppendChatRequestWith(nil, call.Chat, opts)
 	default:
 		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s got a translated call without a request", o.name)

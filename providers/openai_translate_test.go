@@ -81,7 +81,7 @@ func TestOpenAITranslatedChat(t *testing.T) {
 	}
 	sent := string(u.body.Load().([]byte))
 	if u.path.Load() != "/v1/chat/completions" || sent != `{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"weather in Boston?"}],`+
-		`"tools":[{"type":"function","function":{"name":"get_current_weather","parameters":{"type":"object"}}}],"max_tokens":100}` {
+		`"tools":[{"type":"function","function":{"name":"get_current_weather","parameters":{"type":"object"}}}],"max_completion_tokens":100}` {
 		t.Fatalf("sent %s %s", u.path.Load(), sent)
 	}
 	r, err := resp.Decoder.Chat(body)
@@ -241,19 +241,34 @@ func TestOpenAITranslatedStreamOptions(t *testing.T) {
 	}
 }
 
-// OpenAI itself (type openai) gets max_completion_tokens, which its
-// reasoning models require; OpenAI-compatible servers get max_tokens.
-func TestOpenAITranslatedMaxTokens(t *testing.T) {
+// max_completion_tokens (OpenAI's name) goes to OpenAI and to servers
+// that take it; a preset that knows max_tokens only gets max_tokens, and
+// one without stream_options never gets them.
+func TestOpenAITranslatedQuirks(t *testing.T) {
 	var u translatedUpstream
-	srv := httptest.NewServer(u.handler(t, nil, golden(t, "chat_default.response.json")))
+	srv := httptest.NewServer(u.handler(t, []byte("data: [DONE]\n\n"), golden(t, "chat_default.response.json")))
 	defer srv.Close()
-	p := build(t, &llm.Provider{Name: "oa", Type: llm.ProviderOpenAI, BaseURL: srv.URL, APIKey: secret})
-	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Chat: neutralChat(false)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if b := string(u.body.Load().([]byte)); !strings.Contains(b, `"max_completion_tokens":100`) || strings.Contains(b, "max_tokens") {
-		t.Fatalf("sent %s", b)
+	for _, c := range []struct {
+		p          llm.Provider
+		max        string
+		streamOpts bool
+	}{
+		{llm.Provider{Name: "oa", Type: llm.ProviderOpenAI, BaseURL: srv.URL, APIKey: secret}, `"max_completion_tokens":100`, true},
+		{llm.Provider{Name: "vllm", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL, APIKey: secret, Options: json.RawMessage(`{"preset":"vllm"}`)}, `"max_completion_tokens":100`, true},
+		{llm.Provider{Name: "ds", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL, APIKey: secret, Options: json.RawMessage(`{"preset":"deepseek"}`)}, `"max_tokens":100`, true},
+		{llm.Provider{Name: "mi", Type: llm.ProviderOpenAICompatible, BaseURL: srv.URL, APIKey: secret, Options: json.RawMessage(`{"preset":"mistral"}`)}, `"max_tokens":100`, false},
+	} {
+		p := build(t, &c.p)
+		for _, stream := range []bool{false, true} {
+			resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Chat: neutralChat(stream), Stream: stream})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			b := string(u.body.Load().([]byte))
+			if !strings.Contains(b, c.max) || strings.Count(b, "max_") != 1 || (stream && strings.Contains(b, "stream_options") != c.streamOpts) {
+				t.Fatalf("%s (stream %v) sent %s", c.p.Name, stream, b)
+			}
+		}
 	}
 }

@@ -96,3 +96,25 @@ func BenchmarkDecodeChatRequest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStreamDecoderToolChunk is the cost of one tool-call argument
+// fragment.
+func BenchmarkStreamDecoderToolChunk(b *testing.B) {
+	const first = `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}` + "\n\n"
+	const frag = `data: {"id":"chatcmpl-A3Tguz3LSXTHBTY2NAPBCSyfBltxF","object":"chat.completion.chunk","created":1725392480,"model":"gpt-4o-2024-05-13","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\":\""}}]},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n"
+	d := NewStreamDecoder(io.MultiReader(bytes.NewReader([]byte(first)), &repeatReader{b: []byte(frag)}))
+	for range 2 {
+		if _, err := d.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(frag)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ev, err := d.Next()
+		if err != nil || ev.Kind != llm.EventToolArgs {
+			b.Fatal(ev, err)
+		}
+	}
+}

@@ -178,3 +178,30 @@ func TestDecodeChatRequestLenient(t *testing.T) {
 		t.Fatalf("%+v %v", r, e)
 	}
 }
+
+// The documented requests survive decode and encode unchanged, member for
+// member (the default example's developer message is sent as system, the
+// role every OpenAI-compatible server knows).
+func TestChatRequestGoldenReencode(t *testing.T) {
+	for _, name := range []string{"chat_functions.request.json", "chat_image.request.json", "chat_default.request.json"} {
+		raw := fixture(t, name)
+		r, e := DecodeChatRequest(raw)
+		if e != nil {
+			t.Fatal(e)
+		}
+		out, e := AppendChatRequest(nil, r)
+		if e != nil {
+			t.Fatal(e)
+		}
+		var want, got any
+		if err := json.Unmarshal([]byte(strings.Replace(string(raw), `"developer"`, `"system"`, 1)), &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s:\nsent %s", name, out)
+		}
+	}
+}
