@@ -20,6 +20,10 @@ import (
 //     is optional (v1, latest or preview);
 //   - authentication: api-key: <key>, or Authorization: Bearer <key>
 //     standing in for an Entra ID token, when the mock has a key;
+//   - chat answers carry Azure's prompt_filter_results; a chat stream
+//     opens with the chunk Azure sends first (empty id, model and choices,
+//     the prompt's filter results), as documented for its content
+//     streaming;
 //   - errors: {"error":{"code":"…","message":"…"}}, the code being the
 //     status for errors Azure itself raises; X-Mock-Content-Filter: true
 //     answers the documented content-filter refusal (400 content_filter
@@ -152,4 +156,31 @@ func (m *mock) writeAzureError(w http.ResponseWriter, b *behaviour, status int, 
 		return outcomeCanceled
 	}
 	return outcomeCompleted
+}
+
+// azurePromptFilterResults is the prompt annotation Azure adds to chat
+// answers: every category safe.
+const azurePromptFilterResults = `[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},"violence":{"filtered":false,"severity":"safe"}}}]`
+
+// azurePlan returns p with, on Azure paths, the prompt-annotation chunk
+// Azure streams first (learn.microsoft.com, Azure OpenAI content
+// streaming): {"id":"","object":"","created":0,"model":"",
+// "prompt_filter_results":[…],"choices":[],"usage":null}. Event indexes
+// (and so X-Mock-Disconnect-After and X-Mock-Stall-After) count it.
+func azurePlan(b *behaviour, p eventPlan) eventPlan {
+	if !b.azure {
+		return p
+	}
+	inner := p.appendEvent
+	p.appendEvent = func(buf []byte, i int) []byte {
+		if i == 0 {
+			buf = append(buf, `data: {"id":"","object":"","created":0,"model":"","prompt_filter_results":`+azurePromptFilterResults+`,"choices":[],"usage":null}`+"\n\n"...)
+			return buf
+		}
+		return inner(buf, i-1)
+	}
+	p.n++
+	p.delayFrom++
+	p.delayTo++
+	return p
 }

@@ -262,3 +262,51 @@ func TestAzureV1Paths(t *testing.T) {
 	resp := post(t, srv, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, key)
 	checkError(t, resp, 401, "authentication_error")
 }
+
+// Azure's chat answers carry the prompt's filter results; its streams open
+// with the annotation chunk (no id, no model, no choices).
+func TestAzureContentFilterAnnotations(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	const q = "?api-version=2024-10-21"
+	raw := readAll(t, post(t, srv, "/openai/deployments/d/chat/completions"+q, `{"messages":[{"role":"user","content":"x"}]}`, nil))
+	var c struct {
+		chatCompletion
+		PromptFilterResults []struct {
+			PromptIndex int `json:"prompt_index"`
+		} `json:"prompt_filter_results"`
+	}
+	decode(t, raw, &c)
+	if len(c.PromptFilterResults) != 1 || c.Model != "d" {
+		t.Fatalf("answer %s", raw)
+	}
+	for _, body := range []string{
+		`{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}`,
+		`{"stream":true,"messages":[{"role":"user","content":"x"}],` + toolsJSON + `}`,
+	} {
+		events, err := readEvents(t, post(t, srv, "/openai/deployments/d/chat/completions"+q, body, map[string]string{"X-Mock-Chunks": "2"}).Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first chatChunk
+		decode(t, []byte(events[0]), &first)
+		if first.ID != "" || first.Model != "" || len(first.Choices) != 0 || !strings.Contains(events[0], `"prompt_filter_results":[{"prompt_index":0`) {
+			t.Fatalf("first event %s", events[0])
+		}
+		var second chatChunk
+		decode(t, []byte(events[1]), &second)
+		if second.Model != "d" || len(second.Choices) != 1 || second.Choices[0].Delta.Role != "assistant" || events[len(events)-1] != "[DONE]" {
+			t.Fatalf("events %q", events)
+		}
+	}
+	// OpenAI's paths have no annotations.
+	events, _ := readEvents(t, post(t, srv, "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}`, nil).Body)
+	if strings.Contains(strings.Join(events, ""), "filter") {
+		t.Fatalf("OpenAI stream with Azure annotations: %q", events)
+	}
+	// The annotation chunk counts as an event for the stream controls.
+	events, err := readEvents(t, post(t, srv, "/openai/deployments/d/chat/completions"+q, `{"stream":true,"messages":[{"role":"user","content":"x"}]}`,
+		map[string]string{"X-Mock-Disconnect-After": "1"}).Body)
+	if err == nil || len(events) != 1 {
+		t.Fatalf("%d events, err %v", len(events), err)
+	}
+}

@@ -61,6 +61,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("GET /v1/models", m.counted(m.handleModels))
 	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
+	mux.HandleFunc("/v1/messages/", m.counted(m.handleAnthropicUnknown))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
 	mux.HandleFunc("POST /model/{modelId}/converse", m.counted(m.handleConverse(false)))
 	mux.HandleFunc("POST /model/{modelId}/converse-stream", m.counted(m.handleConverse(true)))

@@ -227,6 +227,9 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		buf = append(buf, `,"usage":`...)
 		buf = appendUsage(buf, prompt, b.completionTokens)
 	}
+	if b.azure {
+		buf = append(buf, `,"prompt_filter_results":`+azurePromptFilterResults...)
+	}
 	buf = append(buf, `,"service_tier":"default"}`...)
 	*bp = buf
 	return m.respondJSON(w, r, &b, buf)
@@ -272,7 +275,7 @@ func (m *mock) streamChat(w http.ResponseWriter, r *http.Request, b *behaviour, 
 		}
 		return append(buf, "\n\n"...)
 	}
-	return m.streamEvents(w, r, b, eventPlan{n: events, delayFrom: 2, delayTo: n + 1, appendEvent: appendEvent})
+	return m.streamEvents(w, r, b, azurePlan(b, eventPlan{n: events, delayFrom: 2, delayTo: n + 1, appendEvent: appendEvent}))
 }
 
 // streamToolCall streams a chat answer that calls tool, as OpenAI streams
@@ -323,7 +326,7 @@ func (m *mock) streamToolCall(w http.ResponseWriter, r *http.Request, b *behavio
 		}
 		return append(buf, "\n\n"...)
 	}
-	return m.streamEvents(w, r, b, eventPlan{n: events, delayFrom: 2, delayTo: 3, appendEvent: appendEvent})
+	return m.streamEvents(w, r, b, azurePlan(b, eventPlan{n: events, delayFrom: 2, delayTo: 3, appendEvent: appendEvent}))
 }
 
 // handleCompletion serves the legacy POST /v1/completions.
