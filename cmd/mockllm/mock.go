@@ -59,6 +59,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/completions", m.counted(m.handleCompletion))
 	mux.HandleFunc("POST /v1/embeddings", m.counted(m.handleEmbeddings))
 	mux.HandleFunc("GET /v1/models", m.counted(m.handleModels))
+	mux.HandleFunc("POST /v1/responses", m.counted(m.handleResponses))
 	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
 	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
 	mux.HandleFunc("/v1/messages/", m.counted(m.handleAnthropicUnknown))
