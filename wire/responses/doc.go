@@ -15,6 +15,13 @@
 // item references) and OpenAI's hosted tools (web_search, file_search,
 // computer use…) are refused with a 400 on the translated lane.
 //
+// Thinking blocks (Anthropic's signed thinking, redacted thinking) leave as
+// reasoning items whose encrypted_content carries the signature after
+// ThinkingPrefix; clients send reasoning items back in the next turn's
+// input as they do OpenAI's, and DecodeRequest restores the thinking parts
+// of the assistant turn they belong to. OpenAI's own encrypted reasoning is
+// dropped on the translated lane: only OpenAI can read it.
+//
 // The package imports llm, wire/jsonspan and the standard library only;
 // every function is linear in its input and bounded in what it keeps.
 package responses

@@ -143,6 +143,9 @@ type decoder struct {
 	// conversation is true once a message other than a system or
 	// developer one was decoded: later system messages stay in Messages.
 	conversation bool
+	// thinking holds the thinking parts of reasoning items (the gateway's
+	// own, see ThinkingPrefix) until the assistant turn they precede.
+	thinking []llm.Part
 }
 
 func invalid(param, format string, args ...any) *llm.Error {
@@ -278,9 +281,13 @@ func (d *decoder) input(v []byte) *llm.Error {
 
 // item decodes one input item.
 func (d *decoder) item(b []byte, param string) *llm.Error {
-	var typ, role, content, callID, name, args, output []byte
+	var typ, role, content, callID, name, args, output, summary, encrypted []byte
 	e := fields(b, param, func(k string, v []byte) *llm.Error {
 		switch k {
+		case "summary":
+			summary = v
+		case "encrypted_content":
+			encrypted = v
 		case "type":
 			typ = v
 		case "role":
@@ -315,9 +322,7 @@ func (d *decoder) item(b []byte, param string) *llm.Error {
 	case "function_call_output":
 		return d.functionOutput(callID, output, param)
 	case "reasoning":
-		// Reasoning items carry OpenAI's encrypted reasoning back to
-		// OpenAI; other providers cannot read them.
-		return nil
+		return d.reasoningItem(summary, encrypted, param)
 	case "item_reference":
 		return invalid(param+".type", errStateMessage, "item_reference")
 	}
@@ -362,6 +367,10 @@ func (d *decoder) message(roleV, content []byte, param string) *llm.Error {
 		d.req.System = append(d.req.System, parts...)
 		return nil
 	}
+	if role == llm.RoleAssistant && len(d.thinking) > 0 {
+		parts = append(d.thinking, parts...)
+	}
+	d.thinking = nil
 	d.conversation = true
 	d.req.Messages = append(d.req.Messages, llm.Message{Role: role, Content: parts})
 	return nil
@@ -517,6 +526,12 @@ func (d *decoder) functionCall(callIDV, nameV, argsV []byte, param string) *llm.
 	}
 	d.conversation = true
 	msgs := d.req.Messages
+	if len(d.thinking) > 0 {
+		// The thinking that led to this call opens a new turn.
+		d.req.Messages = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: d.thinking, ToolCalls: []llm.ToolCall{tc}})
+		d.thinking = nil
+		return nil
+	}
 	if n := len(msgs); n > 0 && msgs[n-1].Role == llm.RoleAssistant {
 		if len(msgs[n-1].ToolCalls) >= MaxToolCalls {
 			return invalid(param, "Invalid 'input': at most %d function calls in one assistant turn.", MaxToolCalls)
@@ -545,7 +560,51 @@ func (d *decoder) functionOutput(callIDV, output []byte, param string) *llm.Erro
 		return e
 	}
 	d.conversation = true
+	d.thinking = nil
 	d.req.Messages = append(d.req.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: id, Content: parts})
+	return nil
+}
+
+// reasoningItem keeps the thinking block of a reasoning item the gateway
+// made (its encrypted_content starts with ThinkingPrefix) for the
+// assistant turn that follows it. Other reasoning items carry OpenAI's
+// encrypted reasoning, which only OpenAI can read: they are ignored.
+func (d *decoder) reasoningItem(summary, encrypted []byte, param string) *llm.Error {
+	if encrypted == nil {
+		return nil
+	}
+	enc, e := str(encrypted, param+".encrypted_content")
+	if e != nil {
+		return e
+	}
+	sig, ok := strings.CutPrefix(enc, ThinkingPrefix)
+	if !ok || sig == "" {
+		return nil
+	}
+	if len(d.thinking) >= MaxParts {
+		return invalid(param, "Invalid 'input': at most %d reasoning items before one assistant turn.", MaxParts)
+	}
+	var text strings.Builder
+	if summary != nil {
+		if summary[0] != '[' {
+			return wrongType(param+".summary", "an array")
+		}
+		err := eachElement(summary, func(i, vs, ve int) *llm.Error {
+			sp := elemParam(param+".summary", i)
+			return fields(summary[vs:ve], sp, func(k string, v []byte) *llm.Error {
+				if k != "text" {
+					return nil
+				}
+				s, e := str(v, sp+".text")
+				text.WriteString(s)
+				return e
+			})
+		})
+		if e := walkErr(err, param+".summary"); e != nil {
+			return e
+		}
+	}
+	d.thinking = append(d.thinking, llm.Part{Type: llm.PartThinking, Text: text.String(), Signature: sig})
 	return nil
 }
 

@@ -173,6 +173,33 @@ func appendSummaryPart(b []byte, text string) []byte {
 	return append(b, '}')
 }
 
+// ThinkingPrefix starts the encrypted_content of a reasoning item that
+// carries a thinking block's signature (Anthropic's, Gemini's thought
+// signature): a client sends the item back in the next turn's input, as
+// it does OpenAI's encrypted reasoning, and DecodeRequest turns it into
+// the thinking part the provider needs again (Anthropic refuses a tool
+// result turn without the thinking block that led to the call). An item
+// without text is a redacted thinking block.
+const ThinkingPrefix = "sluice.thinking.v1:"
+
+// appendReasoningItem appends a reasoning item with one summary part
+// (none when text is empty) and the signature, if any, in
+// encrypted_content.
+func appendReasoningItem(b []byte, id, text, sig string) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"type":"reasoning","summary":[`...)
+	if text != "" {
+		b = appendSummaryPart(b, text)
+	}
+	b = append(b, ']')
+	if sig != "" {
+		b = append(b, `,"encrypted_content":`...)
+		b = appendString(b, ThinkingPrefix+sig)
+	}
+	return append(b, '}')
+}
+
 // appendFunctionCallItem appends a function_call output item.
 func appendFunctionCallItem(b []byte, id, status, callID, name, args string) []byte {
 	b = append(b, `{"id":`...)
@@ -201,7 +228,8 @@ func incompleteReason(finish string) string {
 }
 
 // AppendResponse appends r as a Response object (choice 0): a reasoning
-// item for its thinking, a message item for its text, a function_call
+// item per thinking part (its signature in encrypted_content, see
+// ThinkingPrefix), a message item for its text, a function_call
 // item per tool call, and usage. A length or content_filter finish makes
 // it an incomplete response, as OpenAI reports one.
 func AppendResponse(dst []byte, r *llm.ChatResponse) []byte {
@@ -222,24 +250,15 @@ func AppendResponse(dst []byte, r *llm.ChatResponse) []byte {
 	}
 	var out []byte
 	n := 0
-	thinking := false
 	for _, p := range msg.Content {
-		if p.Type != llm.PartThinking || p.Text == "" {
+		if p.Type != llm.PartThinking || p.Text == "" && p.Signature == "" {
 			continue
 		}
-		if !thinking {
-			out = append(out, `{"id":`...)
-			out = appendString(out, itemID("rs", id, n))
-			out = append(out, `,"type":"reasoning","summary":[`...)
-			thinking = true
-			n++
-		} else {
+		if n > 0 {
 			out = append(out, ',')
 		}
-		out = appendSummaryPart(out, p.Text)
-	}
-	if thinking {
-		out = append(out, "]}"...)
+		out = appendReasoningItem(out, itemID("rs", id, n), p.Text, p.Signature)
+		n++
 	}
 	var text strings.Builder
 	for _, p := range msg.Content {

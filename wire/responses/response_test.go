@@ -2,6 +2,7 @@ package responses
 
 import (
 	"encoding/json"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -92,18 +93,22 @@ func TestAppendResponseToolsReasoningIncomplete(t *testing.T) {
 	if err := json.Unmarshal(got, &sdk); err != nil {
 		t.Fatalf("%v: %s", err, got)
 	}
-	if len(sdk.Output) != 3 {
+	if len(sdk.Output) != 4 {
 		t.Fatalf("output: %s", got)
 	}
 	rs := sdk.Output[0].AsReasoning()
-	if rs.Type != "reasoning" || len(rs.Summary) != 2 || rs.Summary[1].Text != "think 2" || !strings.HasPrefix(rs.ID, "rs_") {
+	if rs.Type != "reasoning" || len(rs.Summary) != 1 || rs.Summary[0].Text != "think 1" || !strings.HasPrefix(rs.ID, "rs_") ||
+		rs.EncryptedContent != ThinkingPrefix+"sig" {
 		t.Errorf("reasoning %+v", rs)
 	}
-	fc := sdk.Output[1].AsFunctionCall()
+	if rs2 := sdk.Output[1].AsReasoning(); rs2.Summary[0].Text != "think 2" || rs2.EncryptedContent != "" || rs2.ID == rs.ID {
+		t.Errorf("reasoning 2 %+v", rs2)
+	}
+	fc := sdk.Output[2].AsFunctionCall()
 	if fc.CallID != "toolu_1" || fc.Name != "get_current_weather" || fc.Arguments != `{"location":"Boston, MA","unit":"celsius"}` || fc.Status != "completed" || !strings.HasPrefix(fc.ID, "fc_") {
 		t.Errorf("function call %+v", fc)
 	}
-	if fc2 := sdk.Output[2].AsFunctionCall(); fc2.CallID == "" || fc2.CallID == fc.CallID || fc2.ID == fc.ID {
+	if fc2 := sdk.Output[3].AsFunctionCall(); fc2.CallID == "" || fc2.CallID == fc.CallID || fc2.ID == fc.ID {
 		t.Errorf("second call ids %+v", fc2)
 	}
 	// The documented function_call item has the same members.
@@ -111,7 +116,7 @@ func TestAppendResponseToolsReasoningIncomplete(t *testing.T) {
 	_ = json.Unmarshal(fixture(t, "response_functions.json"), &doc)
 	var ours struct{ Output []json.RawMessage }
 	_ = json.Unmarshal(got, &ours)
-	if m := missing(keys(t, ours.Output[1]), keys(t, doc.Output[0])); len(m) > 0 {
+	if m := missing(keys(t, ours.Output[2]), keys(t, doc.Output[0])); len(m) > 0 {
 		t.Errorf("function_call members missing: %v", m)
 	}
 
@@ -183,5 +188,63 @@ func TestAppendStringEscapes(t *testing.T) {
 		if want := strings.ToValidUTF8(s, "\ufffd"); back != want && !strings.Contains(s, "\xff") {
 			t.Errorf("%q round-trips to %q", s, back)
 		}
+	}
+}
+
+// TestThinkingRoundTrip: the thinking blocks of an answer (signed,
+// redacted) come back, in the next turn's input, as the thinking parts
+// of the assistant turn they led to, as Anthropic requires; OpenAI's own
+// encrypted reasoning is left out.
+func TestThinkingRoundTrip(t *testing.T) {
+	answer := llm.Message{Role: llm.RoleAssistant,
+		Content: []llm.Part{
+			{Type: llm.PartThinking, Text: "I should call the tool.", Signature: "EqQBCgIYAh"},
+			{Type: llm.PartThinking, Signature: "redacted-data"},
+			{Type: llm.PartText, Text: "Let me check."},
+		},
+		ToolCalls: []llm.ToolCall{{ID: "toolu_1", Name: "f", Arguments: `{}`}}}
+	body := AppendResponse(nil, &llm.ChatResponse{ID: "msg_1", Model: "m", Choices: []llm.Choice{{Message: answer, FinishReason: "tool_calls"}}})
+	var r struct{ Output []json.RawMessage }
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	items := []json.RawMessage{json.RawMessage(`{"role":"user","content":"hi"}`),
+		json.RawMessage(`{"type":"reasoning","id":"rs_openai","summary":[],"encrypted_content":"gAAAAABopenai"}`)}
+	items = append(items, r.Output...)
+	items = append(items, json.RawMessage(`{"type":"function_call_output","call_id":"toolu_1","output":"42"}`))
+	in, _ := json.Marshal(map[string]any{"model": "m", "input": items})
+	req, e := DecodeRequest(in)
+	if e != nil {
+		t.Fatalf("%v: %s", e, in)
+	}
+	want := []llm.Message{
+		{Role: llm.RoleUser, Content: text("hi")},
+		{Role: llm.RoleAssistant, Content: answer.Content, ToolCalls: answer.ToolCalls},
+		{Role: llm.RoleTool, ToolCallID: "toolu_1", Content: text("42")},
+	}
+	if !reflect.DeepEqual(req.Messages, want) {
+		t.Errorf("\n got %+v\nwant %+v", req.Messages, want)
+	}
+
+	// Thinking right before a call (no text) opens the call's turn; a
+	// user message drops thinking that led to nothing.
+	req, e = DecodeRequest([]byte(`{"model":"m","input":[{"role":"assistant","content":"earlier"},
+		{"type":"reasoning","summary":[{"type":"summary_text","text":"a"},{"type":"summary_text","text":"b"}],"encrypted_content":"` + ThinkingPrefix + `s1"},
+		{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},
+		{"type":"reasoning","summary":[],"encrypted_content":"` + ThinkingPrefix + `s2"},
+		{"role":"user","content":"next"}]}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	want = []llm.Message{
+		{Role: llm.RoleAssistant, Content: text("earlier")},
+		{Role: llm.RoleAssistant, Content: []llm.Part{{Type: llm.PartThinking, Text: "ab", Signature: "s1"}}, ToolCalls: []llm.ToolCall{{ID: "c", Name: "f", Arguments: "{}"}}},
+		{Role: llm.RoleUser, Content: text("next")},
+	}
+	if !reflect.DeepEqual(req.Messages, want) {
+		t.Errorf("\n got %+v\nwant %+v", req.Messages, want)
+	}
+	if _, e := DecodeRequest([]byte(`{"model":"m","input":[{"type":"reasoning","summary":5,"encrypted_content":"` + ThinkingPrefix + `s"}]}`)); e == nil || e.Param != "input[0].summary" {
+		t.Errorf("bad summary: %v", e)
 	}
 }

@@ -51,6 +51,9 @@ type encoder struct {
 	openIdx  int
 	openID   string
 	openText []byte
+	// openSig is the open reasoning item's signature (see
+	// ThinkingPrefix); a reasoning item ends with it.
+	openSig []byte
 
 	tools []toolCall
 	// last is the index in tools of the last tool call used.
@@ -158,7 +161,7 @@ func (s *encoder) openItem(b []byte, kind int) []byte {
 		return b
 	}
 	b = s.closeAll(b)
-	s.open, s.openIdx, s.openText = kind, s.next, s.openText[:0]
+	s.open, s.openIdx, s.openText, s.openSig = kind, s.next, s.openText[:0], s.openSig[:0]
 	s.next++
 	if kind == openMessage {
 		s.openID = itemID("msg", s.id, s.openIdx)
@@ -223,11 +226,7 @@ func (s *encoder) closeOpen(b []byte) []byte {
 		b = appendSummaryPart(b, text)
 		b = tail(b)
 		b = s.itemDone(b, s.openIdx, func(b []byte) []byte {
-			b = append(b, `{"id":`...)
-			b = appendString(b, s.openID)
-			b = append(b, `,"type":"reasoning","summary":[`...)
-			b = appendSummaryPart(b, text)
-			return append(b, "]}"...)
+			return appendReasoningItem(b, s.openID, text, string(s.openSig))
 		})
 	}
 	s.open = openNone
@@ -338,11 +337,21 @@ func (s *encoder) Encode(dst []byte, ev *llm.Event) []byte {
 		dst = appendString(dst, ev.Text)
 		return tail(dst)
 	case llm.EventThinking:
-		if ev.Text == "" {
-			return dst // a signature: nothing to show
+		if ev.Text == "" && ev.Signature == "" {
+			return dst
 		}
 		dst = s.start(dst)
+		if s.open == openReasoning && len(s.openSig) > 0 {
+			// A signature ends a thinking block: what follows is another.
+			dst = s.closeOpen(dst)
+		}
 		dst = s.openItem(dst, openReasoning)
+		if ev.Signature != "" {
+			s.openSig = s.keep(s.openSig, ev.Signature)
+		}
+		if ev.Text == "" {
+			return dst
+		}
 		s.openText = s.keep(s.openText, ev.Text)
 		dst = s.head(dst, "response.reasoning_summary_text.delta")
 		dst = itemRef(dst, s.openID, s.openIdx)

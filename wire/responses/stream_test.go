@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -228,6 +229,46 @@ func TestStreamEncoderToolsAndReasoning(t *testing.T) {
 	}
 	if added != 4 || done != 4 {
 		t.Errorf("added %d done %d", added, done)
+	}
+}
+
+// TestStreamEncoderThinkingBlocks: a signature ends a thinking block and
+// goes into its item's encrypted_content; a signature alone is a
+// redacted block; the final output decodes back to the same parts.
+func TestStreamEncoderThinkingBlocks(t *testing.T) {
+	body := encodeAll([]llm.Event{
+		{Kind: llm.EventThinking, Text: "one "},
+		{Kind: llm.EventThinking, Text: "two"},
+		{Kind: llm.EventThinking, Signature: "sigA"},
+		{Kind: llm.EventThinking, Signature: "redactedB"},
+		{Kind: llm.EventThinking, Text: "three"},
+		{Kind: llm.EventThinking, Signature: "sigC"},
+		{Kind: llm.EventToolStart, ID: "call_1", Name: "f"},
+		{Kind: llm.EventToolArgs, Text: "{}"},
+		{Kind: llm.EventFinish, FinishReason: "tool_calls"},
+	}, llm.Usage{}, nil)
+	sdk, err := sdkEvents(t, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := sdk[len(sdk)-1].AsResponseCompleted().Response
+	var r struct{ Output []json.RawMessage }
+	_ = json.Unmarshal([]byte(final.RawJSON()), &r)
+	if len(r.Output) != 4 {
+		t.Fatalf("output %s", final.RawJSON())
+	}
+	in, _ := json.Marshal(map[string]any{"model": "m", "input": r.Output})
+	req, e := DecodeRequest(in)
+	if e != nil {
+		t.Fatal(e)
+	}
+	want := []llm.Message{{Role: llm.RoleAssistant, Content: []llm.Part{
+		{Type: llm.PartThinking, Text: "one two", Signature: "sigA"},
+		{Type: llm.PartThinking, Signature: "redactedB"},
+		{Type: llm.PartThinking, Text: "three", Signature: "sigC"},
+	}, ToolCalls: []llm.ToolCall{{ID: "call_1", Name: "f", Arguments: "{}"}}}}
+	if !reflect.DeepEqual(req.Messages, want) {
+		t.Errorf("\n got %+v\nwant %+v", req.Messages, want)
 	}
 }
 
