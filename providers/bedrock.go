@@ -195,7 +195,14 @@ func (b *Bedrock) Do(ctx context.Context, call *Call) (*Response, error) {
 	if model == "" {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s needs a model", b.name)
 	}
-	body, lerr := bedrock.AppendConverseRequest(nil, call.Chat)
+	// Converse takes images inline only: those given by URL are fetched
+	// through the guarded fetcher first.
+	chat, lerr := FetchImages(ctx, b.client.Images(), call.Chat)
+	if lerr != nil {
+		lerr.Provider = b.name
+		return nil, lerr
+	}
+	body, lerr := bedrock.AppendConverseRequest(nil, chat)
 	if lerr != nil {
 		lerr.Provider = b.name
 		return nil, lerr

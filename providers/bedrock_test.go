@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,10 @@ func bedrockProvider(base string) *llm.Provider {
 
 // newTestBedrock builds a bedrock provider against h, signing at a fixed time.
 func newTestBedrock(t *testing.T, h http.HandlerFunc, edit func(p *llm.Provider)) *Bedrock {
+	return newTestBedrockOpts(t, h, edit, Options{})
+}
+
+func newTestBedrockOpts(t *testing.T, h http.HandlerFunc, edit func(p *llm.Provider), o Options) *Bedrock {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -47,7 +52,7 @@ func newTestBedrock(t *testing.T, h http.HandlerFunc, edit func(p *llm.Provider)
 	if err := (Options{}).Validate(p); err != nil {
 		t.Fatal(err)
 	}
-	prov, err := NewBedrock(p, NewClient(p.Timeouts, Options{}))
+	prov, err := NewBedrock(p, NewClient(p.Timeouts, o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,8 +345,11 @@ func TestBedrockRefusesWhatConverseCannotSay(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "n > 1") {
 		t.Fatalf("%v", err)
 	}
+	// An image URL the guarded fetcher refuses (loopback) is a 400.
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	defer img.Close()
 	call = chatCall(false)
-	call.Chat.Messages[0].Content = append(call.Chat.Messages[0].Content, llm.Part{Type: llm.PartImage, Image: &llm.Image{URL: "https://example.com/x.png"}})
+	call.Chat.Messages[0].Content = append(call.Chat.Messages[0].Content, llm.Part{Type: llm.PartImage, Image: &llm.Image{URL: img.URL + "/x.png"}})
 	if _, err := b.Do(context.Background(), call); !errors.As(err, &e) || e.Status != 400 {
 		t.Fatalf("%v", err)
 	}
@@ -362,5 +370,33 @@ func TestBedrockRegistry(t *testing.T) {
 	}
 	if _, ok := r.Get("br"); !ok {
 		t.Fatal("not built")
+	}
+}
+
+func TestBedrockFetchesImageURLs(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\nfake")
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	}))
+	defer img.Close()
+	var body []byte
+	b := newTestBedrockOpts(t, func(w http.ResponseWriter, r *http.Request) {
+		body = must(io.ReadAll(r.Body))
+		w.Write(bedrockFixture(t, "converse_text.json"))
+	}, nil, Options{AllowPrivateImageURLs: true})
+	call := chatCall(false)
+	call.Chat.Messages[0].Content = append(call.Chat.Messages[0].Content, llm.Part{Type: llm.PartImage, Image: &llm.Image{URL: img.URL + "/x.png"}})
+	resp, err := b.Do(context.Background(), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := `{"image":{"format":"png","source":{"bytes":"` + base64.StdEncoding.EncodeToString(png) + `"}}}`
+	if !bytes.Contains(body, []byte(want)) {
+		t.Fatalf("body %s", body)
+	}
+	if call.Chat.Messages[0].Content[1].Image.Data != "" {
+		t.Fatal("the call's request was modified")
 	}
 }

@@ -128,6 +128,9 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 			return nil, ferr
 		}
 		model = chat.Model
+		if call.Model != "" {
+			model = call.Model
+		}
 		body, lerr = gemini.AppendRequest(nil, chat)
 		method = "generateContent"
 		if call.Stream {
@@ -135,6 +138,9 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 		}
 	case call.Embed != nil:
 		model = call.Embed.Model
+		if call.Model != "" {
+			model = call.Model
+		}
 		body, lerr = gemini.AppendEmbedRequest(nil, model, call.Embed)
 		method = "batchEmbedContents"
 	default:
@@ -150,6 +156,30 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 	if err != nil {
 		return nil, err
 	}
+	out, err := g.send(ctx, u, call.Stream, call.RequestID, body, auth)
+	if err != nil {
+		return nil, err
+	}
+	c := codec{chat: gemini.DecodeResponse, stream: gemini.NewStreamDecoder, embed: gemini.DecodeEmbedResponse}
+	if call.Embed != nil {
+		m := model
+		c.embed = func(b []byte) (*llm.EmbedResponse, *llm.Error) {
+			r, e := gemini.DecodeEmbedResponse(b)
+			if e == nil {
+				r.Model = m
+			}
+			return r, e
+		}
+	}
+	out.Decoder = newDecoder(c, g.name, g.red, out.Status)
+	return out, nil
+}
+
+// send posts body to u and returns the 2xx answer, or the upstream's
+// error mapped (Google's bad-key 400 as a credential failure, the access
+// token redacted).
+func (g *googleCore) send(ctx context.Context, u string, stream bool, requestID string, body []byte,
+	auth func(ctx context.Context, h http.Header) (string, error)) (*Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
@@ -158,13 +188,13 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 	}
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
-	if call.Stream {
+	if stream {
 		h["Accept"] = []string{"text/event-stream"}
 	} else {
 		h["Accept"] = []string{"application/json"}
 	}
-	if call.RequestID != "" {
-		h["X-Request-Id"] = []string{call.RequestID}
+	if requestID != "" {
+		h["X-Request-Id"] = []string{requestID}
 	}
 	for _, kv := range g.headers {
 		h[kv[0]] = []string{kv[1]}
@@ -185,6 +215,8 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 		if token != "" {
 			e.Message = strings.ReplaceAll(e.Message, token, redacted)
 			e.Code = strings.ReplaceAll(e.Code, token, redacted)
+			e.Type = strings.ReplaceAll(e.Type, token, redacted)
+			e.Param = strings.ReplaceAll(e.Param, token, redacted)
 		}
 		if e.UpstreamStatus == http.StatusBadRequest && (e.Code == "API_KEY_INVALID" || strings.Contains(e.Message, "API key not valid") || strings.Contains(e.Message, "API key expired")) {
 			// Google answers 400 INVALID_ARGUMENT to a bad key: the
@@ -194,16 +226,5 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 		}
 		return nil, e
 	}
-	c := codec{chat: gemini.DecodeResponse, stream: gemini.NewStreamDecoder, embed: gemini.DecodeEmbedResponse}
-	if call.Embed != nil {
-		m := call.Embed.Model
-		c.embed = func(b []byte) (*llm.EmbedResponse, *llm.Error) {
-			r, e := gemini.DecodeEmbedResponse(b)
-			if e == nil {
-				r.Model = m
-			}
-			return r, e
-		}
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body, Decoder: newDecoder(c, g.name, g.red, resp.StatusCode)}, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }

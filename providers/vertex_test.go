@@ -251,8 +251,8 @@ func TestVertexValidation(t *testing.T) {
 	for name, mut := range map[string]func(p *llm.Provider){
 		"no project":   func(p *llm.Provider) { p.Options = json.RawMessage(`{"location":"us-central1"}`) },
 		"bad location": func(p *llm.Provider) { p.Options = json.RawMessage(`{"project":"p","location":"us/../x"}`) },
-		"anthropic": func(p *llm.Provider) {
-			p.Options = json.RawMessage(`{"project":"p","location":"l","publisher":"anthropic"}`)
+		"bad publisher": func(p *llm.Provider) {
+			p.Options = json.RawMessage(`{"project":"p","location":"l","publisher":"meta"}`)
 		},
 		"no account": func(p *llm.Provider) { p.Secrets = nil },
 		"not json":   func(p *llm.Provider) { p.Secrets = map[string]string{"service_account": "{"} },
@@ -273,5 +273,54 @@ func TestVertexValidation(t *testing.T) {
 		} else if strings.Contains(err.Error(), "MII") {
 			t.Errorf("%s: key in message %v", name, err)
 		}
+	}
+}
+
+func TestVertexAnthropicPublisher(t *testing.T) {
+	ts := newTokenServer(t)
+	var bodies []map[string]any
+	var paths []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ya29.") {
+			t.Errorf("auth %q", r.Header.Get("Authorization"))
+		}
+		var m map[string]any
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("body %s: %v", b, err)
+		}
+		bodies = append(bodies, m)
+		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}`)
+	}))
+	defer up.Close()
+	p := buildWith(t, &llm.Provider{Name: "vc", Type: llm.ProviderVertex, BaseURL: up.URL,
+		Options: json.RawMessage(`{"project":"proj","location":"us-east5","publisher":"anthropic"}`),
+		Secrets: map[string]string{"service_account": serviceAccountJSON(t, ts.URL+"/token")}}, Options{})
+	if !p.Native(llm.DialectAnthropicMessages) || p.Native(llm.DialectOpenAIChat) {
+		t.Error("native dialects")
+	}
+	raw := []byte(`{"model":"claude-sonnet-4@20250514","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointMessages, Dialect: llm.DialectAnthropicMessages, Model: "claude-sonnet-4@20250514", Body: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Dialect: llm.DialectOpenAIChat, Chat: userChat("claude-sonnet-4@20250514", "hi"), Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "/v1/projects/proj/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:"
+	if len(paths) != 2 || paths[0] != want+"rawPredict" || paths[1] != want+"streamRawPredict" {
+		t.Errorf("paths %v", paths)
+	}
+	for i, b := range bodies {
+		if b["model"] != nil || b["anthropic_version"] != "vertex-2023-10-16" || b["messages"] == nil {
+			t.Errorf("body %d: %v", i, b)
+		}
+	}
+	if bodies[1]["stream"] != true || resp.Decoder == nil {
+		t.Errorf("translated stream body %v", bodies[1])
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,7 +65,45 @@ func (g *googleState) valid(tok string) bool {
 func (m *mock) geminiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1beta/models/{action}", m.counted(m.handleGemini))
 	mux.HandleFunc("POST /v1/projects/{project}/locations/{location}/publishers/google/models/{action}", m.counted(m.handleVertex))
+	mux.HandleFunc("POST /v1/projects/{project}/locations/{location}/publishers/anthropic/models/{action}", m.counted(m.handleVertexAnthropic))
 	mux.HandleFunc("POST /token", m.counted(m.handleToken))
+}
+
+// handleVertexAnthropic serves Claude on Vertex AI: rawPredict and
+// streamRawPredict take Anthropic's Messages body without model (it is in
+// the path) and with anthropic_version "vertex-2023-10-16"; the answer is
+// Anthropic's. Auth is the Vertex Bearer token.
+func (m *mock) handleVertexAnthropic(w http.ResponseWriter, r *http.Request) outcome {
+	b, body, o, ok := m.googleBegin(w, r, m.vertexAuth(r))
+	if !ok {
+		return o
+	}
+	model, method, _ := strings.Cut(r.PathValue("action"), ":")
+	if method != "rawPredict" && method != "streamRawPredict" {
+		return m.googleError(w, r, &b, http.StatusNotFound, "Method "+strconv.Quote(method)+" is not found.")
+	}
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil || req == nil {
+		return m.googleError(w, r, &b, http.StatusBadRequest, "Invalid JSON payload received.")
+	}
+	if string(req["anthropic_version"]) != `"vertex-2023-10-16"` {
+		return m.googleError(w, r, &b, http.StatusBadRequest, "anthropic_version: must be vertex-2023-10-16")
+	}
+	delete(req, "anthropic_version")
+	req["model"], _ = json.Marshal(model)
+	if method == "streamRawPredict" {
+		req["stream"] = json.RawMessage("true")
+	}
+	nb, _ := json.Marshal(req)
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(nb))
+	r2.ContentLength = int64(len(nb))
+	r2.Header.Set("Anthropic-Version", "2023-06-01")
+	r2.Header.Del(hdrLatency) // slept already
+	if m.cfg.APIKey != "" {
+		r2.Header.Set("X-Api-Key", m.cfg.APIKey)
+	}
+	return m.handleMessages(w, r2)
 }
 
 // Mock-side Gemini wire types (independent of wire/gemini on purpose).

@@ -309,3 +309,22 @@ func TestGeminiAgreesWithCodec(t *testing.T) {
 		t.Errorf("embed %+v %v", e, err)
 	}
 }
+
+func TestVertexAnthropic(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	path := "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-x:"
+	auth := map[string]string{"Authorization": "Bearer t"}
+	body := `{"anthropic_version":"vertex-2023-10-16","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+	resp := post(t, srv, path+"rawPredict", body, auth)
+	var msg anthropicMsg
+	decode(t, readAll(t, resp), &msg)
+	if resp.StatusCode != 200 || msg.Model != "claude-x" || msg.Type != "message" {
+		t.Errorf("rawPredict %d %+v", resp.StatusCode, msg)
+	}
+	resp = post(t, srv, path+"streamRawPredict", body, auth)
+	if b := string(readAll(t, resp)); !strings.Contains(b, "event: message_stop") {
+		t.Errorf("streamRawPredict: %.300s", b)
+	}
+	checkGoogleError(t, post(t, srv, path+"rawPredict", strings.Replace(body, "vertex-2023-10-16", "2023-06-01", 1), auth), 400, "INVALID_ARGUMENT")
+	checkGoogleError(t, post(t, srv, path+"rawPredict", body, nil), 401, "UNAUTHENTICATED")
+}

@@ -494,3 +494,31 @@ func BenchmarkStreamDecoderChunk(b *testing.B) {
 		}
 	}
 }
+
+// The allocation-light delta decoder agrees with encoding/json wherever it
+// takes a payload.
+func FuzzFastDelta(f *testing.F) {
+	for _, s := range []string{
+		`{"contentBlockIndex":0,"delta":{"text":"Hello "},"p":"abcdef"}`,
+		`{"contentBlockIndex":3,"delta":{"toolUse":{"input":"{\"a\":"}}}`,
+		`{"delta":{"text":"h\u00e9llo"},"contentBlockIndex":0}`,
+		`{"contentBlockIndex":0,"delta":{"text":"a","text":"b"}}`,
+		`{"contentBlockIndex":0,"Delta":{"text":"a"},"delta":{"text":"b"}}`,
+		`{"contentBlockIndex":7,"delta":{"toolUse":{"input":"x"}}}`,
+		`{"contentBlockIndex":0,"delta":{"text":"a"}} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		fast := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}}
+		ok, handled := fast.fastDelta(p)
+		if !handled {
+			return
+		}
+		slow := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}}
+		ok2, err := slow.slowDelta(p)
+		if err != nil || ok != ok2 || fast.ev.Kind != slow.ev.Kind || fast.ev.Tool != slow.ev.Tool || fast.ev.Text != slow.ev.Text {
+			t.Fatalf("%s: fast %v %+v, slow %v %v %+v", p, ok, fast.ev, ok2, err, slow.ev)
+		}
+	})
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
 
 // StreamDecoder decodes a ConverseStream answer into neutral events.
@@ -158,36 +160,10 @@ func (d *StreamDecoder) frame(f *Frame) (ok bool, err error) {
 		d.ev = llm.Event{Kind: llm.EventToolStart, Tool: t, ID: tu.ToolUseID, Name: tu.Name}
 		return true, nil
 	case "contentBlockDelta":
-		d.delta = deltaEvent{}
-		if json.Unmarshal(f.Payload, &d.delta) != nil {
-			return false, badEvent("contentBlockDelta")
+		if ok, handled := d.fastDelta(f.Payload); handled {
+			return ok, nil
 		}
-		dl := &d.delta.Delta
-		switch {
-		case dl.Text != nil:
-			d.ev = llm.Event{Kind: llm.EventText, Text: *dl.Text}
-		case dl.ToolUse != nil:
-			t, ok := d.tools[d.delta.ContentBlockIndex]
-			if !ok {
-				return false, badEvent("contentBlockDelta (tool input for a block that never started)")
-			}
-			d.ev = llm.Event{Kind: llm.EventToolArgs, Tool: t, Text: dl.ToolUse.Input}
-		case dl.ReasoningContent != nil:
-			rc := dl.ReasoningContent
-			d.ev = llm.Event{Kind: llm.EventThinking}
-			if rc.Text != nil {
-				d.ev.Text = *rc.Text
-			}
-			if rc.Signature != nil {
-				d.ev.Signature = *rc.Signature
-			}
-			if rc.Text == nil && rc.Signature == nil {
-				return false, nil // redacted reasoning: nothing to show
-			}
-		default:
-			return false, nil
-		}
-		return true, nil
+		return d.slowDelta(f.Payload)
 	case "contentBlockStop":
 		var stop struct {
 			ContentBlockIndex int `json:"contentBlockIndex"`
@@ -221,6 +197,40 @@ func (d *StreamDecoder) frame(f *Frame) (ok bool, err error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// slowDelta decodes any contentBlockDelta payload with encoding/json.
+func (d *StreamDecoder) slowDelta(p []byte) (bool, error) {
+	d.delta = deltaEvent{}
+	if json.Unmarshal(p, &d.delta) != nil {
+		return false, badEvent("contentBlockDelta")
+	}
+	dl := &d.delta.Delta
+	switch {
+	case dl.Text != nil:
+		d.ev = llm.Event{Kind: llm.EventText, Text: *dl.Text}
+	case dl.ToolUse != nil:
+		t, ok := d.tools[d.delta.ContentBlockIndex]
+		if !ok {
+			return false, badEvent("contentBlockDelta (tool input for a block that never started)")
+		}
+		d.ev = llm.Event{Kind: llm.EventToolArgs, Tool: t, Text: dl.ToolUse.Input}
+	case dl.ReasoningContent != nil:
+		rc := dl.ReasoningContent
+		d.ev = llm.Event{Kind: llm.EventThinking}
+		if rc.Text != nil {
+			d.ev.Text = *rc.Text
+		}
+		if rc.Signature != nil {
+			d.ev.Signature = *rc.Signature
+		}
+		if rc.Text == nil && rc.Signature == nil {
+			return false, nil // redacted reasoning: nothing to show
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 // ExceptionStatus returns the HTTP status an event-stream exception (or a
@@ -307,4 +317,125 @@ func badEvent(what string) *llm.Error {
 	e := llm.Errorf(llm.KindUpstream, "upstream sent a malformed %s event", what)
 	e.Code = "invalid_upstream_response"
 	return e
+}
+
+// fastDelta decodes the common contentBlockDelta payloads, a text or a
+// tool-input fragment ({"contentBlockIndex":N,"delta":{"text":"…"},"p":"…"}),
+// without encoding/json: one linear walk and one string allocation. handled
+// is false for anything else (escapes, other deltas, odd shapes), which the
+// full decoder then reads; the two agree where both apply (fuzzed).
+func (d *StreamDecoder) fastDelta(p []byte) (ok, handled bool) {
+	if !jsonspan.Valid(p) {
+		return false, false
+	}
+	index, kind := -1, 0 // kind 1: text, 2: tool input
+	var text []byte
+	_, err := jsonspan.EachMember(p, func(key []byte, vs, ve int) error {
+		switch string(key) {
+		case "p":
+		case "contentBlockIndex":
+			n, good := smallInt(p[vs:ve])
+			if !good || index >= 0 {
+				return errSlow
+			}
+			index = n
+		case "delta":
+			if kind != 0 {
+				return errSlow
+			}
+			dv := p[vs:ve]
+			_, err := jsonspan.EachMember(dv, func(k []byte, s, e int) error {
+				if kind != 0 {
+					return errSlow
+				}
+				switch string(k) {
+				case "text":
+					kind, text = 1, dv[s:e]
+				case "toolUse":
+					tv := dv[s:e]
+					_, err := jsonspan.EachMember(tv, func(k []byte, s, e int) error {
+						if string(k) != "input" || kind != 0 {
+							return errSlow
+						}
+						kind, text = 2, tv[s:e]
+						return nil
+					})
+					if err != nil || kind != 2 {
+						return errSlow
+					}
+				default:
+					return errSlow
+				}
+				return nil
+			})
+			if err != nil || kind == 0 {
+				return errSlow
+			}
+		default:
+			// Other members, and keys encoding/json would match without
+			// regard to case: the full decoder decides.
+			return errSlow
+		}
+		return nil
+	})
+	if err != nil || kind == 0 {
+		return false, false
+	}
+	str, good := plainString(text)
+	if !good {
+		return false, false
+	}
+	if index < 0 {
+		index = 0
+	}
+	if kind == 1 {
+		d.ev = llm.Event{Kind: llm.EventText, Text: str}
+		return true, true
+	}
+	t, found := d.tools[index]
+	if !found {
+		return false, false // the full decoder reports it
+	}
+	d.ev = llm.Event{Kind: llm.EventToolArgs, Tool: t, Text: str}
+	return true, true
+}
+
+// errSlow stops a fast walk: the full decoder takes over.
+var errSlow = errors.New("bedrock: not a plain delta")
+
+// smallInt parses a non-negative JSON integer of at most 9 digits.
+func smallInt(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// plainString returns the value of a JSON string without escapes, control
+// characters or invalid UTF-8 (what encoding/json would decode unchanged).
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	b = b[1 : len(b)-1]
+	ascii := true
+	for _, c := range b {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(b) {
+		return "", false
+	}
+	return string(b), true
 }
