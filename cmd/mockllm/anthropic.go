@@ -25,8 +25,20 @@ type anthropicRequest struct {
 	Tools     []struct {
 		Name string `json:"name"`
 	} `json:"tools"`
-	Stream bool `json:"stream"`
+	Stream   bool `json:"stream"`
+	Thinking *struct {
+		Type string `json:"type"`
+	} `json:"thinking"`
 }
+
+// mockThinking and mockSignature are the thinking block of a reply to a
+// request with thinking enabled.
+const (
+	mockThinking  = "The user wants a reply. "
+	mockSignature = "mocksig=="
+)
+
+func (r *anthropicRequest) thinking() bool { return r.Thinking != nil && r.Thinking.Type == "enabled" }
 
 type anthropicMessage struct {
 	Role    string          `json:"role"`
@@ -246,6 +258,9 @@ func (m *mock) handleMessages(w http.ResponseWriter, r *http.Request) outcome {
 	buf = append(buf, `","type":"message","role":"assistant","model":`...)
 	buf = appendString(buf, c.req.Model)
 	buf = append(buf, `,"content":[`...)
+	if c.req.thinking() {
+		buf = append(buf, `{"type":"thinking","thinking":"`+mockThinking+`","signature":"`+mockSignature+`"},`...)
+	}
 	if tool != "" {
 		buf = append(buf, `{"type":"tool_use","id":"`...)
 		buf = m.appendID(buf, "toolu_", seq)
@@ -279,7 +294,14 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 	if tool != "" {
 		n = 2 // the input, in two pieces
 	}
-	const head = 3 // message_start, content_block_start, ping
+	// Before the main block's deltas: message_start, content_block_start,
+	// ping; with thinking, the thinking block (index 0: start, ping,
+	// thinking_delta, signature_delta, stop) and the main block's start.
+	head, main := 3, 0
+	thinking := c.req.thinking()
+	if thinking {
+		head, main = 7, 1
+	}
 	events := head + n + 3
 	appendEvent := func(buf []byte, i int) []byte {
 		ev := func(name string) []byte {
@@ -287,6 +309,20 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 			buf = append(buf, name...)
 			buf = append(buf, "\ndata: "...)
 			return buf
+		}
+		mainStart := func() {
+			buf = ev("content_block_start")
+			buf = append(buf, `{"type":"content_block_start","index":`...)
+			buf = strconv.AppendInt(buf, int64(main), 10)
+			if tool != "" {
+				buf = append(buf, `,"content_block":{"type":"tool_use","id":"`...)
+				buf = m.appendID(buf, "toolu_", seq)
+				buf = append(buf, `","name":`...)
+				buf = appendString(buf, tool)
+				buf = append(buf, `,"input":{}}}`...)
+			} else {
+				buf = append(buf, `,"content_block":{"type":"text","text":""}}`...)
+			}
 		}
 		switch {
 		case i == 0:
@@ -301,38 +337,47 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 				buf = anthropicUsage(buf, prompt, min(output, 1), c.cached)
 			}
 			buf = append(buf, "}}"...)
-		case i == 1:
+		case i == 1 && thinking:
 			buf = ev("content_block_start")
-			if tool != "" {
-				buf = append(buf, `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"`...)
-				buf = m.appendID(buf, "toolu_", seq)
-				buf = append(buf, `","name":`...)
-				buf = appendString(buf, tool)
-				buf = append(buf, `,"input":{}}}`...)
-			} else {
-				buf = append(buf, `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`...)
-			}
+			buf = append(buf, `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`...)
+		case i == 1:
+			mainStart()
 		case i == 2:
 			buf = ev("ping")
 			buf = append(buf, `{"type": "ping"}`...)
+		case i == 3 && thinking:
+			buf = ev("content_block_delta")
+			buf = append(buf, `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"`+mockThinking+`"}}`...)
+		case i == 4 && thinking:
+			buf = ev("content_block_delta")
+			buf = append(buf, `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"`+mockSignature+`"}}`...)
+		case i == 5 && thinking:
+			buf = ev("content_block_stop")
+			buf = append(buf, `{"type":"content_block_stop","index":0}`...)
+		case i == 6 && thinking:
+			mainStart()
 		case i < head+n:
 			buf = ev("content_block_delta")
+			buf = append(buf, `{"type":"content_block_delta","index":`...)
+			buf = strconv.AppendInt(buf, int64(main), 10)
 			if tool != "" {
 				piece := `{`
 				if i == head+1 {
 					piece = `}`
 				}
-				buf = append(buf, `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"`...)
+				buf = append(buf, `,"delta":{"type":"input_json_delta","partial_json":"`...)
 				buf = append(buf, piece...)
 				buf = append(buf, `"}}`...)
 			} else {
-				buf = append(buf, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`...)
+				buf = append(buf, `,"delta":{"type":"text_delta","text":"`...)
 				buf = append(buf, words[(i-head)%len(words)]...)
 				buf = append(buf, `"}}`...)
 			}
 		case i == head+n:
 			buf = ev("content_block_stop")
-			buf = append(buf, `{"type":"content_block_stop","index":0}`...)
+			buf = append(buf, `{"type":"content_block_stop","index":`...)
+			buf = strconv.AppendInt(buf, int64(main), 10)
+			buf = append(buf, '}')
 		case i == head+n+1:
 			buf = ev("message_delta")
 			buf = append(buf, `{"type":"message_delta","delta":{"stop_reason":"`...)
@@ -370,4 +415,14 @@ func (m *mock) handleCountTokens(w http.ResponseWriter, r *http.Request) outcome
 	h["Request-Id"] = []string{m.requestID(m.nextID())}
 	out := strconv.AppendInt([]byte(`{"input_tokens":`), int64(prompt), 10)
 	return m.respondJSON(w, r, &b, append(out, '}'))
+}
+
+// handleAnthropicUnknown answers other /v1/messages/… paths as Anthropic
+// does: 404 not_found_error.
+func (m *mock) handleAnthropicUnknown(w http.ResponseWriter, r *http.Request) outcome {
+	b, _, o, ok := m.anthropicBegin(w, r)
+	if !ok {
+		return o
+	}
+	return m.anthropicError(w, r, &b, http.StatusNotFound, "Not found: "+r.Method+" "+r.URL.Path)
 }

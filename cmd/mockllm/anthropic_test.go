@@ -239,3 +239,31 @@ func readAllErr(resp *http.Response) ([]byte, error) {
 	_, err := buf.ReadFrom(resp.Body)
 	return buf.Bytes(), err
 }
+
+func TestAnthropicThinking(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	const req = `{"model":"m","max_tokens":3000,"thinking":{"type":"enabled","budget_tokens":2000},%s"messages":[{"role":"user","content":"x"}]}`
+	resp := post(t, srv, "/v1/messages", strings.Replace(req, "%s", `"stream":true,`, 1), anthropicHeaders)
+	evs := readSSE(t, resp)
+	want := "message_start content_block_start ping content_block_delta content_block_delta content_block_stop content_block_start " +
+		strings.Repeat("content_block_delta ", 5) + "content_block_stop message_delta message_stop"
+	if names(evs) != want {
+		t.Fatalf("order %s", names(evs))
+	}
+	if evs[3].data["delta"].(map[string]any)["type"] != "thinking_delta" || evs[4].data["delta"].(map[string]any)["type"] != "signature_delta" ||
+		evs[6].data["index"] != float64(1) || evs[7].data["index"] != float64(1) || evs[12].data["index"] != float64(1) {
+		t.Errorf("%v", evs)
+	}
+	resp = post(t, srv, "/v1/messages", strings.Replace(req, "%s", "", 1), anthropicHeaders)
+	var m anthropicMsg
+	decode(t, readAll(t, resp), &m)
+	if len(m.Content) != 2 || m.Content[0].Type != "thinking" || m.Content[1].Type != "text" {
+		t.Errorf("%+v", m)
+	}
+	resp = post(t, srv, "/v1/messages/batches", `{}`, anthropicHeaders)
+	var e anthropicErr
+	decode(t, readAll(t, resp), &e)
+	if resp.StatusCode != 404 || e.Error.Type != "not_found_error" {
+		t.Errorf("%d %+v", resp.StatusCode, e)
+	}
+}

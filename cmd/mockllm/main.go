@@ -31,7 +31,9 @@
 // answer is one tool_use block for the first tool with input {} (stop_reason
 // tool_use); when it uses cache_control, half the prompt is reported as
 // cache_read_input_tokens. max_tokens (required, 400 without it) caps the
-// reply (stop_reason max_tokens).
+// reply (stop_reason max_tokens). With "thinking":{"type":"enabled"} a
+// thinking block (thinking_delta, signature_delta) comes first, at index 0.
+// Other /v1/messages/… paths are 404 not_found_error.
 //
 // With --api-key set, every /v1/* request must carry the key; /healthz and
 // /_mock/* never need it. Any other path answers 404 in OpenAI's error shape. Requests are counted in

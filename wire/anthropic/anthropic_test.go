@@ -113,7 +113,7 @@ func TestStreamDecoderFixtures(t *testing.T) {
 	}
 	s = summarize(evs)
 	if s.Thinking != "Simple educational question. Benign." || s.Signature != "sig-thinking-a" || s.Text != "Hi" ||
-		s.Finish != llm.FinishContentFilter || s.Usage.CompletionTokens != 106 || s.Usage.PromptTokens != 28 {
+		s.Finish != llm.FinishContentFilter || s.Usage != (llm.Usage{PromptTokens: 28, CompletionTokens: 106, ReasoningTokens: 67}) {
 		t.Errorf("%+v", s)
 	}
 }
@@ -490,7 +490,7 @@ func TestAppendResponseRoundTrip(t *testing.T) {
 func TestSnifferFixtures(t *testing.T) {
 	for name, want := range map[string]llm.Usage{
 		"stream_text_tooluse.sse":     {PromptTokens: 397, CompletionTokens: 89},
-		"stream_thinking_refusal.sse": {PromptTokens: 28, CompletionTokens: 106},
+		"stream_thinking_refusal.sse": {PromptTokens: 28, CompletionTokens: 106, ReasoningTokens: 67},
 		"stream_tooluse.sse":          {PromptTokens: 31, CompletionTokens: 40},
 	} {
 		var s Sniffer

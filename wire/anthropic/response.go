@@ -12,6 +12,7 @@ import (
 // wireUsage is Anthropic's usage object, as reported.
 type wireUsage struct {
 	input, output, cacheRead, cacheWrite int
+	thinking                             int // output_tokens_details.thinking_tokens
 	known                                bool
 }
 
@@ -29,6 +30,16 @@ func (u *wireUsage) merge(b []byte) {
 			dst = &u.cacheRead
 		case "cache_creation_input_tokens":
 			dst = &u.cacheWrite
+		case "output_tokens_details":
+			// {"thinking_tokens":N}: the part of output_tokens spent thinking.
+			for d := newMembers(it.val); d.next(); {
+				if string(d.key) == "thinking_tokens" {
+					if n, ok := parseInt(d.val); ok {
+						u.thinking = n
+					}
+				}
+			}
+			continue
 		default:
 			continue
 		}
@@ -47,6 +58,7 @@ func (u *wireUsage) neutral() llm.Usage {
 		CompletionTokens: u.output,
 		CacheReadTokens:  u.cacheRead,
 		CacheWriteTokens: u.cacheWrite,
+		ReasoningTokens:  u.thinking,
 	}
 }
 
