@@ -224,6 +224,12 @@ seed /admin/providers \
 seed /admin/models \
 	'{"name":"gpt-4o-mini","deployments":[{"provider":"mock","model":"gpt-4o-mini","weight":1,"input_price_per_mtok":0.15,"output_price_per_mtok":0.6}]}' \
 	"model gpt-4o-mini"
+seed /admin/providers \
+	"{\"name\":\"mock-anthropic\",\"type\":\"anthropic\",\"base_url\":\"http://$MOCK_ADDR\",\"api_key\":\"$MOCK_KEY\"}" \
+	"provider mock-anthropic"
+seed /admin/models \
+	'{"name":"claude-sonnet-4-5","deployments":[{"provider":"mock-anthropic","model":"claude-sonnet-4-5","weight":1,"input_price_per_mtok":3,"output_price_per_mtok":15}]}' \
+	"model claude-sonnet-4-5"
 seed /admin/models \
 	'{"name":"text-embedding-3-small","deployments":[{"provider":"mock","model":"text-embedding-3-small","weight":1,"input_price_per_mtok":0.02,"output_price_per_mtok":0}]}' \
 	"model text-embedding-3-small"
@@ -267,5 +273,11 @@ Try it:
     -H "Authorization: Bearer $DEMO_KEY" \\
     -H "Content-Type: application/json" \\
     -d '$chat_body'
+
+  # the same model family through Anthropic's API, or an Anthropic model
+  # through OpenAI's (translated both ways):
+  curl http://$PROXY_ADDR/v1/messages -H "x-api-key: $DEMO_KEY" \\
+    -H "Content-Type: application/json" \\
+    -d '{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"Hello"}]}'
 
 EOF

@@ -85,7 +85,7 @@ type Part struct {
 
 // Image is an image given by URL or inline. Exactly one of URL and Data is
 // set. A provider that needs bytes for a URL fetches it through the
-// gateway's guarded fetcher (providers.Fetcher), never directly.
+// gateway's guarded fetcher (providers.ImageFetcher), never directly.
 type Image struct {
 	// URL is an http(s) URL. data: URLs are decoded into Data on input.
 	URL string

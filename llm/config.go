@@ -18,6 +18,24 @@ const (
 	// ProviderOpenAICompatible is any server that speaks OpenAI's wire format
 	// (DeepSeek, Groq, Mistral, vLLM, Ollama…) at base_url, with extra headers.
 	ProviderOpenAICompatible ProviderType = "openai-compatible"
+	// ProviderBedrock speaks Amazon Bedrock's Converse API in options.region
+	// (base_url overrides the regional endpoint), signed with SigV4 or
+	// authorised by a Bedrock API key.
+	ProviderBedrock ProviderType = "bedrock"
+	// ProviderGemini speaks Google's Gemini API (AI Studio) at base_url
+	// (default https://generativelanguage.googleapis.com), with an API key.
+	ProviderGemini ProviderType = "gemini"
+	// ProviderVertex speaks Gemini on Google Cloud's Vertex AI, with a
+	// service account's OAuth2 tokens.
+	ProviderVertex ProviderType = "vertex"
+	// ProviderAzure is Azure OpenAI: OpenAI's wire format at a resource
+	// endpoint (https://{resource}.openai.azure.com, required), with the
+	// deployment in the path and an api-version query (or the /openai/v1/
+	// surface), authenticated with an api-key header or an Entra ID token.
+	ProviderAzure ProviderType = "azure"
+	// ProviderAnthropic speaks Anthropic's Messages API at base_url
+	// (default https://api.anthropic.com).
+	ProviderAnthropic ProviderType = "anthropic"
 )
 
 // Timeouts bounds the phases of one upstream call. Zero means the default.

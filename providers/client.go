@@ -21,6 +21,8 @@ import (
 type Client struct {
 	tr *http.Transport
 	t  llm.Timeouts // with defaults filled in
+	// images fetches image URLs for providers that need the bytes.
+	images *ImageFetcher
 }
 
 // maxResponseHeaderBytes bounds an upstream's response headers.
@@ -49,14 +51,22 @@ func NewClient(t llm.Timeouts, o Options) *Client {
 		ReadBufferSize:         16 << 10,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
-	return &Client{tr: tr, t: t}
+	return &Client{tr: tr, t: t, images: NewImageFetcher(o)}
 }
 
 // Timeouts returns the client's timeouts, defaults filled in.
 func (c *Client) Timeouts() llm.Timeouts { return c.t }
 
 // CloseIdle closes the client's idle connections.
-func (c *Client) CloseIdle() { c.tr.CloseIdleConnections() }
+func (c *Client) CloseIdle() {
+	c.tr.CloseIdleConnections()
+	if c.images != nil {
+		c.images.client.CloseIdleConnections()
+	}
+}
+
+// Images returns the client's guarded image fetcher.
+func (c *Client) Images() *ImageFetcher { return c.images }
 
 // classify turns a transport error into a gateway error.
 func classify(ctx context.Context, provider string, err error) *llm.Error {

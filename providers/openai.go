@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/wire/openai"
 )
 
 // DefaultOpenAIBaseURL is used when an openai provider has no base_url.
@@ -31,6 +32,14 @@ type OpenAI struct {
 	// plainStreams is set once the upstream rejected the stream_options
 	// the gateway injects: from then on Call.PlainBody is sent directly.
 	plainStreams atomic.Bool
+	// quirks are what the upstream does not take (presets.go); the zero
+	// value is OpenAI's own behaviour.
+	quirks quirks
+	// target, when set, builds the upstream URL of a call from the
+	// OpenAI path ("/chat/completions") and the body about to be sent
+	// (Azure puts the deployment and api-version in the URL); nil means
+	// base + path. Both lanes send through it.
+	target func(call *Call, path string, body []byte) (string, error)
 }
 
 // openAIOptions are the options of the openai family.
@@ -52,17 +61,6 @@ func validateOpenAI(p *llm.Provider) error {
 		if len(v) > 256 || !validHeaderValue(v) {
 			return invalid("options."+field, "must be at most 256 characters without control characters")
 		}
-	}
-	return noSecrets(p)
-}
-
-// validateOpenAICompatible checks an openai-compatible provider: it takes
-// no options and no secrets beyond api_key (custom credentials go in
-// headers).
-func validateOpenAICompatible(p *llm.Provider) error {
-	var o struct{}
-	if err := decodeOptions(p, &o); err != nil {
-		return err
 	}
 	return noSecrets(p)
 }
@@ -125,6 +123,14 @@ func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
 	for k, v := range p.Headers {
 		o.headers = append(o.headers, [2]string{http.CanonicalHeaderKey(k), v})
 	}
+	if p.Type == llm.ProviderOpenAICompatible {
+		co := readCompatOptions(p)
+		ps, ok := co.resolve()
+		if !ok {
+			return nil, invalid("options.preset", "is not a known preset")
+		}
+		o.quirks, o.responses = ps.quirks, ps.responses
+	}
 	return o, nil
 }
 
@@ -165,7 +171,7 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 	if path == "" {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, o.name)
 	}
-	if call.PlainBody != nil && o.plainStreams.Load() {
+	if call.PlainBody != nil && (o.quirks.noStreamOptions || o.plainStreams.Load()) {
 		return o.send(ctx, call, path, call.PlainBody())
 	}
 	resp, err := o.send(ctx, call, path, call.Body)
@@ -184,7 +190,15 @@ func (o *OpenAI) Do(ctx context.Context, call *Call) (*Response, error) {
 }
 
 func (o *OpenAI) send(ctx context.Context, call *Call, path string, body []byte) (*Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(body))
+	u := o.base + path
+	if o.target != nil {
+		var err error
+		if u, err = o.target(call, path, body); err != nil {
+			return nil, err
+		}
+	}
+	body = o.quirks.apply(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
 		e.Err = o.red.redactErr(err)
@@ -230,7 +244,52 @@ func rejectsStreamOptions(err error) bool {
 func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
 
 // translated sends a neutral request as an OpenAI chat (or embeddings)
-// request and decodes the answer back into neutral form.
+// request and decodes the answer back into neutral form. A streamed chat
+// asks for usage with stream_options; an upstream that rejects it is asked
+// again without, and from then on never sent it (as on the raw lane).
 func (o *OpenAI) translated(ctx context.Context, call *Call) (*Response, error) {
-	return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s cannot translate this request yet", o.name)
+	var (
+		path string
+		body []byte
+		e    *llm.Error
+	)
+	// The token bound goes as max_completion_tokens (OpenAI's name, which
+	// its reasoning models require) unless the upstream's preset knows
+	// max_tokens only; a stream asks for usage unless the preset, or an
+	// earlier rejection, says the upstream takes no stream_options.
+	opts := openai.RequestOptions{MaxCompletionTokens: !o.quirks.renameMaxCompletionTokens}
+	stream := false
+	switch {
+	case call.Embed != nil:
+		path = llm.EndpointEmbeddings.Path()
+		body, e = openai.AppendEmbedRequest(nil, call.Embed)
+	case call.Chat != nil:
+		path = llm.EndpointChat.Path()
+		stream = call.Chat.Stream
+		opts.NoStreamOptions = stream && (o.quirks.noStreamOptions || o.plainStreams.Load())
+		body, e = openai.AppendChatRequestWith(nil, call.Chat, opts)
+	default:
+		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s got a translated call without a request", o.name)
+	}
+	if e != nil {
+		return nil, e
+	}
+	resp, err := o.send(ctx, call, path, body)
+	if err != nil && stream && !opts.NoStreamOptions && rejectsStreamOptions(err) {
+		opts.NoStreamOptions = true
+		// A new buffer, not body[:0]: the transport may still be reading it.
+		if body, e = openai.AppendChatRequestWith(nil, call.Chat, opts); e != nil {
+			return nil, e
+		}
+		resp, err = o.send(ctx, call, path, body)
+		if err == nil {
+			o.plainStreams.Store(true)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.Decoder = newDecoder(codec{chat: openai.DecodeChatResponse, embed: openai.DecodeEmbedResponse, stream: openai.NewStreamDecoder},
+		o.name, o.red, resp.Status)
+	return resp, nil
 }

@@ -36,8 +36,18 @@ type entry struct {
 // constructor.
 type family struct {
 	defaultBaseURL string
+	// optionsBaseURL is true when the family builds its endpoint from its
+	// options (Bedrock's region) when base_url is empty: base_url is then
+	// optional and stays empty, so a later change of options moves it.
+	optionsBaseURL bool
 	validate       func(p *llm.Provider) error
 	build          func(p *llm.Provider, c *Client) (Provider, error)
+	// urls, when set, lists the family's other upstream URLs (by field
+	// name), which pass the same checks as base_url.
+	urls func(p *llm.Provider) map[string]string
+	// defaultFor, when set, gives the default base URL from p's options
+	// (an openai-compatible preset's); "" falls back to defaultBaseURL.
+	defaultFor func(p *llm.Provider) string
 }
 
 // families maps provider types to their families. It is a function rather
@@ -45,7 +55,12 @@ type family struct {
 func families() map[llm.ProviderType]family {
 	return map[llm.ProviderType]family{
 		llm.ProviderOpenAI:           {defaultBaseURL: DefaultOpenAIBaseURL, validate: validateOpenAI, build: NewOpenAI},
-		llm.ProviderOpenAICompatible: {validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderGemini:           {defaultBaseURL: DefaultGeminiBaseURL, validate: validateGemini, build: NewGemini},
+		llm.ProviderVertex:           {defaultBaseURL: DefaultVertexBaseURL, validate: validateVertex, build: NewVertex, urls: vertexURLs},
+		llm.ProviderOpenAICompatible: {defaultFor: compatDefaultBaseURL, validate: validateOpenAICompatible, build: NewOpenAI},
+		llm.ProviderAzure:            {validate: validateAzure, build: NewAzure},
+		llm.ProviderBedrock:          {optionsBaseURL: true, validate: validateBedrock, build: NewBedrock},
+		llm.ProviderAnthropic:        {defaultBaseURL: DefaultAnthropicBaseURL, validate: validateAnthropic, build: NewAnthropic},
 	}
 }
 

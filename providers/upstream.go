@@ -36,6 +36,8 @@ const (
 	MaxClientRetryAfter = time.Minute
 	// maxRetryAfterLen bounds the Retry-After header value that is parsed.
 	maxRetryAfterLen = 64
+	// statusOverloaded is Anthropic's "overloaded" status.
+	statusOverloaded = 529
 )
 
 // upstreamError maps an upstream error response (any status outside 2xx)
@@ -45,7 +47,8 @@ const (
 //   - 4xx keep their status, except 401, 403 and 407, which mean the
 //     provider rejected the gateway's credentials: the client's own were
 //     fine, so that is a 502 upstream_auth_failed;
-//   - 5xx keep their status;
+//   - 5xx keep their status, except Anthropic's 529 (overloaded), which
+//     is no standard status: the client gets 503 (UpstreamStatus stays 529);
 //   - 429 and 5xx keep their Retry-After (see parseRetryAfter);
 //   - 1xx, 3xx and statuses outside 100-599 are a 502 upstream_error: the
 //     upstream broke the protocol, the client is not to blame.
@@ -84,6 +87,12 @@ func upstreamError(name string, resp *http.Response, red *redactor, readTimeout 
 	if code == http.StatusTooManyRequests || code >= 500 {
 		e.RetryAfter = parseRetryAfter(resp.Header, now)
 	}
+	if code == statusOverloaded {
+		e.Status = http.StatusServiceUnavailable
+		if e.Type == "" {
+			e.Type = "overloaded_error"
+		}
+	}
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("upstream %s returned HTTP %d", name, code)
 	}
@@ -109,7 +118,8 @@ func readErrorBody(body io.ReadCloser, d time.Duration) []byte {
 type errorFields struct{ message, typ, param, code string }
 
 // parseErrorBody extracts an error from the shapes upstreams send:
-// OpenAI's {"error":{"message","type","param","code"}}, {"error":"…"},
+// OpenAI's {"error":{"message","type","param","code"}} (Google's
+// {"error":{"code","message","status"}} keeps its status as the code), {"error":"…"},
 // {"message":"…"}, {"detail":"…"} and FastAPI's {"detail":[{"msg":"…"}]},
 // and a top-level array of any of these (the first element counts).
 // Fields of the wrong type are ignored; numbers and booleans in param and
@@ -141,12 +151,19 @@ func parseErrorBody(b []byte) errorFields {
 			Type    json.RawMessage `json:"type"`
 			Param   json.RawMessage `json:"param"`
 			Code    json.RawMessage `json:"code"`
+			Status  json.RawMessage `json:"status"`
 		}
 		if json.Unmarshal(obj, &fields) == nil {
 			f.message = jsonString(fields.Message)
 			f.typ = jsonString(fields.Type)
 			f.param = jsonScalar(fields.Param)
 			f.code = jsonScalar(fields.Code)
+			if s := jsonString(fields.Status); s != "" && f.typ == "" {
+				// Google's {"code": 400, "message", "status":
+				// "INVALID_ARGUMENT"}: the status names the error, the
+				// numeric code only repeats the HTTP status.
+				f.code = s
+			}
 		}
 		return f
 	}

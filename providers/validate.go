@@ -23,6 +23,12 @@ type Options struct {
 	// every address a name resolves to, so DNS rebinding cannot bypass it.
 	// Off by default: local model servers (Ollama, vLLM) are common.
 	DenyPrivate bool
+	// AllowPrivateImageURLs lets the image fetcher (see ImageFetcher)
+	// reach non-public addresses, which it refuses by default whatever
+	// DenyPrivate says (an image URL is the client's, not the operator's,
+	// choice). For tests and closed labs only; ignored when DenyPrivate is
+	// set.
+	AllowPrivateImageURLs bool
 }
 
 // ConfigError reports an invalid provider field. Its message never
@@ -54,66 +60,87 @@ func (o Options) Validate(p *llm.Provider) error {
 	if !ok {
 		return invalid("type", "unknown provider type %q (known: %s)", clip(string(p.Type), 64), strings.Join(KnownTypes(), ", "))
 	}
-	if p.BaseURL == "" {
+	if p.BaseURL == "" && fam.defaultFor != nil {
+		p.BaseURL = fam.defaultFor(p)
+	}
+	if p.BaseURL == "" && !fam.optionsBaseURL {
 		if fam.defaultBaseURL == "" {
 			return invalid("base_url", "is required for type %q", p.Type)
 		}
 		p.BaseURL = fam.defaultBaseURL
 	}
-	base, err := o.checkBaseURL(p.BaseURL)
-	if err != nil {
-		return err
+	var err error
+	if p.BaseURL != "" {
+		base, err := o.checkBaseURL(p.BaseURL)
+		if err != nil {
+			return err
+		}
+		p.BaseURL = base
 	}
-	p.BaseURL = base
 	if p.Headers, err = checkHeaders(p.Headers); err != nil {
 		return err
 	}
-	return fam.validate(p)
+	if err := fam.validate(p); err != nil {
+		return err
+	}
+	if fam.urls != nil {
+		for field, u := range fam.urls(p) {
+			if _, err := o.checkURL(field, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkBaseURL accepts an absolute http(s) URL with a host and nothing
 // the gateway would have to splice around: no credentials, query or
 // fragment. It returns the URL without trailing slashes.
 func (o Options) checkBaseURL(raw string) (string, error) {
+	return o.checkURL("base_url", raw)
+}
+
+// checkURL is checkBaseURL for the upstream URL in field.
+func (o Options) checkURL(field, raw string) (string, error) {
 	if len(raw) > maxBaseURLLen {
-		return "", invalid("base_url", "must be at most %d bytes", maxBaseURLLen)
+		return "", invalid(field, "must be at most %d bytes", maxBaseURLLen)
 	}
 	if strings.ContainsAny(raw, "\x00\r\n\t ") || strings.ContainsFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", invalid("base_url", "must not contain spaces or control characters")
+		return "", invalid(field, "must not contain spaces or control characters")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return "", invalid("base_url", "must be an absolute http or https URL such as https://api.example.com/v1")
+		return "", invalid(field, "must be an absolute http or https URL such as https://api.example.com/v1")
 	}
 	if u.User != nil {
-		return "", invalid("base_url", "must not contain credentials; use api_key, secrets or headers")
+		return "", invalid(field, "must not contain credentials; use api_key, secrets or headers")
 	}
 	if u.RawQuery != "" || u.ForceQuery {
-		return "", invalid("base_url", "must not contain a query string (the endpoint path is appended to it); put family settings in options")
+		return "", invalid(field, "must not contain a query string (the endpoint path is appended to it); put family settings in options")
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return "", invalid("base_url", "must not contain a fragment")
+		return "", invalid(field, "must not contain a fragment")
 	}
 	host := u.Hostname()
 	if host == "" {
-		return "", invalid("base_url", "has no host")
+		return "", invalid(field, "has no host")
 	}
 	if port := u.Port(); port != "" {
 		if n, ok := parsePort(port); !ok || n == 0 {
-			return "", invalid("base_url", "has an invalid port")
+			return "", invalid(field, "has an invalid port")
 		}
 	}
 	addr, isIP := parseHostIP(host)
 	if !isIP && looksNumeric(host) {
 		// "2130706433" or "0x7f.1": some resolvers read these as IPs.
-		return "", invalid("base_url", "host must be a DNS name or an IP address in standard notation")
+		return "", invalid(field, "host must be a DNS name or an IP address in standard notation")
 	}
 	if o.DenyPrivate {
 		if isIP && deniedAddr(addr) {
-			return "", invalid("base_url", "points at a private, loopback, link-local or otherwise non-public address, which this gateway refuses (SLUICE_UPSTREAM_DENY_PRIVATE)")
+			return "", invalid(field, "points at a private, loopback, link-local or otherwise non-public address, which this gateway refuses (SLUICE_UPSTREAM_DENY_PRIVATE)")
 		}
 		if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
-			return "", invalid("base_url", "points at localhost, which this gateway refuses (SLUICE_UPSTREAM_DENY_PRIVATE)")
+			return "", invalid(field, "points at localhost, which this gateway refuses (SLUICE_UPSTREAM_DENY_PRIVATE)")
 		}
 	}
 	return strings.TrimRight(raw, "/"), nil

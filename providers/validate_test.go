@@ -110,7 +110,7 @@ func TestValidateOptionsAndSecrets(t *testing.T) {
 		{Type: llm.ProviderOpenAI, Options: []byte(`{"organization":"a\r\nX: y"}`)},
 		{Type: llm.ProviderOpenAICompatible, Options: []byte(`{"organization":"x"}`)},
 		{Type: llm.ProviderOpenAI, Secrets: map[string]string{"x": "y"}},
-		{Type: "anthropic"},
+		{Type: "mystery"},
 		{Type: ""},
 	}
 	for _, p := range bad {

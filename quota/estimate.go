@@ -171,9 +171,12 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\
 // allocation per element, and text past sampleBytes is measured, not
 // copied.
 func (e *Estimator) PromptTokens(body []byte) int {
-	var messages, prompt, input []byte
+	var messages, prompt, input, system []byte
 	if !eachMember(body, func(name, v []byte) {
 		switch {
+		case nameIs(name, "system"), nameIs(name, "instructions"):
+			// Anthropic's system prompt, the Responses API's instructions.
+			system = v
 		case nameIs(name, "messages"):
 			messages = v
 		case nameIs(name, "prompt"):
@@ -186,6 +189,7 @@ func (e *Estimator) PromptTokens(body []byte) int {
 	}
 	t := &textSample{}
 	n := 0
+	t.text(system)
 	eachElement(messages, func(m []byte) {
 		var role, name, content []byte
 		eachMember(m, func(k, v []byte) {

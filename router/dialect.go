@@ -2,6 +2,9 @@ package router
 
 import (
 	"github.com/sluice-ai/sluice/llm"
+	"github.com/sluice-ai/sluice/wire/anthropic"
+	"github.com/sluice-ai/sluice/wire/openai"
+	"github.com/sluice-ai/sluice/wire/responses"
 )
 
 // inbound is what the router needs of one client dialect: its error
@@ -28,7 +31,7 @@ type inbound struct {
 
 	// decodeEmbed and embedResponse translate embeddings.
 	decodeEmbed   func(raw []byte) (*llm.EmbedRequest, *llm.Error)
-	embedResponse func(dst []byte, r *llm.EmbedResponse) []byte
+	embedResponse func(dst []byte, r *llm.EmbedResponse, base64 bool) []byte
 }
 
 // rawSniffer watches the events of a raw-lane stream that the router
@@ -47,12 +50,48 @@ func (in *inbound) translates() bool { return in.decode != nil }
 
 // inbounds returns the dialect of every relayed endpoint.
 func inbounds() map[llm.Endpoint]*inbound {
-	chat := &inbound{dialect: llm.DialectOpenAIChat, appendError: appendOpenAIError}
+	embed := func(dst []byte, r *llm.EmbedResponse, b64 bool) []byte {
+		if b64 {
+			return openai.AppendEmbedResponseBase64(dst, r)
+		}
+		return openai.AppendEmbedResponse(dst, r)
+	}
 	return map[llm.Endpoint]*inbound{
-		llm.EndpointChat:        chat,
-		llm.EndpointCompletions: {dialect: llm.DialectOpenAICompletions, appendError: appendOpenAIError},
-		llm.EndpointEmbeddings:  {dialect: llm.DialectOpenAIEmbeddings, appendError: appendOpenAIError},
-		llm.EndpointResponses:   {dialect: llm.DialectOpenAIResponses, appendError: appendOpenAIError},
-		llm.EndpointMessages:    {dialect: llm.DialectAnthropicMessages, appendError: appendOpenAIError},
+		llm.EndpointChat: {
+			dialect:     llm.DialectOpenAIChat,
+			appendError: openai.AppendError,
+			decode:      openai.DecodeChatRequest,
+			response:    openai.AppendChatResponse,
+			encoder:     openai.NewStreamEncoder,
+		},
+		llm.EndpointCompletions: {dialect: llm.DialectOpenAICompletions, appendError: openai.AppendError},
+		llm.EndpointEmbeddings: {
+			dialect:       llm.DialectOpenAIEmbeddings,
+			appendError:   openai.AppendError,
+			decodeEmbed:   openai.DecodeEmbedRequest,
+			embedResponse: embed,
+		},
+		llm.EndpointResponses: {
+			dialect:     llm.DialectOpenAIResponses,
+			appendError: responses.AppendError,
+			sniffer:     func() rawSniffer { return &responses.Sniffer{} },
+			bodyUsage:   responses.ResponseUsage,
+			decode:      responses.DecodeRequest,
+			response:    responses.AppendResponse,
+			encoder: func(id, model string, created int64, _ bool) llm.StreamEncoder {
+				return responses.NewStreamEncoder(id, model, created)
+			},
+		},
+		llm.EndpointMessages: {
+			dialect:     llm.DialectAnthropicMessages,
+			appendError: anthropic.AppendError,
+			sniffer:     func() rawSniffer { return &anthropic.Sniffer{} },
+			bodyUsage:   anthropic.ResponseUsage,
+			decode:      anthropic.DecodeRequest,
+			response:    anthropic.AppendResponse,
+			encoder: func(id, model string, _ int64, _ bool) llm.StreamEncoder {
+				return anthropic.NewStreamEncoder(id, model)
+			},
+		},
 	}
 }

@@ -8,33 +8,13 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/openai"
 )
-
-// appendOpenAIError appends e in OpenAI's error shape:
-// {"error":{"message","type","param","code"}}.
-func appendOpenAIError(b []byte, e *llm.Error) []byte {
-	b = append(b, `{"error":{"message":`...)
-	b = appendJSONString(b, e.Message)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
-	b = append(b, `,"param":`...)
-	b = appendNullableString(b, e.Param)
-	b = append(b, `,"code":`...)
-	b = appendNullableString(b, e.Code)
-	return append(b, "}}"...)
-}
-
-func appendNullableString(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, "null"...)
-	}
-	return appendJSONString(b, s)
-}
 
 // writeError renders e as the HTTP response. It must be called before any
 // byte of the body is written.
 func writeError(w http.ResponseWriter, e *llm.Error) {
-	writeErrorIn(w, e, appendOpenAIError)
+	writeErrorIn(w, e, openai.AppendError)
 }
 
 // writeErrorIn is writeError with the body in the shape render gives it

@@ -24,12 +24,12 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 		return tr
 	}
 	errV, usageV, _, _ := chunkMembers(body)
-	if isErrorValue(errV) {
+	if providers.IsErrorValue(errV) {
 		// A 2xx carrying an error object (some OpenAI-compatible servers
 		// answer so): the error it is, nothing was sent to the client, so
 		// it is retried or answered as an upstream error status would be.
 		red, _ := prov.(providers.Redactor)
-		return tryResult{err: inbandError(d.Provider, errV, resp.Status, red)}
+		return tryResult{err: providers.InbandError(d.Provider, errV, resp.Status, red)}
 	}
 	if red, ok := prov.(wholeRedactor); ok {
 		// An upstream that echoes the key it was sent (a debugging

@@ -66,7 +66,7 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 		}
 		errV, status, final := sn.Event(event, data)
 		if errV != nil {
-			ue := inbandError(d.Provider, errV, resp.Status, red)
+			ue := providers.InbandError(d.Provider, errV, resp.Status, red)
 			withStatus(ue, status)
 			if !s.sent {
 				return tryResult{err: ue}

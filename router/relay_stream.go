@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/openai"
 	"github.com/sluice-ai/sluice/wire/sse"
 )
 
@@ -56,7 +57,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 		forward := true
 		if !done {
 			errV, usageV, choicesV, ok := chunkMembers(data)
-			if !isErrorValue(errV) {
+			if !providers.IsErrorValue(errV) {
 				errV = nil // "error":null beside a good chunk
 			}
 			isErr := string(event) == "error" || errV != nil
@@ -74,7 +75,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				if errV == nil && ok {
 					errV = data // {"message":…} under event: error
 				}
-				ue := inbandError(d.Provider, errV, resp.Status, red)
+				ue := providers.InbandError(d.Provider, errV, resp.Status, red)
 				if !s.sent {
 					// Nothing reached the client: an upstream error
 					// status in all but name, retried or answered so.
@@ -245,7 +246,7 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		x.rec.ErrorType = e.Type
 		ev := *e
 		ev.Type, ev.Code = "upstream_error", "stream_broken"
-		s.buf = append(appendOpenAIError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
+		s.buf = append(openai.AppendError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
 		x.writeEvent(s, cancel)
 	}
 	return x.streamResult(s, e)

@@ -49,11 +49,17 @@ func newTestProxy(t testing.TB, idle time.Duration, upstreams ...string) (*httpt
 // newTestProxyWith is newTestProxy with a hook to change the options.
 func newTestProxyWith(t testing.TB, tweak func(*Options), idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
 	t.Helper()
+	return newTestProxyOf(t, llm.ProviderOpenAICompatible, tweak, idle, upstreams...)
+}
+
+// newTestProxyOf is newTestProxyWith with providers of type typ.
+func newTestProxyOf(t testing.TB, typ llm.ProviderType, tweak func(*Options), idle time.Duration, upstreams ...string) (*httptest.Server, *recs) {
+	t.Helper()
 	snap := llm.EmptySnapshot()
 	m := &llm.Model{Name: "m"}
 	for i, u := range upstreams {
 		name := fmt.Sprintf("p%d", i)
-		snap.Providers[name] = &llm.Provider{Name: name, Type: llm.ProviderOpenAICompatible, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
+		snap.Providers[name] = &llm.Provider{Name: name, Type: typ, BaseURL: u, APIKey: "sk-upstream-secret-123456", Timeouts: llm.Timeouts{Idle: idle, FirstByte: 2 * time.Second}}
 		m.Deployments = append(m.Deployments, llm.Deployment{ID: "dep_" + name, Provider: name, Model: "up-" + name, Weight: 1000 - i*999, Prices: llm.Prices{InputPerMTok: 1, OutputPerMTok: 2}})
 	}
 	snap.Models["m"] = m

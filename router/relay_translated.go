@@ -76,7 +76,7 @@ func (x *exchange) translatedJSON(resp *providers.Response, d *llm.Deployment, i
 			u = x.estimate("")
 			r.Usage = u
 		}
-		out = x.in.embedResponse(make([]byte, 0, len(body)), r)
+		out = x.in.embedResponse(make([]byte, 0, len(body)), r, x.embed.Base64)
 	} else {
 		r, err := resp.Decoder.Chat(body)
 		if err != nil {
@@ -85,6 +85,12 @@ func (x *exchange) translatedJSON(resp *providers.Response, d *llm.Deployment, i
 		if u = r.Usage; !r.UsageKnown {
 			u = x.estimate(answerText(r))
 			r.Usage = u
+		}
+		if r.Created == 0 { // Anthropic and Gemini answers carry no time
+			r.Created = x.start.Unix()
+		}
+		if r.ID == "" {
+			r.ID = x.rec.ID
 		}
 		out = x.in.response(make([]byte, 0, len(body)+256), r)
 	}

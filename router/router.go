@@ -128,6 +128,7 @@ func New(o Options) *Handler {
 	v1.POST("/embeddings", h.relay(llm.EndpointEmbeddings))
 	v1.POST("/responses", h.relay(llm.EndpointResponses))
 	v1.POST("/messages", h.relay(llm.EndpointMessages))
+	v1.POST("/messages/count_tokens", h.countTokens)
 	v1.GET("/models", h.models)
 	v1.GET("/models/*model", h.model) // ids may contain slashes (org/model)
 	// HEAD answers as GET without the body (net/http drops it); it was a

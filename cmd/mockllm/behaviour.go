@@ -64,6 +64,7 @@ const (
 	hdrStallAfter       = "X-Mock-Stall-After"
 	hdrNoUsage          = "X-Mock-No-Usage"
 	hdrEchoKey          = "X-Mock-Echo-Key"
+	hdrContentFilter    = "X-Mock-Content-Filter"
 )
 
 // behaviour is the resolved behaviour of one request: the flags overridden
@@ -81,6 +82,13 @@ type behaviour struct {
 	stallAfter       int // -1 = off
 	noUsage          bool
 	echoKey          bool
+	contentFilter    bool // Azure: refuse the prompt as its content filter does
+
+	// Set from the path, not from headers: the request came in on an
+	// Azure OpenAI path (/openai/…), and the deployment it names ("" on
+	// the /openai/v1/ surface and elsewhere).
+	azure      bool
+	deployment string
 }
 
 // resolve returns the behaviour for a request with header h. An invalid
@@ -164,6 +172,11 @@ func resolve(c *config, h http.Header) (behaviour, error) {
 	}
 	if v, ok := header(h, hdrEchoKey); ok {
 		if b.echoKey, err = parseBool(hdrEchoKey, v); err != nil {
+			return b, err
+		}
+	}
+	if v, ok := header(h, hdrContentFilter); ok {
+		if b.contentFilter, err = parseBool(hdrContentFilter, v); err != nil {
 			return b, err
 		}
 	}

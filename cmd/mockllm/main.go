@@ -14,9 +14,26 @@
 //	POST /v1/embeddings        deterministic unit vectors from a hash of each input
 //	GET  /v1/models            gpt-4o-mini, gpt-4o, text-embedding-3-small, mock-model
 //	GET  /v1/models/{model}    one of those, or 404
+//	POST /v1/messages          Anthropic Messages (anthropic.go): a message, or its SSE events with "stream": true
+//	POST /v1/messages/count_tokens  {"input_tokens":N}
 //	GET  /healthz              "ok"
 //	GET  /_mock/stats          {"requests","completed","canceled","aborted","in_flight","last_headers","last_body"}
 //	POST /_mock/reset          zero the counters (in_flight is left alone) and forget the last request
+//
+// Anthropic's endpoints check its headers instead: x-api-key (when --api-key
+// is set; 401 authentication_error otherwise) and anthropic-version (400
+// without it), and answer errors in its shape
+// {"type":"error","error":{"type","message"}} (X-Mock-Status 529 is
+// overloaded_error). A stream follows the documented order: message_start,
+// content_block_start, ping, content_block_delta…, content_block_stop,
+// message_delta (stop_reason, cumulative usage), message_stop. When the
+// request offers tools and its last message is not a tool_result, the
+// answer is one tool_use block for the first tool with input {} (stop_reason
+// tool_use); when it uses cache_control, half the prompt is reported as
+// cache_read_input_tokens. max_tokens (required, 400 without it) caps the
+// reply (stop_reason max_tokens). With "thinking":{"type":"enabled"} a
+// thinking block (thinking_delta, signature_delta) comes first, at index 0.
+// Other /v1/messages/… paths are 404 not_found_error.
 //
 // With --api-key set, every /v1/* request must carry the key; /healthz and
 // /_mock/* never need it. Any other path answers 404 in OpenAI's error shape. Requests are counted in

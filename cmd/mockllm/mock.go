@@ -24,6 +24,7 @@ type mock struct {
 	bufs     bufPool
 	idPrefix string        // random per process, so ids differ between runs
 	seq      atomic.Uint64 // request sequence for ids
+	google   googleState   // Vertex access tokens issued by POST /token
 	now      func() time.Time
 
 	defaultContent string // content of a reply with cfg.Chunks chunks
@@ -58,7 +59,15 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("POST /v1/completions", m.counted(m.handleCompletion))
 	mux.HandleFunc("POST /v1/embeddings", m.counted(m.handleEmbeddings))
 	mux.HandleFunc("GET /v1/models", m.counted(m.handleModels))
+	mux.HandleFunc("POST /v1/responses", m.counted(m.handleResponses))
+	mux.HandleFunc("POST /v1/messages", m.counted(m.handleMessages))
+	mux.HandleFunc("POST /v1/messages/count_tokens", m.counted(m.handleCountTokens))
+	mux.HandleFunc("/v1/messages/", m.counted(m.handleAnthropicUnknown))
 	mux.HandleFunc("GET /v1/models/{model}", m.counted(m.handleModel))
+	mux.HandleFunc("POST /model/{modelId}/converse", m.counted(m.handleConverse(false)))
+	mux.HandleFunc("POST /model/{modelId}/converse-stream", m.counted(m.handleConverse(true)))
+	m.azureRoutes(mux)
+	m.geminiRoutes(mux)
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // This file serves OpenAI's wire format: chat completions, legacy text
@@ -20,12 +21,19 @@ const fingerprint = "fp_mockllm"
 // is false the response is finished and o is its outcome.
 func (m *mock) openaiBegin(w http.ResponseWriter, r *http.Request) (b behaviour, body []byte, o outcome, ok bool) {
 	b, berr := resolve(&m.cfg, r.Header)
+	if strings.HasPrefix(r.URL.Path, "/openai/") {
+		b.azure, b.deployment = true, r.PathValue("deployment")
+	}
 	body, err := readBody(r)
 	m.stats.record(r.Header, body)
 	if !sleep(r.Context(), b.latency) {
 		return b, nil, outcomeCanceled, false
 	}
-	if !m.authorized(r) {
+	if b.azure {
+		if o, done := m.azureCheck(w, r, &b); done {
+			return b, nil, o, false
+		}
+	} else if !m.authorized(r) {
 		msg := "Incorrect API key provided."
 		if len(r.Header["Authorization"]) == 0 {
 			msg = "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -45,6 +53,9 @@ func (m *mock) openaiBegin(w http.ResponseWriter, r *http.Request) (b behaviour,
 	if b.status != 0 {
 		msg := fmt.Sprintf("The mock was asked to fail this request with status %d (X-Mock-Status).", b.status)
 		return b, nil, m.openaiError(w, r, &b, b.status, msg, ""), false
+	}
+	if b.contentFilter && b.azure {
+		return b, nil, m.azureContentFilter(w, r, &b), false
 	}
 	return b, body, outcomeCompleted, true
 }
@@ -74,6 +85,9 @@ func (m *mock) openaiError(w http.ResponseWriter, r *http.Request, b *behaviour,
 // openaiErrorCode is openaiError with an explicit error code ("" = the
 // status's default).
 func (m *mock) openaiErrorCode(w http.ResponseWriter, r *http.Request, b *behaviour, status int, msg, param, code string) outcome {
+	if b.azure {
+		return m.azureError(w, r, b, status, msg, param, code)
+	}
 	if b.echoKey {
 		msg += " (received Authorization: " + r.Header.Get("Authorization") + ")"
 	}
@@ -137,6 +151,7 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		includeUsage bool
 		nMessages    int
 		promptWords  int
+		tool         string // the tool to call, "" to answer with text
 	)
 	if b.promptTokens > 0 {
 		var req chatRequestNoCount
@@ -145,6 +160,9 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		}
 		model, stream, nMessages = req.Model, req.Stream, len(req.Messages)
 		includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		if len(req.Tools) > 0 && nMessages > 0 {
+			tool = toolToCall(req.Tools, req.ToolChoice, req.Messages[nMessages-1].Role)
+		}
 	} else {
 		var req chatRequest
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -155,6 +173,12 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		for _, msg := range req.Messages {
 			promptWords += int(msg.Content)
 		}
+		if len(req.Tools) > 0 && nMessages > 0 {
+			tool = toolToCall(req.Tools, req.ToolChoice, req.Messages[nMessages-1].Role)
+		}
+	}
+	if dep := b.deployment; dep != "" {
+		model = dep // Azure: the deployment in the path names the model
 	}
 	if model == "" {
 		return m.missingParam(w, r, &b, "model")
@@ -176,21 +200,35 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 	bp := m.bufs.get()
 	defer m.bufs.put(bp)
 	if stream {
-		return m.streamChat(w, r, &b, m.completionHead(*bp, "chatcmpl-", "chat.completion.chunk", seq, created, model),
-			prompt, includeUsage && !b.noUsage)
+		head := m.completionHead(*bp, "chatcmpl-", "chat.completion.chunk", seq, created, model)
+		if tool != "" {
+			return m.streamToolCall(w, r, &b, head, seq, tool, prompt, includeUsage && !b.noUsage)
+		}
+		return m.streamChat(w, r, &b, head, prompt, includeUsage && !b.noUsage)
 	}
 
 	buf := m.completionHead(*bp, "chatcmpl-", "chat.completion", seq, created, model)
-	buf = append(buf, `[{"index":0,"message":{"role":"assistant","content":"`...)
-	if b.chunks == m.cfg.Chunks {
-		buf = append(buf, m.defaultContent...)
+	if tool != "" {
+		buf = append(buf, `[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"`...)
+		buf = m.appendID(buf, "call_", seq)
+		buf = append(buf, `","type":"function","function":{"name":`...)
+		buf = appendString(buf, tool)
+		buf = append(buf, `,"arguments":"{}"}}],"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}]`...)
 	} else {
-		buf = appendContent(buf, b.chunks)
+		buf = append(buf, `[{"index":0,"message":{"role":"assistant","content":"`...)
+		if b.chunks == m.cfg.Chunks {
+			buf = append(buf, m.defaultContent...)
+		} else {
+			buf = appendContent(buf, b.chunks)
+		}
+		buf = append(buf, `","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}]`...)
 	}
-	buf = append(buf, `","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}]`...)
 	if !b.noUsage {
 		buf = append(buf, `,"usage":`...)
 		buf = appendUsage(buf, prompt, b.completionTokens)
+	}
+	if b.azure {
+		buf = append(buf, `,"prompt_filter_results":`+azurePromptFilterResults...)
 	}
 	buf = append(buf, `,"service_tier":"default"}`...)
 	*bp = buf
@@ -237,7 +275,58 @@ func (m *mock) streamChat(w http.ResponseWriter, r *http.Request, b *behaviour, 
 		}
 		return append(buf, "\n\n"...)
 	}
-	return m.streamEvents(w, r, b, eventPlan{n: events, delayFrom: 2, delayTo: n + 1, appendEvent: appendEvent})
+	return m.streamEvents(w, r, b, azurePlan(b, eventPlan{n: events, delayFrom: 2, delayTo: n + 1, appendEvent: appendEvent}))
+}
+
+// streamToolCall streams a chat answer that calls tool, as OpenAI streams
+// one: a role chunk opening the call (index, id, type, name, empty
+// arguments), the arguments "{}" in two fragments, a finish chunk with
+// finish_reason tool_calls, the usage chunk when asked for, then [DONE].
+func (m *mock) streamToolCall(w http.ResponseWriter, r *http.Request, b *behaviour, head []byte, seq uint64, tool string, prompt int, withUsage bool) outcome {
+	tail := `]}`
+	if withUsage {
+		tail = `],"usage":null}`
+	}
+	events := 5 // open, "{", "}", finish, [DONE]
+	if withUsage {
+		events++
+	}
+	appendEvent := func(buf []byte, i int) []byte {
+		buf = append(buf, "data: "...)
+		switch {
+		case i == 0:
+			buf = append(buf, head...)
+			buf = append(buf, `[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"`...)
+			buf = m.appendID(buf, "call_", seq)
+			buf = append(buf, `","type":"function","function":{"name":`...)
+			buf = appendString(buf, tool)
+			buf = append(buf, `,"arguments":""}}],"refusal":null},"logprobs":null,"finish_reason":null}`...)
+			buf = append(buf, tail...)
+		case i == 1 || i == 2:
+			piece := `{`
+			if i == 2 {
+				piece = `}`
+			}
+			buf = append(buf, head...)
+			buf = append(buf, `[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"`...)
+			buf = append(buf, piece...)
+			buf = append(buf, `"}}]},"logprobs":null,"finish_reason":null}`...)
+			buf = append(buf, tail...)
+		case i == 3:
+			buf = append(buf, head...)
+			buf = append(buf, `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}`...)
+			buf = append(buf, tail...)
+		case withUsage && i == 4:
+			buf = append(buf, head...)
+			buf = append(buf, `[],"usage":`...)
+			buf = appendUsage(buf, prompt, b.completionTokens)
+			buf = append(buf, '}')
+		default:
+			buf = append(buf, "[DONE]"...)
+		}
+		return append(buf, "\n\n"...)
+	}
+	return m.streamEvents(w, r, b, azurePlan(b, eventPlan{n: events, delayFrom: 2, delayTo: 3, appendEvent: appendEvent}))
 }
 
 // handleCompletion serves the legacy POST /v1/completions.
@@ -249,6 +338,9 @@ func (m *mock) handleCompletion(w http.ResponseWriter, r *http.Request) outcome 
 	var req completionRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return m.badJSON(w, r, &b, err)
+	}
+	if b.deployment != "" {
+		req.Model = b.deployment
 	}
 	if req.Model == "" {
 		return m.missingParam(w, r, &b, "model")
@@ -365,6 +457,9 @@ func (m *mock) handleUnknown(w http.ResponseWriter, r *http.Request) outcome {
 	b, _, o, ok := m.openaiBegin(w, r)
 	if !ok {
 		return o
+	}
+	if b.azure {
+		return m.azureError(w, r, &b, http.StatusNotFound, "Resource not found", "", "")
 	}
 	return m.openaiErrorCode(w, r, &b, http.StatusNotFound,
 		"Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.", "", "unknown_url")

@@ -156,6 +156,9 @@ func (m *mock) handleEmbeddings(w http.ResponseWriter, r *http.Request) outcome 
 	if err := json.Unmarshal(body, &req); err != nil {
 		return m.badJSON(w, r, &b, err)
 	}
+	if b.deployment != "" {
+		req.Model = b.deployment
+	}
 	if req.Model == "" {
 		return m.missingParam(w, r, &b, "model")
 	}

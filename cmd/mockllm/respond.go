@@ -50,6 +50,9 @@ type eventPlan struct {
 	delayFrom, delayTo int
 	// appendEvent appends event i, with its SSE framing, to b.
 	appendEvent func(b []byte, i int) []byte
+	// contentType is the response's Content-Type; nil means
+	// text/event-stream (Bedrock sends binary event-stream frames).
+	contentType []string
 }
 
 // streamEvents sends the status line and headers at once, then the events of
@@ -59,6 +62,9 @@ type eventPlan struct {
 func (m *mock) streamEvents(w http.ResponseWriter, r *http.Request, b *behaviour, p eventPlan) outcome {
 	h := w.Header()
 	h["Content-Type"] = ctEventStream
+	if p.contentType != nil {
+		h["Content-Type"] = p.contentType
+	}
 	h["Cache-Control"] = noCache
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

@@ -20,24 +20,82 @@ import (
 
 // chatRequest is the subset of POST /v1/chat/completions that the mock reads.
 type chatRequest struct {
-	Model         string         `json:"model"`
-	Messages      []chatMessage  `json:"messages"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options"`
+	Model         string          `json:"model"`
+	Messages      []chatMessage   `json:"messages"`
+	Stream        bool            `json:"stream"`
+	StreamOptions *streamOptions  `json:"stream_options"`
+	Tools         []chatTool      `json:"tools"`
+	ToolChoice    json.RawMessage `json:"tool_choice"`
 }
 
 // chatRequestNoCount is chatRequest without message contents, used when the
 // prompt token count is fixed so message text need not be scanned.
 type chatRequestNoCount struct {
-	Model         string         `json:"model"`
-	Messages      []struct{}     `json:"messages"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options"`
+	Model    string `json:"model"`
+	Messages []struct {
+		Role string `json:"role"`
+	} `json:"messages"`
+	Stream        bool            `json:"stream"`
+	StreamOptions *streamOptions  `json:"stream_options"`
+	Tools         []chatTool      `json:"tools"`
+	ToolChoice    json.RawMessage `json:"tool_choice"`
 }
 
-// chatMessage keeps only the word count of a message's content.
+// chatMessage keeps only the role and the word count of a message's content.
 type chatMessage struct {
+	Role    string    `json:"role"`
 	Content wordCount `json:"content"`
+}
+
+// chatTool is one tool a chat request offers: a function, or a custom
+// tool, by name.
+type chatTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name string `json:"name"`
+	} `json:"function"`
+	Custom struct {
+		Name string `json:"name"`
+	} `json:"custom"`
+}
+
+// name returns the tool's name ("" when it has none).
+func (t *chatTool) name() string {
+	if t.Function.Name != "" {
+		return t.Function.Name
+	}
+	return t.Custom.Name
+}
+
+// toolToCall returns the tool the mock calls for a request offering tools
+// with choice, whose last message has role lastRole: the named tool of a
+// {"type":"function","function":{"name":…}} choice, else the first tool
+// with a name; "" when tools are absent or forbidden ("none"), or when the
+// last message is a tool result (the mock then answers with text).
+func toolToCall(tools []chatTool, choice json.RawMessage, lastRole string) string {
+	if len(tools) == 0 || lastRole == "tool" || lastRole == "function" {
+		return ""
+	}
+	choice = bytes.TrimSpace(choice)
+	if string(choice) == `"none"` {
+		return ""
+	}
+	if len(choice) > 0 && choice[0] == '{' {
+		var c struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		if json.Unmarshal(choice, &c) == nil && c.Function.Name != "" {
+			return c.Function.Name
+		}
+	}
+	for i := range tools {
+		if n := tools[i].name(); n != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 // streamOptions is OpenAI's stream_options object.
@@ -185,9 +243,10 @@ type chatChoice struct {
 
 // assistantMsg is the message of a chat choice.
 type assistantMsg struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role      string         `json:"role"`
+	Content   string         `json:"content"`
+	Refusal   *string        `json:"refusal"`
+	ToolCalls []toolCallPart `json:"tool_calls,omitempty"`
 }
 
 // chatChunk is one streamed chat completion chunk.
@@ -211,8 +270,21 @@ type chatChunkChoice struct {
 
 // chunkDelta is the delta of a chat chunk choice.
 type chunkDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string         `json:"role,omitempty"`
+	Content   *string        `json:"content,omitempty"`
+	ToolCalls []toolCallPart `json:"tool_calls,omitempty"`
+}
+
+// toolCallPart is a tool call in a message, or a fragment of one in a
+// stream delta (index, and id, type and name only in the first).
+type toolCallPart struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
 }
 
 // textCompletion is a legacy completion response or stream chunk.

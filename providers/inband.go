@@ -1,22 +1,14 @@
-package router
+package providers
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 )
 
-// Bounds of the fields kept from an in-band upstream error.
-const (
-	maxInbandMessage = 1024
-	maxInbandField   = 128
-)
-
-// inbandError maps an error an upstream sent inside a 2xx answer (the
+// InbandError maps an error an upstream sent inside a 2xx answer (the
 // error member of a JSON body, or an error event of a stream) to the
 // attempt's error, as providers map an error status: its numeric code or
 // status, when a plausible HTTP status (400-599), is taken as the status
@@ -24,8 +16,10 @@ const (
 // balancer.Classify, and vLLM's client-caused 400 events are not held
 // against the deployment); anything else is a 502 whose UpstreamStatus is
 // the 2xx sent, a failure of the deployment. Every string field is
-// redacted with red (when the provider has one) and bounded.
-func inbandError(provider string, errV []byte, status int, red providers.Redactor) *llm.Error {
+// redacted with red (when the provider has one) and bounded and cleaned as
+// an error status's fields are (see clip). It is the one mapping of
+// in-band errors: the router's raw relays and the codecs' decoder share it.
+func InbandError(provider string, errV []byte, status int, red Redactor) *llm.Error {
 	var f struct {
 		Message json.RawMessage `json:"message"`
 		Type    json.RawMessage `json:"type"`
@@ -43,16 +37,13 @@ func inbandError(provider string, errV []byte, status int, red providers.Redacto
 		if red != nil && s != "" {
 			s = string(red.Redact(nil, []byte(s)))
 		}
-		if len(s) > n {
-			s = strings.ToValidUTF8(s[:n], "") // no rune cut in half
-		}
-		return s
+		return clip(s, n)
 	}
 	e := &llm.Error{Kind: llm.KindUpstream, Provider: provider}
-	e.Message = scrub(msg, maxInbandMessage)
-	e.Type = scrub(rawString(f.Type), maxInbandField)
-	e.Param = scrub(rawString(f.Param), maxInbandField)
-	e.Code = scrub(rawString(f.Code), maxInbandField)
+	e.Message = scrub(msg, maxErrorMessage)
+	e.Type = scrub(rawString(f.Type), maxErrorField)
+	e.Param = scrub(rawString(f.Param), maxErrorField)
+	e.Code = scrub(rawString(f.Code), maxErrorField)
 	code := rawStatus(f.Code)
 	if code == 0 {
 		code = rawStatus(f.Status)
@@ -81,10 +72,10 @@ func inbandError(provider string, errV []byte, status int, red providers.Redacto
 	return e
 }
 
-// isErrorValue reports whether the value of an error member says an error
+// IsErrorValue reports whether the value of an error member says an error
 // happened: an object or a non-empty string. null, false, "" and the like,
 // which some servers send beside a good answer, do not.
-func isErrorValue(v []byte) bool {
+func IsErrorValue(v []byte) bool {
 	return len(v) > 0 && (v[0] == '{' || (v[0] == '"' && len(v) > 2))
 }
 
