@@ -394,7 +394,10 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 		}
 		return append(buf, "\n\n"...)
 	}
-	return m.streamEvents(w, r, b, eventPlan{n: events, delayFrom: head, delayTo: head + n - 1, appendEvent: appendEvent})
+	// As in the OpenAI stream, the first delta follows the TTFT at once and
+	// the chunk delay comes before every later delta and before
+	// content_block_stop: ttft + n × chunk-delay in all.
+	return m.streamEvents(w, r, b, eventPlan{n: events, delayFrom: head + 1, delayTo: head + n, appendEvent: appendEvent})
 }
 
 // handleCountTokens serves POST /v1/messages/count_tokens.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 var anthropicHeaders = map[string]string{"anthropic-version": "2023-06-01"}
@@ -238,6 +239,49 @@ func readAllErr(resp *http.Response) ([]byte, error) {
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(resp.Body)
 	return buf.Bytes(), err
+}
+
+// TestAnthropicTimings checks that a Messages stream keeps the OpenAI
+// stream's timing (what sluice-bench compares): the first text delta right
+// after the TTFT, the chunk delay before every later delta and before the
+// block's end, latency + ttft + chunks × chunk-delay in all.
+func TestAnthropicTimings(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	const latency, ttft, delay = 30 * time.Millisecond, 40 * time.Millisecond, 150 * time.Millisecond
+	hdr := withHeaders(map[string]string{"X-Mock-Latency": latency.String(), "X-Mock-TTFT": ttft.String(),
+		"X-Mock-Chunk-Delay": delay.String(), "X-Mock-Chunks": "3"})
+	start := time.Now()
+	resp := post(t, srv, "/v1/messages", `{"model":"claude-x","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"x"}]}`, hdr)
+	br := bufio.NewReader(resp.Body)
+	var startAt, firstDelta time.Duration
+	deltas := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		switch strings.TrimSpace(line) {
+		case "event: message_start":
+			startAt = time.Since(start)
+		case "event: content_block_delta":
+			if deltas++; deltas == 1 {
+				firstDelta = time.Since(start)
+			}
+		}
+	}
+	total := time.Since(start)
+	if deltas != 3 {
+		t.Fatalf("%d deltas, want 3", deltas)
+	}
+	if startAt < latency+ttft {
+		t.Fatalf("message_start after %v, want ≥ %v", startAt, latency+ttft)
+	}
+	if gap := firstDelta - startAt; gap >= delay/2 {
+		t.Fatalf("first delta %v after message_start, want no chunk delay before it", gap)
+	}
+	if total < latency+ttft+3*delay {
+		t.Fatalf("stream took %v, want ≥ %v", total, latency+ttft+3*delay)
+	}
 }
 
 func TestAnthropicThinking(t *testing.T) {

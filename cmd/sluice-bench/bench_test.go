@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,10 +24,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// parseAll reads every response in raw with the load generator's parser.
-func parseAll(t *testing.T, raw string, stream bool) ([]result, error) {
+// parseAll reads every response in raw with the load generator's parser;
+// sse names the dialect of streamed bodies ("" = not streamed).
+func parseAll(t *testing.T, raw string, sse string) ([]result, error) {
 	t.Helper()
-	c := newConn(target{}, time.Second, stream)
+	var d *sseDialect
+	if sse != "" {
+		dd, ok := sseDialectOf(sse)
+		if !ok {
+			t.Fatalf("unknown dialect %q", sse)
+		}
+		d = &dd
+	}
+	c := newConn(target{}, time.Second, d)
 	c.br = bufio.NewReaderSize(strings.NewReader(raw), 64) // small buffer: exercise refills
 	var out []result
 	for {
@@ -48,18 +58,31 @@ func TestReadResponse(t *testing.T) {
 	sse := "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n" +
 		"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n" +
 		"data: [DONE]\n\n"
-	// Split the SSE body into 7-byte chunks so both patterns straddle chunks.
-	var chunked strings.Builder
-	for i := 0; i < len(sse); i += 7 {
-		part := sse[i:min(i+7, len(sse))]
-		fmt.Fprintf(&chunked, "%x\r\n%s\r\n", len(part), part)
+	// Anthropic's documented stream (message_start's content is empty,
+	// content_block_start's text is "").
+	anth := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n" +
+		"event: ping\ndata: {\"type\": \"ping\"}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n" +
+		"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	// Split SSE bodies into 7-byte chunks so the patterns straddle chunks.
+	chunk := func(body string) string {
+		var b strings.Builder
+		for i := 0; i < len(body); i += 7 {
+			part := body[i:min(i+7, len(body))]
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(part), part)
+		}
+		b.WriteString("0\r\n\r\n")
+		return b.String()
 	}
-	chunked.WriteString("0\r\n\r\n")
+	sseHead := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 	tests := []struct {
 		name      string
 		raw       string
-		stream    bool
+		sse       string // dialect of a streamed body; "" = not streamed
 		wantErr   bool
 		statuses  []int
 		bodyBytes []int64
@@ -88,8 +111,8 @@ func TestReadResponse(t *testing.T) {
 		},
 		{
 			name:      "SSE split across chunks",
-			raw:       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked.String(),
-			stream:    true,
+			raw:       sseHead + chunk(sse),
+			sse:       sseOpenAI,
 			statuses:  []int{200},
 			bodyBytes: []int64{int64(len(sse))},
 			token:     true,
@@ -98,11 +121,34 @@ func TestReadResponse(t *testing.T) {
 		{
 			name:      "close-delimited body",
 			raw:       "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + sse,
-			stream:    true,
+			sse:       sseOpenAI,
 			statuses:  []int{200},
 			bodyBytes: []int64{int64(len(sse))},
 			token:     true,
 			done:      true,
+		},
+		{
+			name:      "Anthropic SSE split across chunks",
+			raw:       sseHead + chunk(anth),
+			sse:       sseAnthropic,
+			statuses:  []int{200},
+			bodyBytes: []int64{int64(len(anth))},
+			token:     true,
+			done:      true,
+		},
+		{
+			name:      "Anthropic SSE read as OpenAI: no token, no end",
+			raw:       sseHead + chunk(anth),
+			sse:       sseOpenAI,
+			statuses:  []int{200},
+			bodyBytes: []int64{int64(len(anth))},
+		},
+		{
+			name:      "Anthropic SSE without text and message_stop",
+			raw:       sseHead + chunk(anth[:strings.Index(anth, "event: content_block_delta")]),
+			sse:       sseAnthropic,
+			statuses:  []int{200},
+			bodyBytes: []int64{int64(strings.Index(anth, "event: content_block_delta"))},
 		},
 		{name: "bad status line", raw: "HTTX/1.1 200 OK\r\n\r\n", wantErr: true},
 		{name: "bad chunk size", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", wantErr: true},
@@ -111,7 +157,7 @@ func TestReadResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseAll(t, tt.raw, tt.stream)
+			got, err := parseAll(t, tt.raw, tt.sse)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("no error; got %+v", got)
@@ -129,7 +175,7 @@ func TestReadResponse(t *testing.T) {
 					t.Fatalf("response %d: status %d body %d, want %d and %d", i, r.status, r.bodyBytes, tt.statuses[i], tt.bodyBytes[i])
 				}
 			}
-			if tt.stream {
+			if tt.sse != "" {
 				if (!got[0].firstToken.IsZero()) != tt.token || got[0].sawDone != tt.done {
 					t.Fatalf("token %v done %v, want %v %v", !got[0].firstToken.IsZero(), got[0].sawDone, tt.token, tt.done)
 				}
@@ -143,18 +189,24 @@ func TestReadResponse(t *testing.T) {
 
 func TestHasToken(t *testing.T) {
 	tests := []struct {
+		sse  string
 		in   string
 		want bool
 	}{
-		{`"content":""`, false},
-		{`"content":"`, false},
-		{`"content":"","x":1,"content":"a"`, true},
-		{`"content":"a"`, true},
-		{`nothing`, false},
+		{sseOpenAI, `"content":""`, false},
+		{sseOpenAI, `"content":"`, false},
+		{sseOpenAI, `"content":"","x":1,"content":"a"`, true},
+		{sseOpenAI, `"content":"a"`, true},
+		{sseOpenAI, `nothing`, false},
+		{sseOpenAI, `"text":"a"`, false},
+		{sseAnthropic, `"content":[],"text":""`, false},
+		{sseAnthropic, `"delta":{"type":"text_delta","text":"Hi"}`, true},
+		{sseAnthropic, `"content":"a"`, false},
 	}
 	for _, tt := range tests {
-		if got := hasToken([]byte(tt.in)); got != tt.want {
-			t.Fatalf("hasToken(%q) = %v, want %v", tt.in, got, tt.want)
+		d, _ := sseDialectOf(tt.sse)
+		if got := hasToken([]byte(tt.in), d.token); got != tt.want {
+			t.Fatalf("%s: hasToken(%q) = %v, want %v", tt.sse, tt.in, got, tt.want)
 		}
 	}
 }
@@ -227,6 +279,25 @@ func stubServer(t *testing.T) *httptest.Server {
 		}
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
 	})
+	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("X-Api-Key") != "test" || r.Header.Get("Anthropic-Version") != anthropicVersion || r.Header.Get("Authorization") != "" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		f := w.(http.Flusher)
+		_, _ = io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"content\":[]}}\n\n"+
+			"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+		f.Flush()
+		time.Sleep(2 * time.Millisecond)
+		for _, tok := range []string{"Hel", "lo"} {
+			fmt.Fprintf(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%q}}\n\n", tok)
+			f.Flush()
+		}
+		_, _ = io.WriteString(w, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"+
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -240,13 +311,15 @@ func TestRunLoadAgainstHTTPTest(t *testing.T) {
 		spec LoadSpec
 	}{
 		{"closed content-length", LoadSpec{Mode: modeClosed, Conns: 4, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
-			Target: newTarget(addr, "/cl", "Bearer test", []byte(`{}`))}},
+			Target: newTarget(addr, "/cl", []byte(`{}`), "Authorization: Bearer test")}},
 		{"closed chunked", LoadSpec{Mode: modeClosed, Conns: 4, Duration: 300 * time.Millisecond,
-			Target: newTarget(addr, "/chunked", "", []byte(`{}`))}},
+			Target: newTarget(addr, "/chunked", []byte(`{}`))}},
 		{"open content-length", LoadSpec{Mode: modeOpen, Conns: 8, Duration: 300 * time.Millisecond, Rate: 200,
-			Target: newTarget(addr, "/cl", "Bearer test", []byte(`{}`))}},
+			Target: newTarget(addr, "/cl", []byte(`{}`), "Authorization: Bearer test")}},
 		{"open stream", LoadSpec{Mode: modeOpen, Conns: 8, Duration: 300 * time.Millisecond, Rate: 100, Stream: true,
-			Target: newTarget(addr, "/sse", "", []byte(`{"stream":true}`))}},
+			Target: newTarget(addr, "/sse", []byte(`{"stream":true}`))}},
+		{"open stream, Anthropic", LoadSpec{Mode: modeOpen, Conns: 8, Duration: 300 * time.Millisecond, Rate: 100, Stream: true, SSE: sseAnthropic,
+			Target: newTarget(addr, "/v1/messages", []byte(`{"stream":true}`), "X-Api-Key: test", "Anthropic-Version: "+anthropicVersion)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,7 +360,7 @@ func TestRunLoadCountsErrors(t *testing.T) {
 	srv := stubServer(t)
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	spec := LoadSpec{Mode: modeClosed, Conns: 2, Duration: 200 * time.Millisecond, Timeout: 5 * time.Second,
-		Target: newTarget(addr, "/cl", "Bearer wrong", []byte(`{}`))}
+		Target: newTarget(addr, "/cl", []byte(`{}`), "Authorization: Bearer wrong")}
 	r, err := RunLoad(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("RunLoad: %v", err)
@@ -333,5 +406,185 @@ func TestQuickHarness(t *testing.T) {
 	}
 	if res.MemAfter.RSSMiB <= 0 || res.MemAfter.HWMMiB < res.MemAfter.RSSMiB {
 		t.Fatalf("memory %+v", res.MemAfter)
+	}
+}
+
+func TestParseFamily(t *testing.T) {
+	tests := []struct {
+		args    []string
+		family  string
+		model   string
+		wantErr bool
+	}{
+		{nil, familyOpenAI, "gpt-4o-mini", false},
+		{[]string{"--family", "openai"}, familyOpenAI, "gpt-4o-mini", false},
+		{[]string{"--family", "anthropic-translated"}, familyAnthropicTranslated, defaultAnthropicModel, false},
+		{[]string{"--family", "anthropic-raw"}, familyAnthropicRaw, defaultAnthropicModel, false},
+		{[]string{"--family", "anthropic-raw", "--model", "claude-x"}, familyAnthropicRaw, "claude-x", false},
+		{[]string{"--model", "m", "--family", "anthropic-translated"}, familyAnthropicTranslated, "m", false},
+		{[]string{"--family", "anthropic"}, "", "", true},
+		{[]string{"--family", ""}, "", "", true},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(tt.args, io.Discard)
+		if tt.wantErr {
+			if err == nil {
+				t.Fatalf("%v: no error", tt.args)
+			}
+			continue
+		}
+		if err != nil || c.Family != tt.family || c.Model != tt.model {
+			t.Fatalf("%v: family %q model %q err %v, want %q %q", tt.args, c.Family, c.Model, err, tt.family, tt.model)
+		}
+	}
+}
+
+func TestLanesAndSeeding(t *testing.T) {
+	base := func(family string) config {
+		c, err := parseFlags([]string{"--family", family, "--max-tokens", "7"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	oa := `{"max_tokens":7,"messages":[{"content":"Say hello in one short sentence.","role":"user"}],"model":"%s"}`
+	oaStream := `{"max_tokens":7,"messages":[{"content":"Say hello in one short sentence.","role":"user"}],"model":"%s","stream":true,"stream_options":{"include_usage":true}}`
+	an := `{"max_tokens":7,"messages":[{"content":"Say hello in one short sentence.","role":"user"}],"model":"%s"}`
+	anStream := `{"max_tokens":7,"messages":[{"content":"Say hello in one short sentence.","role":"user"}],"model":"%s","stream":true}`
+	type side struct {
+		path, authHeader, sse, plain, stream, cred string
+		args                                       []string
+	}
+	m := "gpt-4o-mini"
+	c := defaultAnthropicModel
+	openaiSide := func(model string) side {
+		return side{"/v1/chat/completions", "Authorization", sseOpenAI, fmt.Sprintf(oa, model), fmt.Sprintf(oaStream, model), "Bearer k", nil}
+	}
+	anthropicSide := side{"/v1/messages", "X-Api-Key", sseAnthropic, fmt.Sprintf(an, c), fmt.Sprintf(anStream, c), "k",
+		[]string{"--path", "/v1/messages", "--auth-header", "X-Api-Key", "--header", "Anthropic-Version: 2023-06-01", "--sse", "anthropic"}}
+	tests := []struct {
+		family          string
+		direct, through side
+		provider        map[string]any
+	}{
+		{familyOpenAI, openaiSide(m), openaiSide(m),
+			map[string]any{"name": "mock", "type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1", "api_key": "mk"}},
+		{familyAnthropicTranslated, anthropicSide, openaiSide(c),
+			map[string]any{"name": "mock", "type": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "mk"}},
+		{familyAnthropicRaw, anthropicSide, anthropicSide,
+			map[string]any{"name": "mock", "type": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "mk"}},
+	}
+	for _, tt := range tests {
+		d, th := lanes(base(tt.family))
+		for _, x := range []struct {
+			name string
+			got  lane
+			want side
+		}{{"direct", d, tt.direct}, {"through", th, tt.through}} {
+			l, w := x.got, x.want
+			if l.path != w.path || l.authHeader != w.authHeader || l.sse != w.sse || string(l.plain) != w.plain ||
+				string(l.stream) != w.stream || l.credential("k") != w.cred || fmt.Sprint(l.loadArgs()) != fmt.Sprint(w.args) {
+				t.Fatalf("%s %s: lane %+v plain %s stream %s cred %q args %q, want %+v", tt.family, x.name, l, l.plain, l.stream,
+					l.credential("k"), l.loadArgs(), w)
+			}
+			if string(l.body(true)) != w.stream || string(l.body(false)) != w.plain {
+				t.Fatalf("%s %s: body() picks the wrong body", tt.family, x.name)
+			}
+		}
+		if got := providerSpec(tt.family, "http://127.0.0.1:9", "mk"); fmt.Sprint(got) != fmt.Sprint(tt.provider) {
+			t.Fatalf("%s: provider %v, want %v", tt.family, got, tt.provider)
+		}
+	}
+}
+
+// TestSeedPostsProvider checks what seed sends to the admin API.
+func TestSeedPostsProvider(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.URL.Path+" "+string(b))
+		if r.Header.Get("X-API-KEY") != "adm" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/admin/keys" {
+			_, _ = io.WriteString(w, `{"key":"sk-new"}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	a := &admin{base: srv.URL, key: "adm", client: srv.Client()}
+	key, err := seed(context.Background(), a, providerSpec(familyAnthropicRaw, "http://127.0.0.1:9", "mk"), "claude-x")
+	if err != nil || key != "sk-new" {
+		t.Fatalf("seed = %q, %v", key, err)
+	}
+	if len(got) != 3 || got[0] != `/admin/providers {"api_key":"mk","base_url":"http://127.0.0.1:9","name":"mock","type":"anthropic"}` ||
+		!strings.HasPrefix(got[1], `/admin/models {"deployments":[{"input_price_per_mtok":0.15,"model":"claude-x",`) {
+		t.Fatalf("admin requests: %q", got)
+	}
+}
+
+// TestNewTargetBytes pins the request bytes: the OpenAI lane's are what
+// they were before --family existed.
+func TestNewTargetBytes(t *testing.T) {
+	got := string(newTarget("127.0.0.1:1", "/v1/chat/completions", []byte(`{}`), "Authorization: Bearer k").request)
+	want := "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: sluice-bench\r\nAuthorization: Bearer k\r\n" +
+		"Content-Type: application/json\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n{}"
+	if got != want {
+		t.Fatalf("request\n%q\nwant\n%q", got, want)
+	}
+	got = string(newTarget("127.0.0.1:1", "/v1/messages", []byte(`{}`), "", "Anthropic-Version: 2023-06-01").request)
+	want = "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: sluice-bench\r\nAnthropic-Version: 2023-06-01\r\n" +
+		"Content-Type: application/json\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n{}"
+	if got != want {
+		t.Fatalf("request\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestHeaderList(t *testing.T) {
+	var h headerList
+	for _, ok := range []string{"Anthropic-Version: 2023-06-01", "X-A:b"} {
+		if err := h.Set(ok); err != nil {
+			t.Fatalf("Set(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"no colon", ": v", "X-A: b\r\nX-B: c", "Bad Name: v"} {
+		if err := h.Set(bad); err == nil {
+			t.Fatalf("Set(%q): no error", bad)
+		}
+	}
+	if len(h) != 2 {
+		t.Fatalf("headers %q", h)
+	}
+}
+
+// TestLoadMainAnthropicLane runs the load subcommand with the Anthropic
+// lane's flags against the stub, which checks x-api-key and
+// anthropic-version and streams Anthropic events.
+func TestLoadMainAnthropicLane(t *testing.T) {
+	srv := stubServer(t)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	c, err := parseFlags([]string{"--family", familyAnthropicRaw}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, l := lanes(c)
+	t.Setenv(authEnv, l.credential("test"))
+	args := append([]string{"--addr", addr, "--body", string(l.stream), "--mode", modeOpen, "--conns", "4",
+		"--duration", "200ms", "--rate", "50", "--stream"}, l.loadArgs()...)
+	var out, errb bytes.Buffer
+	if code := loadMain(args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var r LoadResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.OK != 10 || r.Errors != 0 || r.NoToken != 0 || r.TTFT == nil || r.TTFT.P50 < 2 {
+		t.Fatalf("result %+v (first error %s)", r, r.FirstError)
+	}
+	if code := loadMain(append(args, "--sse", "gemini"), io.Discard, io.Discard); code != 2 {
+		t.Fatalf("unknown --sse: exit %d, want 2", code)
 	}
 }

@@ -18,6 +18,14 @@
 // load generator is a small HTTP/1.1 keep-alive client written on net.Conn
 // with pre-built request bytes; net/http is not on the hot path.
 //
+// By default both sides speak OpenAI chat completions to an
+// openai-compatible provider. --family anthropic-translated seeds an
+// anthropic provider and sends OpenAI chat through Sluice (the translated
+// lane) while the direct side sends the same chat as Anthropic Messages to
+// the mock's /v1/messages; --family anthropic-raw sends Anthropic Messages
+// both ways (the raw lane). Streams are read in each side's own SSE dialect
+// (first text delta, data: [DONE] or message_stop).
+//
 // Usage:
 //
 //	go run ./cmd/sluice-bench [--quick] [--json out.json] [flags]

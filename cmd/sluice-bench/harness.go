@@ -25,6 +25,27 @@ import (
 // mockKey is the API key the mock provider is started with.
 const mockKey = "mock-key"
 
+// Families (--family): which wire format is measured, and which of Sluice's
+// lanes it takes.
+const (
+	// familyOpenAI: OpenAI chat both ways, to an openai-compatible provider.
+	familyOpenAI = "openai"
+	// familyAnthropicTranslated: OpenAI chat through Sluice to an anthropic
+	// provider (the translated lane); directly, the same chat as an
+	// Anthropic Messages request, so the difference includes translation
+	// both ways.
+	familyAnthropicTranslated = "anthropic-translated"
+	// familyAnthropicRaw: Anthropic Messages both ways (the raw lane).
+	familyAnthropicRaw = "anthropic-raw"
+)
+
+// anthropicVersion is the anthropic-version header the Anthropic lanes send.
+const anthropicVersion = "2023-06-01"
+
+// defaultAnthropicModel is the model name with an anthropic family when
+// --model is not given (a label only: the mock answers any name).
+const defaultAnthropicModel = "claude-haiku-4-5"
+
 // config is the harness's flags.
 type config struct {
 	Conns          int
@@ -42,6 +63,7 @@ type config struct {
 	MockChunkDelay time.Duration
 	MockChunks     int
 	Model          string
+	Family         string
 	MaxTokens      int
 	AccessLog      bool
 	LogLevel       string
@@ -82,7 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.MockTTFT, "mock-ttft", 0, "mockllm --ttft (0 = mock default)")
 	fs.DurationVar(&c.MockChunkDelay, "mock-chunk-delay", 0, "mockllm --chunk-delay (0 = mock default)")
 	fs.IntVar(&c.MockChunks, "mock-chunks", 0, "mockllm --chunks (0 = mock default)")
-	fs.StringVar(&c.Model, "model", "gpt-4o-mini", "model name seeded and requested")
+	fs.StringVar(&c.Model, "model", "gpt-4o-mini", "model name seeded and requested (default "+defaultAnthropicModel+" with an anthropic family)")
+	fs.StringVar(&c.Family, "family", familyOpenAI, "wire format and lane: openai, anthropic-translated (OpenAI chat through sluice to an anthropic provider; direct: Anthropic Messages) or anthropic-raw (Anthropic Messages both ways)")
 	fs.IntVar(&c.MaxTokens, "max-tokens", 32, "max_tokens in each request")
 	fs.BoolVar(&c.AccessLog, "access-log", false, "turn sluice's access log on (written to a file in the temp dir)")
 	fs.StringVar(&c.LogLevel, "log-level", "warn", "SLUICE_LOG_LEVEL for sluice")
@@ -100,6 +123,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch c.Family {
+	case familyOpenAI:
+	case familyAnthropicTranslated, familyAnthropicRaw:
+		modelSet := false
+		fs.Visit(func(f *flag.Flag) { modelSet = modelSet || f.Name == "model" })
+		if !modelSet {
+			c.Model = defaultAnthropicModel
+		}
+	default:
+		return c, fmt.Errorf("unknown --family %q: want %s, %s or %s", c.Family, familyOpenAI, familyAnthropicTranslated, familyAnthropicRaw)
 	}
 	if c.Quick {
 		c.Duration, c.OpenDuration, c.StreamDuration = 2*time.Second, 2*time.Second, 2*time.Second
@@ -301,14 +335,20 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		return nil, err
 	}
 	a := &admin{base: "http://" + adminAddr, key: adminKey, client: &http.Client{Timeout: 10 * time.Second}}
-	key, err := seed(ctx, a, "http://"+mockAddr, mockKey, cfg.Model)
+	key, err := seed(ctx, a, providerSpec(cfg.Family, "http://"+mockAddr, mockKey), cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w (sluice log tail:\n%s)", err, sl.logTail(2000))
 	}
-	sluiceAuth := "Bearer " + key
-	plain, streamBody := requestBodies(cfg)
-	if err := waitRoute(ctx, "http://"+proxyAddr+"/v1/chat/completions", sluiceAuth, plain, 15*time.Second); err != nil {
+	directLane, sluiceLane := lanes(cfg)
+	direct := endpoint{name: "direct", addr: mockAddr, lane: directLane, auth: directLane.credential(mockKey), server: mock}
+	through := endpoint{name: "sluice", addr: proxyAddr, lane: sluiceLane, auth: sluiceLane.credential(key), server: sl}
+	if err := waitRoute(ctx, through, 15*time.Second); err != nil {
 		return nil, fmt.Errorf("sluice route not ready: %w (sluice log tail:\n%s)", err, sl.logTail(2000))
+	}
+	if cfg.Family != familyOpenAI {
+		if err := waitRoute(ctx, direct, 5*time.Second); err != nil {
+			return nil, fmt.Errorf("mock not answering the direct lane: %w", err)
+		}
 	}
 	if res.MemIdle, err = readMemory(sl.pid()); err != nil {
 		logf("memory: %v", err)
@@ -319,8 +359,6 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		return nil, err
 	}
 	r := &runner{self: self, cfg: cfg, logf: logf}
-	direct := endpoint{name: "direct", addr: mockAddr, auth: "Bearer " + mockKey, server: mock}
-	through := endpoint{name: "sluice", addr: proxyAddr, auth: sluiceAuth, server: sl}
 	skip := map[string]bool{}
 	for s := range strings.SplitSeq(cfg.skip, ",") {
 		skip[strings.TrimSpace(s)] = true
@@ -329,21 +367,21 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 	if !skip["closed"] {
 		args := []string{"--mode", modeClosed, "--conns", strconv.Itoa(cfg.Conns),
 			"--duration", cfg.Duration.String(), "--warmup", cfg.Warmup.String()}
-		if res.Closed, err = r.pair(ctx, "closed loop", args, plain, direct, through); err != nil {
+		if res.Closed, err = r.pair(ctx, "closed loop", args, false, direct, through); err != nil {
 			return nil, err
 		}
 	}
 	if !skip["open"] {
 		args := []string{"--mode", modeOpen, "--conns", strconv.Itoa(cfg.OpenConns),
 			"--duration", cfg.OpenDuration.String(), "--rate", ftoa(cfg.Rate)}
-		if res.Open, err = r.pair(ctx, "open loop", args, plain, direct, through); err != nil {
+		if res.Open, err = r.pair(ctx, "open loop", args, false, direct, through); err != nil {
 			return nil, err
 		}
 	}
 	if !skip["stream"] {
 		args := []string{"--mode", modeOpen, "--conns", strconv.Itoa(cfg.StreamConns), "--stream",
 			"--duration", cfg.StreamDuration.String(), "--rate", ftoa(cfg.StreamRate)}
-		if res.Stream, err = r.pair(ctx, "streaming", args, streamBody, direct, through); err != nil {
+		if res.Stream, err = r.pair(ctx, "streaming", args, true, direct, through); err != nil {
 			return nil, err
 		}
 	}
@@ -358,10 +396,63 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 
 // endpoint is one side of a comparison.
 type endpoint struct {
-	name   string
-	addr   string
-	auth   string
-	server *proc // whose CPU time is charged to this side
+	name string
+	addr string
+	lane
+	auth   string // the value of lane.authHeader
+	server *proc  // whose CPU time is charged to this side
+}
+
+// lane is how one side of a comparison is spoken to.
+type lane struct {
+	path       string   // request path
+	authHeader string   // header carrying the credential
+	headers    []string // extra "Name: value" headers, not secret
+	sse        string   // dialect of streamed answers
+	plain      []byte   // non-streamed request body
+	stream     []byte   // streamed request body
+}
+
+// body returns the streamed or the non-streamed request body.
+func (l lane) body(stream bool) []byte {
+	if stream {
+		return l.stream
+	}
+	return l.plain
+}
+
+// credential returns the value of l.authHeader for a key.
+func (l lane) credential(key string) string {
+	if l.authHeader == "Authorization" {
+		return "Bearer " + key
+	}
+	return key
+}
+
+// lanes returns how the mock (direct) and Sluice (through) are spoken to
+// for cfg.Family.
+func lanes(cfg config) (direct, through lane) {
+	plain, stream := requestBodies(cfg)
+	openai := lane{path: "/v1/chat/completions", authHeader: "Authorization", sse: sseOpenAI, plain: plain, stream: stream}
+	plain, stream = anthropicBodies(cfg)
+	anthropic := lane{path: "/v1/messages", authHeader: "X-Api-Key", headers: []string{"Anthropic-Version: " + anthropicVersion},
+		sse: sseAnthropic, plain: plain, stream: stream}
+	switch cfg.Family {
+	case familyAnthropicTranslated:
+		return anthropic, openai
+	case familyAnthropicRaw:
+		return anthropic, anthropic
+	}
+	return openai, openai
+}
+
+// providerSpec is the provider seeded for a family: the mock behind
+// OpenAI's surface (base URL with /v1) or Anthropic's (the bare origin).
+func providerSpec(family, mockURL, mockKey string) map[string]any {
+	if family == familyAnthropicTranslated || family == familyAnthropicRaw {
+		return map[string]any{"name": "mock", "type": "anthropic", "base_url": mockURL, "api_key": mockKey}
+	}
+	return map[string]any{"name": "mock", "type": "openai-compatible", "base_url": mockURL + "/v1", "api_key": mockKey}
 }
 
 // runner starts load processes.
@@ -371,16 +462,17 @@ type runner struct {
 	logf func(string, ...any)
 }
 
-// pair runs the same load against direct and through, one after the other.
-func (r *runner) pair(ctx context.Context, phase string, args []string, body []byte, direct, through endpoint) (*PhasePair, error) {
+// pair runs the same load against direct and through, one after the other;
+// stream selects the streamed request bodies.
+func (r *runner) pair(ctx context.Context, phase string, args []string, stream bool, direct, through endpoint) (*PhasePair, error) {
 	p := &PhasePair{}
 	var err error
 	var srvCPU, loadCPU float64
-	if p.Direct, srvCPU, loadCPU, err = r.load(ctx, phase, args, body, direct); err != nil {
+	if p.Direct, srvCPU, loadCPU, err = r.load(ctx, phase, args, stream, direct); err != nil {
 		return nil, err
 	}
 	p.DirectCPUPerReqUS, p.DirectLoadCPUPerReqUS = perReq(srvCPU, p.Direct), perReq(loadCPU, p.Direct)
-	if p.Sluice, srvCPU, loadCPU, err = r.load(ctx, phase, args, body, through); err != nil {
+	if p.Sluice, srvCPU, loadCPU, err = r.load(ctx, phase, args, stream, through); err != nil {
 		return nil, err
 	}
 	p.SluiceCPUPerReqUS, p.SluiceLoadCPUPerReqUS = perReq(srvCPU, p.Sluice), perReq(loadCPU, p.Sluice)
@@ -397,10 +489,10 @@ func perReq(cpuUS float64, r LoadResult) float64 {
 
 // load runs one load process against ep and returns its result, the CPU
 // time (µs) ep's server used meanwhile and the load process's own CPU time.
-func (r *runner) load(ctx context.Context, phase string, args []string, body []byte, ep endpoint) (LoadResult, float64, float64, error) {
+func (r *runner) load(ctx context.Context, phase string, args []string, stream bool, ep endpoint) (LoadResult, float64, float64, error) {
 	r.logf("%s: %s (%s)", phase, ep.name, ep.addr)
-	full := append([]string{"load", "--addr", ep.addr, "--body", string(body),
-		"--timeout", r.cfg.Timeout.String()}, args...)
+	full := append(append([]string{"load", "--addr", ep.addr, "--body", string(ep.body(stream)),
+		"--timeout", r.cfg.Timeout.String()}, args...), ep.loadArgs()...)
 	cmd := exec.CommandContext(ctx, r.self, full...)
 	env := append(os.Environ(), roleEnv+"=load", authEnv+"="+ep.auth)
 	if r.cfg.LoadProcs > 0 {
@@ -432,6 +524,34 @@ func (r *runner) load(ctx context.Context, phase string, args []string, body []b
 	}
 	time.Sleep(300 * time.Millisecond) // let the servers settle between runs
 	return lr, float64((after - before).Microseconds()), loadCPU, nil
+}
+
+// loadArgs returns the load subcommand's flags for l that differ from its
+// defaults (none for the OpenAI lane).
+func (l lane) loadArgs() []string {
+	var a []string
+	if l.path != "/v1/chat/completions" {
+		a = append(a, "--path", l.path)
+	}
+	if l.authHeader != "Authorization" {
+		a = append(a, "--auth-header", l.authHeader)
+	}
+	for _, h := range l.headers {
+		a = append(a, "--header", h)
+	}
+	if l.sse != sseOpenAI {
+		a = append(a, "--sse", l.sse)
+	}
+	return a
+}
+
+// anthropicBodies returns the Anthropic Messages equivalents of
+// requestBodies: the same message, max_tokens and streaming.
+func anthropicBodies(cfg config) (plain, stream []byte) {
+	msg := []map[string]string{{"role": "user", "content": "Say hello in one short sentence."}}
+	p, _ := json.Marshal(map[string]any{"model": cfg.Model, "max_tokens": cfg.MaxTokens, "messages": msg})
+	s, _ := json.Marshal(map[string]any{"model": cfg.Model, "max_tokens": cfg.MaxTokens, "messages": msg, "stream": true})
+	return p, s
 }
 
 // requestBodies returns the non-streaming and streaming chat bodies.
@@ -499,7 +619,7 @@ func settingsOf(c config) map[string]any {
 		"rate": c.Rate, "open_duration": c.OpenDuration.String(), "open_conns": c.OpenConns,
 		"stream_rate": c.StreamRate, "stream_duration": c.StreamDuration.String(), "stream_conns": c.StreamConns,
 		"timeout": c.Timeout.String(), "mock_latency": c.MockLatency.String(), "mock_ttft": c.MockTTFT.String(),
-		"mock_chunk_delay": c.MockChunkDelay.String(), "mock_chunks": c.MockChunks, "model": c.Model,
+		"mock_chunk_delay": c.MockChunkDelay.String(), "mock_chunks": c.MockChunks, "model": c.Model, "family": c.Family,
 		"max_tokens": c.MaxTokens, "access_log": c.AccessLog, "log_level": c.LogLevel,
 		"redis": c.RedisURL != "", "load_gomaxprocs": c.LoadProcs, "quick": c.Quick,
 	}

@@ -17,15 +17,35 @@ var (
 	errTooLarge  = errors.New("HTTP response header line too long")
 )
 
-// Patterns searched for in streamed bodies.
-var (
-	contentPattern = []byte(`"content":"`)
-	donePattern    = []byte("data: [DONE]")
+// SSE dialects the load generator reads streamed bodies in.
+const (
+	sseOpenAI    = "openai"    // chat completion chunks, ended by data: [DONE]
+	sseAnthropic = "anthropic" // Messages events, ended by message_stop
 )
 
+// sseDialect is what the load generator looks for in a streamed body: a
+// field whose non-empty string value is generated text (the first one marks
+// the first token), and the stream's last event.
+type sseDialect struct {
+	token []byte
+	done  []byte
+}
+
+// sseDialectOf returns the patterns of a dialect by name.
+func sseDialectOf(name string) (sseDialect, bool) {
+	switch name {
+	case sseOpenAI:
+		return sseDialect{token: []byte(`"content":"`), done: []byte("data: [DONE]")}, true
+	case sseAnthropic:
+		// The first text_delta; content_block_start's "text":"" is empty.
+		return sseDialect{token: []byte(`"text":"`), done: []byte("event: message_stop")}, true
+	}
+	return sseDialect{}, false
+}
+
 // carryLen is how many trailing bytes of a streamed body are kept so that a
-// pattern split across two reads is still found.
-const carryLen = 16
+// pattern split across two reads is still found; longer than any pattern.
+const carryLen = 32
 
 // target is where and what the load generator sends: the dial address and the
 // complete, pre-built bytes of one HTTP/1.1 request.
@@ -34,13 +54,16 @@ type target struct {
 	request []byte
 }
 
-// newTarget pre-builds a POST of body to path on addr (host:port). auth, when
-// not empty, is sent as the Authorization header value.
-func newTarget(addr, path, auth string, body []byte) target {
+// newTarget pre-builds a POST of body to path on addr (host:port). Each of
+// headers is a "Name: value" line sent as it is, in order; empty ones are
+// skipped.
+func newTarget(addr, path string, body []byte, headers ...string) target {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sluice-bench\r\n", path, addr)
-	if auth != "" {
-		fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
+	for _, h := range headers {
+		if h != "" {
+			fmt.Fprintf(&b, "%s\r\n", h)
+		}
 	}
 	fmt.Fprintf(&b, "Content-Type: application/json\r\nAccept: */*\r\nContent-Length: %d\r\n\r\n", len(body))
 	b.Write(body)
@@ -53,7 +76,7 @@ type result struct {
 	bodyBytes   int64
 	firstToken  time.Time // streaming: when the first non-empty content arrived
 	firstByte   time.Time // streaming: when the first body byte arrived
-	sawDone     bool      // streaming: "data: [DONE]" was seen
+	sawDone     bool      // streaming: the stream's last event was seen
 	overheadMS  float64   // value of x-sluice-overhead-ms, when present
 	hasOverhead bool
 }
@@ -64,13 +87,19 @@ type conn struct {
 	nc      net.Conn
 	br      *bufio.Reader
 	timeout time.Duration
-	stream  bool // scan bodies for SSE content and [DONE]
+	stream  bool // scan bodies for the first token and the last event of sse
+	sse     sseDialect
 	scratch []byte
 }
 
-// newConn returns an unconnected conn; the first exchange dials.
-func newConn(t target, timeout time.Duration, stream bool) *conn {
-	return &conn{t: t, timeout: timeout, stream: stream, scratch: make([]byte, 0, 32<<10)}
+// newConn returns an unconnected conn; the first exchange dials. sse, when
+// not nil, is the dialect streamed bodies are scanned in.
+func newConn(t target, timeout time.Duration, sse *sseDialect) *conn {
+	c := &conn{t: t, timeout: timeout, scratch: make([]byte, 0, 32<<10)}
+	if sse != nil {
+		c.stream, c.sse = true, *sse
+	}
+	return c
 }
 
 // dial connects if not connected.
@@ -256,10 +285,10 @@ func (c *conn) body(res *result, n int64, carry []byte) ([]byte, error) {
 				res.firstByte = now
 			}
 			c.scratch = append(append(c.scratch[:0], carry...), buf...)
-			if res.firstToken.IsZero() && hasToken(c.scratch) {
+			if res.firstToken.IsZero() && hasToken(c.scratch, c.sse.token) {
 				res.firstToken = now
 			}
-			if !res.sawDone && bytes.Contains(c.scratch, donePattern) {
+			if !res.sawDone && bytes.Contains(c.scratch, c.sse.done) {
 				res.sawDone = true
 			}
 			k := len(c.scratch) - carryLen
@@ -279,15 +308,15 @@ func (c *conn) body(res *result, n int64, carry []byte) ([]byte, error) {
 	return carry, nil
 }
 
-// hasToken reports whether b holds `"content":"` followed by a character
-// other than the closing quote, i.e. a non-empty content delta.
-func hasToken(b []byte) bool {
+// hasToken reports whether b holds pattern (such as `"content":"`) followed
+// by a character other than the closing quote, i.e. a non-empty delta.
+func hasToken(b, pattern []byte) bool {
 	for {
-		i := bytes.Index(b, contentPattern)
+		i := bytes.Index(b, pattern)
 		if i < 0 {
 			return false
 		}
-		j := i + len(contentPattern)
+		j := i + len(pattern)
 		if j >= len(b) {
 			return false
 		}

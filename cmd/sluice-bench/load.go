@@ -27,6 +27,7 @@ type LoadSpec struct {
 	Rate     float64       // open loop: requests per second
 	Timeout  time.Duration // per request
 	Stream   bool          // parse SSE bodies and measure time to first token
+	SSE      string        // streamed bodies' dialect: sseOpenAI (default) or sseAnthropic
 }
 
 // LoadResult is what a load run measured. Latencies are from the scheduled
@@ -88,7 +89,7 @@ func (w *worker) record(start, end time.Time, res result, err error, stream bool
 	if stream && !res.sawDone {
 		w.errs++
 		if w.firstErr == nil {
-			w.firstErr = errors.New("stream ended without data: [DONE]")
+			w.firstErr = errors.New("stream ended without its last event (data: [DONE] or message_stop)")
 		}
 		return
 	}
@@ -124,6 +125,12 @@ func RunLoad(ctx context.Context, spec LoadSpec) (LoadResult, error) {
 	if spec.Timeout <= 0 {
 		spec.Timeout = 30 * time.Second
 	}
+	if spec.SSE == "" {
+		spec.SSE = sseOpenAI
+	}
+	if _, ok := sseDialectOf(spec.SSE); !ok {
+		return LoadResult{}, fmt.Errorf("unknown SSE dialect %q", spec.SSE)
+	}
 	switch spec.Mode {
 	case modeClosed:
 		return runClosed(ctx, spec)
@@ -139,9 +146,14 @@ func RunLoad(ctx context.Context, spec LoadSpec) (LoadResult, error) {
 
 // dialAll connects n conns up front so dialing is not measured.
 func dialAll(spec LoadSpec) ([]*conn, error) {
+	var sse *sseDialect
+	if spec.Stream {
+		d, _ := sseDialectOf(spec.SSE)
+		sse = &d
+	}
 	conns := make([]*conn, spec.Conns)
 	for i := range conns {
-		conns[i] = newConn(spec.Target, spec.Timeout, spec.Stream)
+		conns[i] = newConn(spec.Target, spec.Timeout, sse)
 		if err := conns[i].dial(); err != nil {
 			for _, c := range conns[:i] {
 				c.close()

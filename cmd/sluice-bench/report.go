@@ -10,6 +10,9 @@ import (
 func writeMarkdown(w io.Writer, res *Results) {
 	s := res.Settings
 	fmt.Fprintf(w, "## Sluice benchmark\n\n")
+	if f := s["family"]; f != nil && f != familyOpenAI {
+		fmt.Fprintf(w, "Family %v: %s.\n\n", f, familyNote(fmt.Sprint(f)))
+	}
 	fmt.Fprintf(w, "%s, %d CPUs, all on 127.0.0.1; mock: latency=%v ttft=%v chunk-delay=%v chunks=%v (0 = mock default); quick=%v\n\n",
 		res.GoVersion, res.CPUs, s["mock_latency"], s["mock_ttft"], s["mock_chunk_delay"], s["mock_chunks"], s["quick"])
 	fmt.Fprintln(w, "| measurement | direct to mock | through sluice | added by sluice |")
@@ -87,4 +90,15 @@ func pct(a, b float64) string {
 		return ""
 	}
 	return fmt.Sprintf("%+.1f%%", (b-a)/a*100)
+}
+
+// familyNote says what the two columns of a family's report send.
+func familyNote(family string) string {
+	switch family {
+	case familyAnthropicTranslated:
+		return "direct = Anthropic Messages to the mock's /v1/messages; through sluice = the same chat as OpenAI /v1/chat/completions, translated to an anthropic provider and back"
+	case familyAnthropicRaw:
+		return "Anthropic Messages to /v1/messages both ways (sluice's raw lane to an anthropic provider)"
+	}
+	return "OpenAI chat completions both ways"
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -53,15 +54,10 @@ func (a *admin) post(ctx context.Context, path string, body, out any, allowed ..
 	return resp.StatusCode, nil
 }
 
-// seed creates the mock provider, the benchmark model and a fresh Sluice
-// key, and returns the key. Existing provider and model (409) are fine.
-func seed(ctx context.Context, a *admin, mockURL, mockKey, model string) (string, error) {
-	provider := map[string]any{
-		"name":     "mock",
-		"type":     "openai-compatible",
-		"base_url": mockURL + "/v1",
-		"api_key":  mockKey,
-	}
+// seed creates the provider (named "mock", see providerSpec), the benchmark
+// model and a fresh Sluice key, and returns the key. Existing provider and
+// model (409) are fine.
+func seed(ctx context.Context, a *admin, provider map[string]any, model string) (string, error) {
 	if _, err := a.post(ctx, "/admin/providers", provider, nil, http.StatusConflict); err != nil {
 		return "", err
 	}
@@ -91,19 +87,24 @@ func seed(ctx context.Context, a *admin, mockURL, mockKey, model string) (string
 	return key.Key, nil
 }
 
-// waitRoute sends one chat request through the proxy until it answers 200,
-// so the seeded configuration has reached the hot path before measuring.
-func waitRoute(ctx context.Context, url, auth string, body []byte, timeout time.Duration) error {
+// waitRoute sends ep's non-streamed request until it answers 200, so the
+// seeded configuration has reached the hot path before measuring.
+func waitRoute(ctx context.Context, ep endpoint, timeout time.Duration) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(timeout)
+	url := "http://" + ep.addr + ep.path
 	var last string
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(ep.plain))
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", auth)
+		req.Header.Set(ep.authHeader, ep.auth)
+		for _, h := range ep.headers {
+			k, v, _ := strings.Cut(h, ":")
+			req.Header.Set(k, strings.TrimSpace(v))
+		}
 		resp, err := client.Do(req)
 		if err == nil {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -368,8 +368,12 @@ func TestAppendConverseRequestRefuses(t *testing.T) {
 		r    llm.ChatRequest
 		want string
 	}{
-		"n":               {llm.ChatRequest{Messages: user, N: 2}, "n > 1"},
-		"response format": {llm.ChatRequest{Messages: user, ResponseFormat: &llm.ResponseFormat{Type: "json_object"}}, "response_format"},
+		"n": {llm.ChatRequest{Messages: user, N: 2}, "n > 1"},
+		"response format and tools": {llm.ChatRequest{Messages: user, ResponseFormat: &llm.ResponseFormat{Type: "json_object"},
+			Tools: []llm.Tool{{Name: "x"}}}, "together with tools"},
+		"response format type": {llm.ChatRequest{Messages: user, ResponseFormat: &llm.ResponseFormat{Type: "xml"}}, "response_format"},
+		"response schema":      {llm.ChatRequest{Messages: user, ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`[1]`)}}, "JSON Schema object"},
+		"reserved tool":        {llm.ChatRequest{Messages: user, Tools: []llm.Tool{{Name: JSONResponseTool}}}, "reserved"},
 		"image url": {llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartImage, Image: &llm.Image{URL: "https://example.com/a.png"}}}}}},
 			"image URLs are not supported for bedrock; send base64"},
 		"image type":  {llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartImage, Image: &llm.Image{MediaType: "image/bmp", Data: "AAAA"}}}}}}, "image type"},
@@ -505,20 +509,61 @@ func FuzzFastDelta(f *testing.F) {
 		`{"contentBlockIndex":0,"delta":{"text":"a","text":"b"}}`,
 		`{"contentBlockIndex":0,"Delta":{"text":"a"},"delta":{"text":"b"}}`,
 		`{"contentBlockIndex":7,"delta":{"toolUse":{"input":"x"}}}`,
+		`{"contentBlockIndex":5,"delta":{"toolUse":{"input":"{\"a\""}}}`,
 		`{"contentBlockIndex":0,"delta":{"text":"a"}} x`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
-		fast := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}}
+		fast := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}, jsonBlock: 5}
 		ok, handled := fast.fastDelta(p)
 		if !handled {
 			return
 		}
-		slow := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}}
+		slow := &StreamDecoder{tools: map[int]int{0: 0, 3: 1}, jsonBlock: 5}
 		ok2, err := slow.slowDelta(p)
 		if err != nil || ok != ok2 || fast.ev.Kind != slow.ev.Kind || fast.ev.Tool != slow.ev.Tool || fast.ev.Text != slow.ev.Text {
 			t.Fatalf("%s: fast %v %+v, slow %v %v %+v", p, ok, fast.ev, ok2, err, slow.ev)
 		}
 	})
+}
+
+// A JSON response format is a forced tool out, and text back.
+func TestResponseFormatEmulated(t *testing.T) {
+	r := &llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText, Text: "Name a song."}}}},
+		ResponseFormat: &llm.ResponseFormat{Type: "json_schema", Name: "song", Schema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`)}}
+	b, err := AppendConverseRequest(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"toolConfig":{"tools":[{"toolSpec":{"name":"sluice_json_response","description":"Give the answer as this tool's input: a JSON object matching its schema.",` +
+		`"inputSchema":{"json":{"type":"object","properties":{"title":{"type":"string"}}}}}}],"toolChoice":{"tool":{"name":"sluice_json_response"}}}`
+	if !bytes.Contains(b, []byte(want)) || !json.Valid(b) {
+		t.Fatalf("body %s", b)
+	}
+	r.ResponseFormat = &llm.ResponseFormat{Type: "json_object"}
+	if b, _ = AppendConverseRequest(nil, r); !bytes.Contains(b, []byte(`"inputSchema":{"json":{"type":"object"}}`)) {
+		t.Fatalf("json_object: %s", b)
+	}
+
+	resp, lerr := DecodeConverseResponse([]byte(`{"output":{"message":{"role":"assistant","content":[{"toolUse":{"toolUseId":"t","name":"sluice_json_response","input":{"title":"Wannabe"}}}]}},"stopReason":"tool_use"}`))
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	ch := resp.Choices[0]
+	if ch.FinishReason != "stop" || len(ch.Message.ToolCalls) != 0 || len(ch.Message.Content) != 1 || ch.Message.Content[0].Text != `{"title":"Wannabe"}` {
+		t.Fatalf("answer %+v", ch)
+	}
+
+	var s []byte
+	s = eventFrame(s, "messageStart", `{"role":"assistant"}`)
+	s = eventFrame(s, "contentBlockStart", `{"contentBlockIndex":0,"start":{"toolUse":{"toolUseId":"t","name":"sluice_json_response"}}}`)
+	s = eventFrame(s, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"toolUse":{"input":"{\"title\":"}}}`)
+	s = eventFrame(s, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"toolUse":{"input":" \"Wannabe\"}"}}}`)
+	s = eventFrame(s, "contentBlockStop", `{"contentBlockIndex":0}`)
+	s = eventFrame(s, "messageStop", `{"stopReason":"tool_use"}`)
+	got, err2 := collect(NewStreamDecoder(bytes.NewReader(s)))
+	if err2 != io.EOF || strings.Join(got, "|") != `start|text {"title":|text  "Wannabe"}|finish stop` {
+		t.Fatalf("stream %q %v", got, err2)
+	}
 }

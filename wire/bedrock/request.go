@@ -12,10 +12,15 @@ import (
 
 // AppendConverseRequest appends the Converse (and ConverseStream) body of
 // r to dst. The model is not in the body: it goes in the URL. What the
-// Converse API cannot express is a KindInvalidRequest error: n > 1, a
-// response format other than text, an image given by URL (the provider
-// fetches those first) or of a type Bedrock lacks, tool arguments or
-// schemas that are not JSON objects.
+// Converse API cannot express is a KindInvalidRequest error: n > 1, an
+// image given by URL (the provider fetches those first) or of a type
+// Bedrock lacks, tool arguments or schemas that are not JSON objects, a
+// JSON response format together with tools.
+//
+// Converse has no response format: a json_object or json_schema format is
+// emulated with a forced tool, JSONResponseTool, whose input schema is the
+// format's schema ({"type":"object"} for json_object); the decoders turn
+// that tool's input back into the answer's text, finishing with "stop".
 //
 // The mapping:
 //   - system parts → system [{text}], a {cachePoint} after each part
@@ -41,8 +46,9 @@ func AppendConverseRequest(dst []byte, r *llm.ChatRequest) ([]byte, *llm.Error) 
 	if r.N > 1 {
 		return dst, llm.Errorf(llm.KindInvalidRequest, "n > 1 is not supported for bedrock")
 	}
-	if rf := r.ResponseFormat; rf != nil && rf.Type != "" && rf.Type != "text" {
-		return dst, llm.Errorf(llm.KindInvalidRequest, "response_format %q is not supported for bedrock", rf.Type)
+	jsonSchema, err := responseSchema(r)
+	if err != nil {
+		return dst, err
 	}
 	e := encoder{b: dst}
 	e.b = append(e.b, `{"messages":[`...)
@@ -76,7 +82,9 @@ func AppendConverseRequest(dst []byte, r *llm.ChatRequest) ([]byte, *llm.Error) 
 	if err := e.inference(r); err != nil {
 		return dst, err
 	}
-	if err := e.tools(r); err != nil {
+	if jsonSchema != nil {
+		e.jsonTool(jsonSchema)
+	} else if err := e.tools(r); err != nil {
 		return dst, err
 	}
 	if r.TopK != nil || r.ThinkingBudget > 0 {
@@ -97,6 +105,40 @@ func AppendConverseRequest(dst []byte, r *llm.ChatRequest) ([]byte, *llm.Error) 
 	}
 	e.b = append(e.b, '}')
 	return e.b, nil
+}
+
+// JSONResponseTool is the tool a JSON response format is emulated with.
+// Clients may not name a tool so.
+const JSONResponseTool = "sluice_json_response"
+
+// responseSchema returns the schema of a JSON response format (nil for
+// none or text).
+func responseSchema(r *llm.ChatRequest) ([]byte, *llm.Error) {
+	rf := r.ResponseFormat
+	if rf == nil || rf.Type == "" || rf.Type == "text" {
+		return nil, nil
+	}
+	if rf.Type != "json_object" && rf.Type != "json_schema" {
+		return nil, llm.Errorf(llm.KindInvalidRequest, "response_format %q is not supported for bedrock", clipName(rf.Type))
+	}
+	if len(r.Tools) > 0 && r.ToolChoice.Mode != "none" {
+		return nil, llm.Errorf(llm.KindInvalidRequest, "response_format %q together with tools is not supported for bedrock", rf.Type)
+	}
+	schema := bytes.TrimSpace(rf.Schema)
+	if rf.Type == "json_object" || len(schema) == 0 || string(schema) == "null" {
+		return []byte(`{"type":"object"}`), nil
+	}
+	if schema[0] != '{' || !jsonspan.Valid(schema) {
+		return nil, llm.Errorf(llm.KindInvalidRequest, "the response_format schema must be a JSON Schema object")
+	}
+	return schema, nil
+}
+
+// jsonTool writes the toolConfig that forces the JSON response tool.
+func (e *encoder) jsonTool(schema []byte) {
+	e.b = append(e.b, `,"toolConfig":{"tools":[{"toolSpec":{"name":"`+JSONResponseTool+`","description":"Give the answer as this tool's input: a JSON object matching its schema.","inputSchema":{"json":`...)
+	e.b = append(e.b, schema...)
+	e.b = append(e.b, `}}}],"toolChoice":{"tool":{"name":"`+JSONResponseTool+`"}}}`...)
 }
 
 // encoder writes a Converse body. Messages are opened lazily, on their
@@ -388,6 +430,9 @@ func (e *encoder) tools(r *llm.ChatRequest) *llm.Error {
 		t := &r.Tools[i]
 		if i > 0 {
 			e.b = append(e.b, ',')
+		}
+		if t.Name == JSONResponseTool {
+			return llm.Errorf(llm.KindInvalidRequest, "the tool name %s is reserved", JSONResponseTool)
 		}
 		e.b = append(e.b, `{"toolSpec":{"name":`...)
 		e.b = appendString(e.b, t.Name)

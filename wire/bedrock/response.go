@@ -126,6 +126,7 @@ func DecodeConverseResponse(body []byte) (*llm.ChatResponse, *llm.Error) {
 		return nil, malformed("the answer has too many content blocks")
 	}
 	ch := llm.Choice{Message: llm.Message{Role: llm.RoleAssistant}, FinishReason: FinishReason(cr.StopReason)}
+	jsonAnswer := false
 	for i := range msg.Content {
 		b := &msg.Content[i]
 		switch {
@@ -139,11 +140,20 @@ func DecodeConverseResponse(body []byte) (*llm.ChatResponse, *llm.Error) {
 			if args == "" || args == "null" {
 				args = "{}"
 			}
+			if b.ToolUse.Name == JSONResponseTool {
+				// The emulated response format: the input is the answer.
+				ch.Message.Content = append(ch.Message.Content, llm.Part{Type: llm.PartText, Text: args})
+				jsonAnswer = true
+				continue
+			}
 			ch.Message.ToolCalls = append(ch.Message.ToolCalls, llm.ToolCall{ID: b.ToolUse.ToolUseID, Name: b.ToolUse.Name, Arguments: args})
 		case b.ReasoningContent != nil && b.ReasoningContent.ReasoningText != nil:
 			rt := b.ReasoningContent.ReasoningText
 			ch.Message.Content = append(ch.Message.Content, llm.Part{Type: llm.PartThinking, Text: rt.Text, Signature: rt.Signature})
 		}
+	}
+	if jsonAnswer && len(ch.Message.ToolCalls) == 0 && ch.FinishReason == llm.FinishToolCalls {
+		ch.FinishReason = llm.FinishStop
 	}
 	resp := &llm.ChatResponse{Choices: []llm.Choice{ch}}
 	if cr.Usage != nil {

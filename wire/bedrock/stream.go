@@ -21,6 +21,9 @@ type StreamDecoder struct {
 	// tools maps content block indexes of open and closed tool-use blocks
 	// to tool-call indexes; it holds at most MaxToolCalls entries.
 	tools map[int]int
+	// jsonBlock is the content block of the emulated response format's
+	// tool (JSONResponseTool), -1 when none: its input is the answer's text.
+	jsonBlock int
 	// pending is an event to return before reading on (EventStart is
 	// synthesised in front of the first event when messageStart is missing).
 	pending bool
@@ -69,7 +72,7 @@ type startEvent struct {
 // exception stands for. After messageStop, the end of the input is io.EOF;
 // before it, an error. Close does not close r.
 func NewStreamDecoder(r io.Reader) llm.EventStream {
-	return &StreamDecoder{fr: NewFrameReader(r)}
+	return &StreamDecoder{fr: NewFrameReader(r), jsonBlock: -1}
 }
 
 // Close implements llm.EventStream; the caller closes the body.
@@ -146,6 +149,10 @@ func (d *StreamDecoder) frame(f *Frame) (ok bool, err error) {
 		if tu == nil {
 			return false, nil
 		}
+		if tu.Name == JSONResponseTool && d.jsonBlock < 0 && d.start.ContentBlockIndex >= 0 {
+			d.jsonBlock = d.start.ContentBlockIndex
+			return false, nil
+		}
 		if _, dup := d.tools[d.start.ContentBlockIndex]; dup {
 			return false, badEvent("contentBlockStart (a block started twice)")
 		}
@@ -184,6 +191,9 @@ func (d *StreamDecoder) frame(f *Frame) (ok bool, err error) {
 		}
 		d.stopped = true
 		d.ev = llm.Event{Kind: llm.EventFinish, FinishReason: FinishReason(d.stop.StopReason)}
+		if d.jsonBlock >= 0 && len(d.tools) == 0 && d.ev.FinishReason == llm.FinishToolCalls {
+			d.ev.FinishReason = llm.FinishStop // the emulated response format's answer
+		}
 		return true, nil
 	case "metadata":
 		d.meta.Usage = nil
@@ -209,6 +219,8 @@ func (d *StreamDecoder) slowDelta(p []byte) (bool, error) {
 	switch {
 	case dl.Text != nil:
 		d.ev = llm.Event{Kind: llm.EventText, Text: *dl.Text}
+	case dl.ToolUse != nil && d.jsonBlock >= 0 && d.delta.ContentBlockIndex == d.jsonBlock:
+		d.ev = llm.Event{Kind: llm.EventText, Text: dl.ToolUse.Input}
 	case dl.ToolUse != nil:
 		t, ok := d.tools[d.delta.ContentBlockIndex]
 		if !ok {
@@ -389,6 +401,10 @@ func (d *StreamDecoder) fastDelta(p []byte) (ok, handled bool) {
 		index = 0
 	}
 	if kind == 1 {
+		d.ev = llm.Event{Kind: llm.EventText, Text: str}
+		return true, true
+	}
+	if d.jsonBlock >= 0 && index == d.jsonBlock {
 		d.ev = llm.Event{Kind: llm.EventText, Text: str}
 		return true, true
 	}

@@ -589,3 +589,14 @@ func BenchmarkStreamDecoderChunk(b *testing.B) {
 		}
 	}
 }
+
+func TestStreamDecoderSignatureOrder(t *testing.T) {
+	body := "data: " + `{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true,"thoughtSignature":"S1"},{"functionCall":{"name":"f","args":{}},"thoughtSignature":"S2"}]},"finishReason":"STOP"}]}` + "\n\n"
+	evs, err := collect(NewStreamDecoder(strings.NewReader(body)))
+	if err != io.EOF || kinds(evs) != "start think think think tool args end finish" {
+		t.Fatalf("%s %v", kinds(evs), err)
+	}
+	if evs[1].Text != "hmm" || evs[2].Signature != "S1" || evs[3].Signature != "S2" || evs[4].Name != "f" {
+		t.Errorf("order: %+v", evs)
+	}
+}

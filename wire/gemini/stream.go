@@ -35,7 +35,8 @@ type streamDecoder struct {
 	qi     int
 	cands  []candState // by candidate index, grown to the highest seen (< MaxCandidates)
 	calls  int         // function calls so far, for generated ids
-	usage  *usageMetadata
+	usage  usageMetadata
+	hasUse bool
 	id     string
 	model  string
 	// state
@@ -97,7 +98,7 @@ func (d *streamDecoder) end(err error) {
 		}
 		d.queue = append(d.queue, llm.Event{Kind: llm.EventFinish, Index: i, FinishReason: fr})
 	}
-	if d.usage != nil {
+	if d.hasUse {
 		d.queue = append(d.queue, llm.Event{Kind: llm.EventUsage, Usage: d.usage.usage()})
 	}
 	d.err = io.EOF
@@ -126,8 +127,7 @@ func (d *streamDecoder) event(data []byte) {
 		d.queue = append(d.queue, llm.Event{Kind: llm.EventStart, ID: d.id, Model: d.model})
 	}
 	if r.UsageMetadata != nil {
-		u := *r.UsageMetadata
-		d.usage = &u
+		d.usage, d.hasUse = *r.UsageMetadata, true
 	}
 	if len(r.Candidates) == 0 && r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 		c := d.cand(0)
@@ -157,7 +157,10 @@ func (d *streamDecoder) event(data []byte) {
 			}
 			for pi := range c.Content.Parts {
 				p := &c.Content.Parts[pi]
-				if p.ThoughtSignature != "" {
+				thought := p.Thought && p.Text != nil && *p.Text != ""
+				if p.ThoughtSignature != "" && !thought {
+					// A signature on a call or text comes first, as a
+					// thinking block precedes what it led to.
 					d.queue = append(d.queue, llm.Event{Kind: llm.EventThinking, Index: idx, Signature: p.ThoughtSignature})
 				}
 				switch {
@@ -177,8 +180,12 @@ func (d *streamDecoder) event(data []byte) {
 						llm.Event{Kind: llm.EventToolStart, Index: idx, Tool: t, ID: id, Name: p.FunctionCall.Name},
 						llm.Event{Kind: llm.EventToolArgs, Index: idx, Tool: t, Text: argsText(p.FunctionCall.Args)},
 						llm.Event{Kind: llm.EventToolEnd, Index: idx, Tool: t})
-				case p.Text != nil && *p.Text != "" && p.Thought:
+				case thought:
 					d.queue = append(d.queue, llm.Event{Kind: llm.EventThinking, Index: idx, Text: *p.Text})
+					if p.ThoughtSignature != "" {
+						// A thought's own signature closes it.
+						d.queue = append(d.queue, llm.Event{Kind: llm.EventThinking, Index: idx, Signature: p.ThoughtSignature})
+					}
 				case p.Text != nil && *p.Text != "":
 					d.queue = append(d.queue, llm.Event{Kind: llm.EventText, Index: idx, Text: *p.Text})
 				}
