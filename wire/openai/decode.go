@@ -215,11 +215,11 @@ func (d *streamDecoder) chunk(data []byte) *llm.Error {
 	}
 	if len(choices) > 0 && choices[0] == '[' {
 		n := 0
-		if err := eachElement(choices, func(es, ee int) error {
+		if err := eachObject(choices, func(obj []byte) (int, error) {
 			if n++; n > MaxChoices {
-				return errTooMany
+				return 0, errTooMany
 			}
-			return d.choiceDelta(choices[es:ee], n-1)
+			return d.choiceDelta(obj, n-1)
 		}); err != nil {
 			if err == errTooMany {
 				return malformed("upstream sent more than %d choices in a chunk", MaxChoices)
@@ -244,14 +244,12 @@ func (d *streamDecoder) chunk(data []byte) *llm.Error {
 // errTooMany stops a walk over too many elements.
 var errTooMany = errors.New("too many elements")
 
-// choiceDelta decodes one element of a chunk's choices; pos is its
-// position, the index of a choice that names none.
-func (d *streamDecoder) choiceDelta(v []byte, pos int) error {
-	if len(v) == 0 || v[0] != '{' {
-		return malformed("upstream sent a choice that is not an object")
-	}
+// choiceDelta decodes the choice object at the start of v (v runs on to
+// the end of the choices) and returns the index of its closing brace; pos
+// is its position, the index of a choice that names none.
+func (d *streamDecoder) choiceDelta(v []byte, pos int) (int, error) {
 	var idxV, delta, finish []byte
-	if _, err := jsonspan.EachMember(v, func(key []byte, vs, ve int) error {
+	end, err := jsonspan.EachMember(v, func(key []byte, vs, ve int) error {
 		switch string(key) {
 		case "index":
 			idxV = v[vs:ve]
@@ -261,20 +259,21 @@ func (d *streamDecoder) choiceDelta(v []byte, pos int) error {
 			finish = v[vs:ve]
 		}
 		return nil
-	}); err != nil {
-		return malformed("upstream sent a choice that is not an object")
+	})
+	if err != nil {
+		return 0, malformed("upstream sent a choice that is not an object")
 	}
 	index := pos
 	if len(idxV) > 0 && string(idxV) != "null" {
 		var ok bool
 		if index, ok = indexOf(idxV, MaxChoices); !ok {
-			return malformed("upstream sent a choice index out of range (at most %d choices)", MaxChoices)
+			return 0, malformed("upstream sent a choice index out of range (at most %d choices)", MaxChoices)
 		}
 	}
 	c := d.choice(index)
 	if len(delta) > 0 && delta[0] == '{' {
 		if err := d.delta(c, delta); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if len(finish) > 0 && finish[0] == '"' && !c.finished {
@@ -289,7 +288,7 @@ func (d *streamDecoder) choiceDelta(v []byte, pos int) error {
 			ev.FinishReason = llm.FinishStop
 		}
 	}
-	return nil
+	return end, nil
 }
 
 // indexOf reads an index below limit, accepting a float with no fraction
@@ -344,11 +343,11 @@ func (d *streamDecoder) delta(c *choiceIn, v []byte) error {
 		return nil
 	}
 	n := 0
-	err := eachElement(calls, func(es, ee int) error {
+	err := eachObject(calls, func(obj []byte) (int, error) {
 		if n++; n > MaxToolCalls {
-			return malformed("upstream sent more than %d tool calls in a delta", MaxToolCalls)
+			return 0, malformed("upstream sent more than %d tool calls in a delta", MaxToolCalls)
 		}
-		return d.toolDelta(c, calls[es:ee])
+		return d.toolDelta(c, obj)
 	})
 	if err != nil {
 		if _, ok := err.(*llm.Error); !ok {
@@ -358,13 +357,11 @@ func (d *streamDecoder) delta(c *choiceIn, v []byte) error {
 	return err
 }
 
-// toolDelta decodes one tool call delta.
-func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
-	if len(v) == 0 || v[0] != '{' {
-		return malformed("upstream sent a tool call that is not an object")
-	}
+// toolDelta decodes the tool call delta at the start of v and returns the
+// index of its closing brace.
+func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) (int, error) {
 	var idxV, id, fn, name, args []byte
-	if _, err := jsonspan.EachMember(v, func(key []byte, vs, ve int) error {
+	end, err := jsonspan.EachMember(v, func(key []byte, vs, ve int) error {
 		switch string(key) {
 		case "index":
 			idxV = v[vs:ve]
@@ -374,8 +371,9 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
 			fn = v[vs:ve]
 		}
 		return nil
-	}); err != nil {
-		return malformed("upstream sent a tool call that is not an object")
+	})
+	if err != nil {
+		return 0, malformed("upstream sent a tool call that is not an object")
 	}
 	if len(fn) > 0 && fn[0] == '{' {
 		if _, err := jsonspan.EachMember(fn, func(key []byte, vs, ve int) error {
@@ -387,7 +385,7 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
 			}
 			return nil
 		}); err != nil {
-			return malformed("upstream sent a tool call that is not an object")
+			return 0, malformed("upstream sent a tool call that is not an object")
 		}
 	}
 	t := 0
@@ -395,14 +393,14 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
 	case len(idxV) > 0 && string(idxV) != "null":
 		var ok bool
 		if t, ok = indexOf(idxV, MaxToolCalls); !ok {
-			return malformed("upstream sent a tool call index out of range (at most %d tool calls)", MaxToolCalls)
+			return 0, malformed("upstream sent a tool call index out of range (at most %d tool calls)", MaxToolCalls)
 		}
 	case len(id) > 0 && id[0] == '"' || c.last < 0:
 		// No index (some servers omit it): a call with an id is the next
 		// one, a fragment without belongs to the last.
 		t = c.nextNew
 		if t >= MaxToolCalls {
-			return malformed("upstream sent more than %d tool calls", MaxToolCalls)
+			return 0, malformed("upstream sent more than %d tool calls", MaxToolCalls)
 		}
 	default:
 		t = c.last
@@ -412,7 +410,7 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
 		c.nextNew = t + 1
 	}
 	if c.isEnded(t) {
-		return nil // a fragment after its choice finished: nothing to attach it to
+		return end, nil // a fragment after its choice finished: nothing to attach it to
 	}
 	if !c.isOpen(t) {
 		c.open[t/64] |= 1 << (t % 64)
@@ -425,5 +423,5 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) error {
 		ev := d.push()
 		ev.Kind, ev.Index, ev.Tool, ev.Text = llm.EventToolArgs, c.index, t, a
 	}
-	return nil
+	return end, nil
 }

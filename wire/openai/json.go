@@ -179,10 +179,13 @@ func hex4(s []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// eachElement calls fn with the span of each element of the JSON array
-// b[vs:ve] (b[vs] == '['). It stops at the first error fn returns and
-// reports jsonspan.ErrSyntax for what is not an array.
-func eachElement(b []byte, fn func(es, ee int) error) error {
+// eachObject calls fn for each element of the JSON array b, which must
+// be an object: fn gets the bytes from the element's opening brace to the
+// end of b and returns the index of the element's closing brace in them
+// (what jsonspan.EachMember returns), so an element is scanned once, by
+// fn's own walk. It stops at the first error fn returns and reports
+// jsonspan.ErrSyntax for what is not an array of objects.
+func eachObject(b []byte, fn func(obj []byte) (int, error)) error {
 	i := jsonspan.SkipWS(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return jsonspan.ErrSyntax
@@ -192,11 +195,14 @@ func eachElement(b []byte, fn func(es, ee int) error) error {
 		return nil
 	}
 	for i < len(b) {
-		ee := jsonspan.ValueEnd(b, i)
-		if err := fn(i, ee); err != nil {
+		if b[i] != '{' {
+			return jsonspan.ErrSyntax
+		}
+		end, err := fn(b[i:])
+		if err != nil {
 			return err
 		}
-		i = jsonspan.SkipWS(b, ee)
+		i = jsonspan.SkipWS(b, i+end+1)
 		if i >= len(b) {
 			break
 		}

@@ -68,7 +68,10 @@ type encoder struct {
 // streaming events for the answer id (made a "resp_" id by ResponseID),
 // of model, created at Unix time created. Each event is "event: <type>"
 // and one data line of JSON carrying type and sequence_number. Only
-// choice 0 is rendered.
+// choice 0 is rendered. response.created and response.in_progress go out
+// with the first content event (or Finish, or Fail), not on EventStart:
+// until then the encoder writes nothing, so an answer that fails before
+// its first token is still an error status the router can retry.
 func NewStreamEncoder(id, model string, created int64) llm.StreamEncoder {
 	return &encoder{id: ResponseID(id), model: model, created: created, keepMax: MaxKeptBytes}
 }
@@ -309,7 +312,10 @@ func (s *encoder) Encode(dst []byte, ev *llm.Event) []byte {
 	}
 	switch ev.Kind {
 	case llm.EventStart:
-		return s.start(dst)
+		// Nothing yet: response.created goes out with the first content
+		// (or the end), so an error the upstream reports before any
+		// token finds no byte sent and the router may still retry.
+		return dst
 	case llm.EventUsage:
 		s.usage, s.hasUsage = ev.Usage, true
 		return dst

@@ -287,7 +287,11 @@ func TestStreamEncoderIncompleteAndLazyStart(t *testing.T) {
 	if last.Response.Status != "incomplete" || last.Response.IncompleteDetails.Reason != "max_output_tokens" || last.Response.OutputText() != "cut" {
 		t.Errorf("incomplete %+v", last.Response)
 	}
-	// An empty answer still opens and completes.
+	// EventStart alone writes nothing (an early upstream error can still
+	// be retried); an empty answer still opens and completes.
+	if out := NewStreamEncoder("x", "m", 1).Encode(nil, &llm.Event{Kind: llm.EventStart, ID: "x", Model: "m"}); len(out) != 0 {
+		t.Errorf("EventStart wrote %s", out)
+	}
 	names, _ = events(t, encodeAll(nil, llm.Usage{}, nil))
 	if strings.Join(names, " ") != "response.created response.in_progress response.completed" {
 		t.Errorf("empty: %v", names)
