@@ -96,6 +96,9 @@ type googleCore struct {
 	client  *Client
 	idle    time.Duration
 	headers [][2]string // canonical name, value
+	// predictEmbed is set for Vertex AI, whose embedding models take
+	// :predict, not batchEmbedContents.
+	predictEmbed bool
 }
 
 func newGoogleCore(p *llm.Provider, c *Client, secrets []string) googleCore {
@@ -141,8 +144,13 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 		if call.Model != "" {
 			model = call.Model
 		}
-		body, lerr = gemini.AppendEmbedRequest(nil, model, call.Embed)
-		method = "batchEmbedContents"
+		if g.predictEmbed {
+			body, lerr = gemini.AppendPredictEmbedRequest(nil, call.Embed)
+			method = "predict"
+		} else {
+			body, lerr = gemini.AppendEmbedRequest(nil, model, call.Embed)
+			method = "batchEmbedContents"
+		}
 	default:
 		return nil, llm.Errorf(llm.KindInvalidRequest, "endpoint %q is not supported by provider %s", call.Endpoint, g.name)
 	}
@@ -163,8 +171,12 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 	c := codec{chat: gemini.DecodeResponse, stream: gemini.NewStreamDecoder, embed: gemini.DecodeEmbedResponse}
 	if call.Embed != nil {
 		m := model
+		dec := gemini.DecodeEmbedResponse
+		if g.predictEmbed {
+			dec = gemini.DecodePredictEmbedResponse
+		}
 		c.embed = func(b []byte) (*llm.EmbedResponse, *llm.Error) {
-			r, e := gemini.DecodeEmbedResponse(b)
+			r, e := dec(b)
 			if e == nil {
 				r.Model = m
 			}

@@ -293,3 +293,30 @@ func TestGeminiFetchesImageURLs(t *testing.T) {
 		t.Error("the shared request was modified")
 	}
 }
+
+func TestGeminiStreamErrorEventRedacted(t *testing.T) {
+	p := newTestGemini(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\n"+
+			"data: {\"error\":{\"code\":503,\"message\":\"overloaded for key "+geminiKey+"\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n")
+	})
+	resp, err := p.Do(context.Background(), &Call{Endpoint: llm.EndpointChat, Chat: userChat("m", "hi"), Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := resp.Decoder.Stream(resp.Body)
+	var last *llm.Event
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			break
+		}
+		cp := *ev
+		last = &cp
+	}
+	if last == nil || last.Kind != llm.EventError || last.Err.UpstreamStatus != 503 || last.Err.Provider != "gem" ||
+		strings.Contains(last.Err.Message, geminiKey[10:18]) || !strings.Contains(last.Err.Message, "[redacted]") {
+		t.Errorf("last event %+v (err %+v)", last, last.Err)
+	}
+}

@@ -129,6 +129,7 @@ func NewVertex(p *llm.Provider, c *Client) (Provider, error) {
 		prefix:    origin + "/v1/projects/" + url.PathEscape(o.Project) + "/locations/" + url.PathEscape(o.Location) + "/publishers/" + publisher + "/models/",
 		anthropic: publisher == "anthropic",
 	}
+	v.g.predictEmbed = true
 	v.tokens = &tokenSource{name: p.Name, sa: sa, client: c, red: v.g.red, now: time.Now}
 	return v, nil
 }
@@ -151,9 +152,6 @@ func (v *Vertex) Timeouts() llm.Timeouts { return v.g.client.Timeouts() }
 func (v *Vertex) Do(ctx context.Context, call *Call) (*Response, error) {
 	if v.anthropic {
 		return v.doAnthropic(ctx, call)
-	}
-	if call.Embed != nil {
-		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s (vertex) does not serve embeddings yet", v.g.name)
 	}
 	return v.g.do(ctx, call, func(model, method string) (string, error) {
 		return v.prefix + modelPath(model) + ":" + method, nil

@@ -324,3 +324,25 @@ func TestVertexAnthropicPublisher(t *testing.T) {
 		t.Errorf("translated stream body %v", bodies[1])
 	}
 }
+
+func TestVertexEmbeddingsPredict(t *testing.T) {
+	ts := newTokenServer(t)
+	v := newTestVertex(t, ts, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path != "/v1/projects/proj/locations/us-central1/publishers/google/models/text-embedding-005:predict" ||
+			string(b) != `{"instances":[{"content":"a"},{"content":"b c"}],"parameters":{"outputDimensionality":2}}` {
+			t.Errorf("%s %s", r.URL.Path, b)
+		}
+		_, _ = io.WriteString(w, `{"predictions":[{"embeddings":{"statistics":{"truncated":false,"token_count":1},"values":[0.1,0.2]}},{"embeddings":{"statistics":{"truncated":false,"token_count":2},"values":[0.3,0.4]}}],"metadata":{"billableCharacterCount":4}}`)
+	})
+	resp, err := v.Do(context.Background(), &Call{Endpoint: llm.EndpointEmbeddings, Embed: &llm.EmbedRequest{Model: "text-embedding-005", Inputs: []string{"a", "b c"}, Dimensions: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	e, err := resp.Decoder.Embed(raw)
+	if err != nil || len(e.Vectors) != 2 || e.Vectors[1][1] != 0.4 || !e.UsageKnown || e.Usage.PromptTokens != 3 || e.Model != "text-embedding-005" {
+		t.Errorf("embed %+v %v", e, err)
+	}
+}

@@ -2,14 +2,14 @@ package main
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/sluice-ai/sluice/wire/bedrock"
 )
 
 // This file serves Amazon Bedrock's Converse API: POST
@@ -38,6 +38,21 @@ type converseRequest struct {
 			} `json:"toolSpec"`
 		} `json:"tools"`
 	} `json:"toolConfig"`
+}
+
+// hdrStreamException asks a ConverseStream answer to fail mid-stream:
+// after messageStart and one delta comes an exception frame of this type
+// (throttlingException, serviceUnavailableException,
+// modelStreamErrorException, validationException, internalServerException).
+const hdrStreamException = "X-Mock-Stream-Exception"
+
+// bedrockExceptions are the exception types a ConverseStream may send.
+func bedrockException(typ string) bool {
+	switch typ {
+	case "throttlingException", "serviceUnavailableException", "modelStreamErrorException", "validationException", "internalServerException":
+		return true
+	}
+	return false
 }
 
 // bedrockPadding mimics the "p" member Bedrock pads stream events with.
@@ -119,6 +134,10 @@ func (m *mock) handleConverse(stream bool) func(http.ResponseWriter, *http.Reque
 			}
 			return m.bedrockError(w, r, &b, http.StatusForbidden, msg)
 		}
+		exc, _ := header(r.Header, hdrStreamException)
+		if berr == nil && exc != "" && !bedrockException(exc) {
+			berr = fmt.Errorf("invalid %s header: want one of ConverseStream's exception types", hdrStreamException)
+		}
 		if berr != nil {
 			return m.bedrockError(w, r, &b, http.StatusBadRequest, berr.Error())
 		}
@@ -172,6 +191,9 @@ func (m *mock) handleConverse(stream bool) func(http.ResponseWriter, *http.Reque
 		h["X-Amzn-Requestid"] = []string{m.requestID(seq)}
 		setRetryAfter(h, &b)
 		if stream {
+			if exc != "" {
+				return m.streamException(w, r, &b, exc)
+			}
 			return m.streamConverse(w, r, &b, seq, prompt, tool)
 		}
 		bp := m.bufs.get()
@@ -293,5 +315,52 @@ func (m *mock) streamConverse(w http.ResponseWriter, r *http.Request, b *behavio
 
 // appendBedrockEvent appends one event frame.
 func (m *mock) appendBedrockEvent(buf []byte, typ string, payload []byte) []byte {
-	return bedrock.AppendFrame(buf, [][2]string{{":event-type", typ}, {":content-type", "application/json"}, {":message-type", "event"}}, payload)
+	return appendFrame(buf, [][2]string{{":event-type", typ}, {":content-type", "application/json"}, {":message-type", "event"}}, payload)
+}
+
+// streamException streams messageStart, one text delta and an exception
+// frame of type typ, then ends the answer.
+func (m *mock) streamException(w http.ResponseWriter, r *http.Request, b *behaviour, typ string) outcome {
+	appendEvent := func(buf []byte, i int) []byte {
+		switch i {
+		case 0:
+			return m.appendBedrockEvent(buf, "messageStart", []byte(`{"role":"assistant","p":"abcd"}`))
+		case 1:
+			return m.appendBedrockEvent(buf, "contentBlockDelta", []byte(`{"contentBlockIndex":0,"delta":{"text":"Hello "},"p":"abcd"}`))
+		}
+		msg := "The mock was asked to fail this stream with " + typ + " (" + hdrStreamException + ")."
+		if b.echoKey {
+			msg += " (received Authorization: " + r.Header.Get("Authorization") + ")"
+		}
+		p, _ := json.Marshal(struct {
+			Message string `json:"message"`
+		}{msg})
+		return appendFrame(buf, [][2]string{{":exception-type", typ}, {":content-type", "application/json"}, {":message-type", "exception"}}, p)
+	}
+	return m.streamEvents(w, r, b, eventPlan{n: 3, delayFrom: 1, delayTo: 1, appendEvent: appendEvent, contentType: ctAmzEventStream})
+}
+
+// appendFrame appends one application/vnd.amazon.eventstream message with
+// string headers: total length, headers length, the CRC-32 of those 8
+// bytes, the headers (name length, name, type 7, value length, value), the
+// payload, and the CRC-32 of everything before it. The mock writes its own
+// frames so that it shares no framing code with the gateway it tests.
+func appendFrame(dst []byte, headers [][2]string, payload []byte) []byte {
+	hlen := 0
+	for _, kv := range headers {
+		hlen += 1 + len(kv[0]) + 3 + len(kv[1])
+	}
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(12+hlen+len(payload)+4))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(hlen))
+	dst = binary.BigEndian.AppendUint32(dst, crc32.ChecksumIEEE(dst[start:]))
+	for _, kv := range headers {
+		dst = append(dst, byte(len(kv[0])))
+		dst = append(dst, kv[0]...)
+		dst = append(dst, 7)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(kv[1])))
+		dst = append(dst, kv[1]...)
+	}
+	dst = append(dst, payload...)
+	return binary.BigEndian.AppendUint32(dst, crc32.ChecksumIEEE(dst[start:]))
 }

@@ -146,3 +146,26 @@ func TestConverseErrorsAndAuth(t *testing.T) {
 		}
 	}
 }
+
+func TestConverseStreamException(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	resp := post(t, srv, modelPath+"/converse-stream", converseBody, map[string]string{hdrStreamException: "throttlingException"})
+	s := bedrock.NewStreamDecoder(resp.Body)
+	var kinds []llm.EventKind
+	var last *llm.Event
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			break
+		}
+		kinds = append(kinds, ev.Kind)
+		e := *ev
+		last = &e
+	}
+	if len(kinds) != 3 || last.Kind != llm.EventError || last.Err.UpstreamStatus != 429 || !strings.Contains(last.Err.Message, "throttlingException") {
+		t.Fatalf("kinds %v last %+v", kinds, last)
+	}
+	if resp := post(t, srv, modelPath+"/converse-stream", converseBody, map[string]string{hdrStreamException: "boom"}); resp.StatusCode != 400 {
+		t.Fatalf("bad exception type: %d", resp.StatusCode)
+	}
+}

@@ -269,15 +269,15 @@ func (m *mock) vertexAuth(r *http.Request) func() (int, string, string) {
 
 // handleGemini serves POST /v1beta/models/{model}:{method}.
 func (m *mock) handleGemini(w http.ResponseWriter, r *http.Request) outcome {
-	return m.serveGemini(w, r, m.geminiAuth(r))
+	return m.serveGemini(w, r, m.geminiAuth(r), false)
 }
 
 // handleVertex serves Vertex AI's Google publisher models.
 func (m *mock) handleVertex(w http.ResponseWriter, r *http.Request) outcome {
-	return m.serveGemini(w, r, m.vertexAuth(r))
+	return m.serveGemini(w, r, m.vertexAuth(r), true)
 }
 
-func (m *mock) serveGemini(w http.ResponseWriter, r *http.Request, auth func() (int, string, string)) outcome {
+func (m *mock) serveGemini(w http.ResponseWriter, r *http.Request, auth func() (int, string, string), vertex bool) outcome {
 	b, body, o, ok := m.googleBegin(w, r, auth)
 	if !ok {
 		return o
@@ -292,6 +292,8 @@ func (m *mock) serveGemini(w http.ResponseWriter, r *http.Request, auth func() (
 		return m.geminiGenerate(w, r, &b, body, model, true)
 	case method == "batchEmbedContents":
 		return m.geminiEmbed(w, r, &b, body, model)
+	case method == "predict" && vertex:
+		return m.vertexPredict(w, r, &b, body)
 	}
 	return m.googleError(w, r, &b, http.StatusNotFound, "Method "+strconv.Quote(method)+" is not found.")
 }
@@ -576,4 +578,61 @@ func (m *mock) handleToken(w http.ResponseWriter, r *http.Request) outcome {
 		return outcomeCanceled
 	}
 	return outcomeCompleted
+}
+
+// vertexPredict answers Vertex AI's text-embedding :predict.
+func (m *mock) vertexPredict(w http.ResponseWriter, r *http.Request, b *behaviour, body []byte) outcome {
+	var req struct {
+		Instances []struct {
+			Content string `json:"content"`
+		} `json:"instances"`
+		Parameters *struct {
+			Dims int `json:"outputDimensionality"`
+		} `json:"parameters"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return m.googleError(w, r, b, http.StatusBadRequest, "Invalid JSON payload received. "+err.Error())
+	}
+	if len(req.Instances) == 0 || len(req.Instances) > maxGeminiEmbeds {
+		return m.googleError(w, r, b, http.StatusBadRequest, fmt.Sprintf("instances: must hold between 1 and %d instances", maxGeminiEmbeds))
+	}
+	dims := m.cfg.EmbeddingDims
+	if req.Parameters != nil && req.Parameters.Dims != 0 {
+		dims = req.Parameters.Dims
+	}
+	if dims < 1 || dims > maxEmbeddingDims {
+		return m.googleError(w, r, b, http.StatusBadRequest, "outputDimensionality: out of range")
+	}
+	bp := m.bufs.get()
+	defer m.bufs.put(bp)
+	buf := append((*bp)[:0], `{"predictions":[`...)
+	vec := make([]float32, dims)
+	chars := 0
+	for i, in := range req.Instances {
+		hsh := fnv.New64a()
+		_, _ = hsh.Write([]byte(in.Content))
+		fillEmbedding(hsh.Sum64(), vec)
+		chars += len(in.Content)
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"embeddings":{"statistics":{"truncated":false,"token_count":`...)
+		buf = strconv.AppendInt(buf, int64(max(countWords(in.Content), 1)), 10)
+		buf = append(buf, `},"values":[`...)
+		for j, f := range vec {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendFloat(buf, float64(f), 'g', -1, 32)
+		}
+		buf = append(buf, "]}}"...)
+	}
+	buf = append(buf, `],"metadata":{"billableCharacterCount":`...)
+	buf = strconv.AppendInt(buf, int64(chars), 10)
+	buf = append(buf, "}}"...)
+	*bp = buf
+	h := w.Header()
+	h["X-Request-Id"] = []string{m.requestID(m.nextID())}
+	setRetryAfter(h, b)
+	return m.respondJSON(w, r, b, buf)
 }

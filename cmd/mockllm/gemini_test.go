@@ -328,3 +328,14 @@ func TestVertexAnthropic(t *testing.T) {
 	checkGoogleError(t, post(t, srv, path+"rawPredict", strings.Replace(body, "vertex-2023-10-16", "2023-06-01", 1), auth), 400, "INVALID_ARGUMENT")
 	checkGoogleError(t, post(t, srv, path+"rawPredict", body, nil), 401, "UNAUTHENTICATED")
 }
+
+func TestVertexPredictEmbeddings(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	path := "/v1/projects/p/locations/us-central1/publishers/google/models/text-embedding-005:predict"
+	resp := post(t, srv, path, `{"instances":[{"content":"hello there"},{"content":"b"}],"parameters":{"outputDimensionality":4}}`, map[string]string{"Authorization": "Bearer t"})
+	e, err := gemini.DecodePredictEmbedResponse(readAll(t, resp))
+	if err != nil || len(e.Vectors) != 2 || len(e.Vectors[0]) != 4 || !e.UsageKnown || e.Usage.PromptTokens != 3 {
+		t.Errorf("predict %+v %v", e, err)
+	}
+	checkGoogleError(t, post(t, srv, "/v1beta/models/text-embedding-005:predict", `{}`, nil), 404, "NOT_FOUND")
+}

@@ -16,6 +16,8 @@
 //	GET  /v1/models/{model}    one of those, or 404
 //	POST /v1/messages          Anthropic Messages (anthropic.go): a message, or its SSE events with "stream": true
 //	POST /v1/messages/count_tokens  {"input_tokens":N}
+//	POST /model/{model}/converse         Bedrock Converse (bedrock.go): a Converse answer
+//	POST /model/{model}/converse-stream  Bedrock ConverseStream: application/vnd.amazon.eventstream frames
 //	GET  /healthz              "ok"
 //	GET  /_mock/stats          {"requests","completed","canceled","aborted","in_flight","last_headers","last_body"}
 //	POST /_mock/reset          zero the counters (in_flight is left alone) and forget the last request
@@ -34,6 +36,19 @@
 // reply (stop_reason max_tokens). With "thinking":{"type":"enabled"} a
 // thinking block (thinking_delta, signature_delta) comes first, at index 0.
 // Other /v1/messages/… paths are 404 not_found_error.
+//
+// Bedrock's endpoints check Authorization when --api-key is set: a SigV4
+// header ("AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…",
+// not verified) or "Bearer <key>" (a Bedrock API key); 403 otherwise. Errors
+// are {"message"} with an x-amzn-ErrorType header (X-Mock-Status 429 is
+// ThrottlingException, 5xx InternalServerException, 503
+// ServiceUnavailableException). A stream is messageStart,
+// contentBlockDelta…, contentBlockStop, messageStop, metadata (usage), each
+// payload padded with a "p" member as Bedrock does; with tools (and a last
+// block that is not a toolResult) one toolUse block for the first tool with
+// input {}. X-Mock-Stream-Exception: throttlingException (or another
+// ConverseStream exception type) sends messageStart, one delta and that
+// exception frame.
 //
 // With --api-key set, every /v1/* request must carry the key; /healthz and
 // /_mock/* never need it. Any other path answers 404 in OpenAI's error shape. Requests are counted in

@@ -81,3 +81,93 @@ func DecodeEmbedResponse(body []byte) (*llm.EmbedResponse, *llm.Error) {
 	}
 	return out, nil
 }
+
+type (
+	predictRequest struct {
+		Instances  []predictInstance `json:"instances"`
+		Parameters *predictParams    `json:"parameters,omitempty"`
+	}
+	predictInstance struct {
+		Content string `json:"content"`
+	}
+	predictParams struct {
+		OutputDimensionality int `json:"outputDimensionality,omitempty"`
+	}
+	predictResponse struct {
+		Predictions []struct {
+			Embeddings struct {
+				Values     []float32 `json:"values"`
+				Statistics *struct {
+					TokenCount json.Number `json:"token_count"`
+				} `json:"statistics"`
+			} `json:"embeddings"`
+		} `json:"predictions"`
+		Error *apiError `json:"error"`
+	}
+)
+
+// AppendPredictEmbedRequest appends a Vertex AI text-embedding :predict
+// body for r to dst ({"instances":[{"content"}],"parameters":
+// {"outputDimensionality"}}), the form Vertex's Google embedding models
+// take.
+func AppendPredictEmbedRequest(dst []byte, r *llm.EmbedRequest) ([]byte, *llm.Error) {
+	if len(r.Inputs) == 0 {
+		return dst, invalid("input: at least one text is required")
+	}
+	if len(r.Inputs) > MaxEmbedInputs {
+		return dst, invalid("input: Vertex AI embeds at most %d texts per request", MaxEmbedInputs)
+	}
+	if r.Dimensions < 0 {
+		return dst, invalid("dimensions must not be negative")
+	}
+	req := predictRequest{Instances: make([]predictInstance, len(r.Inputs))}
+	for i, in := range r.Inputs {
+		req.Instances[i].Content = in
+	}
+	if r.Dimensions > 0 {
+		req.Parameters = &predictParams{OutputDimensionality: r.Dimensions}
+	}
+	b, err := json.Marshal(&req)
+	if err != nil {
+		return dst, invalid("the request cannot be encoded for Vertex AI")
+	}
+	return append(dst, b...), nil
+}
+
+// DecodePredictEmbedResponse decodes a Vertex AI :predict embeddings
+// answer. The prompt tokens are the sum of the predictions'
+// statistics.token_count (UsageKnown when every prediction has one).
+func DecodePredictEmbedResponse(body []byte) (*llm.EmbedResponse, *llm.Error) {
+	var r predictResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, llm.Errorf(llm.KindUpstream, "upstream sent an embeddings answer that is not valid Vertex AI JSON")
+	}
+	if r.Error != nil {
+		return nil, r.Error.toError()
+	}
+	if len(r.Predictions) == 0 {
+		return nil, llm.Errorf(llm.KindUpstream, "upstream sent no embeddings")
+	}
+	out := &llm.EmbedResponse{Vectors: make([][]float32, len(r.Predictions)), UsageKnown: true}
+	for i := range r.Predictions {
+		p := &r.Predictions[i].Embeddings
+		out.Vectors[i] = p.Values
+		n := int64(-1)
+		if p.Statistics != nil {
+			if v, err := p.Statistics.TokenCount.Int64(); err == nil {
+				n = v
+			} else if f, err := p.Statistics.TokenCount.Float64(); err == nil && f >= 0 && f < 1<<40 {
+				n = int64(f)
+			}
+		}
+		if n < 0 || n > 1<<40 {
+			out.UsageKnown = false
+			continue
+		}
+		out.Usage.PromptTokens += int(n)
+	}
+	if !out.UsageKnown {
+		out.Usage = llm.Usage{}
+	}
+	return out, nil
+}

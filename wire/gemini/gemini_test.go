@@ -487,6 +487,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	for _, n := range []string{"function_call.json", "text.json", "thinking_tool_call.json", "blocked_prompt.json", "error_invalid_argument.json", "embed.json"} {
 		f.Add(fixture(f, n))
 	}
+	f.Add([]byte(`{"predictions":[{"embeddings":{"statistics":{"token_count":1e3},"values":[0.1]}}]}`))
 	f.Add([]byte(`{"candidates":[{"index":5,"content":{"parts":[{"functionCall":{"id":"x","name":"f","args":null}}]}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := DecodeResponse(b)
@@ -494,6 +495,9 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("choices = %d", len(r.Choices))
 		}
 		_, _ = DecodeEmbedResponse(b)
+		if e, err := DecodePredictEmbedResponse(b); err == nil && e.UsageKnown && e.Usage.PromptTokens < 0 {
+			t.Fatalf("negative usage %+v", e.Usage)
+		}
 	})
 }
 
