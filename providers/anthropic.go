@@ -1,12 +1,10 @@
 package providers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/anthropic"
@@ -54,12 +52,8 @@ func validateAnthropic(p *llm.Provider) error {
 // are (the raw lane), other chat dialects translated through the neutral
 // form (wire/anthropic).
 type Anthropic struct {
-	name     string
-	messages string      // base + "/v1/messages"
-	headers  [][2]string // canonical name, value: auth, version, beta, static headers
-	red      *redactor
-	idle     time.Duration
-	client   *Client
+	upstream        // headers: auth, version, beta, static headers
+	messages string // base + "/v1/messages"
 }
 
 // NewAnthropic builds an anthropic provider from a validated configuration.
@@ -72,8 +66,7 @@ func NewAnthropic(p *llm.Provider, c *Client) (Provider, error) {
 	}
 	base := strings.TrimRight(p.BaseURL, "/")
 	base = strings.TrimSuffix(base, "/v1") // tolerate a base URL given with the version path
-	a := &Anthropic{name: p.Name, messages: base + "/v1/messages", client: c,
-		red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle}
+	a := &Anthropic{upstream: newUpstream(p, c), messages: base + "/v1/messages"}
 	if p.APIKey != "" {
 		a.headers = append(a.headers, [2]string{"X-Api-Key", p.APIKey})
 	}
@@ -90,21 +83,6 @@ func NewAnthropic(p *llm.Provider, c *Client) (Provider, error) {
 	}
 	return a, nil
 }
-
-// Redact implements Redactor.
-func (a *Anthropic) Redact(dst, b []byte) []byte {
-	if a.red == nil {
-		return b
-	}
-	return a.red.Redact(dst, b)
-}
-
-// RedactWhole removes whole echoes of the provider's credentials from b
-// (see OpenAI.RedactWhole).
-func (a *Anthropic) RedactWhole(dst, b []byte) []byte { return a.red.RedactWhole(dst, b) }
-
-// Timeouts returns the provider's timeouts, defaults filled in.
-func (a *Anthropic) Timeouts() llm.Timeouts { return a.client.Timeouts() }
 
 // Native implements Provider: Messages requests go as they are.
 func (a *Anthropic) Native(d llm.Dialect) bool { return d == llm.DialectAnthropicMessages }
@@ -147,32 +125,9 @@ func (a *Anthropic) CountTokens(ctx context.Context, body []byte) (*Response, er
 }
 
 func (a *Anthropic) send(ctx context.Context, url string, stream bool, requestID string, body []byte) (*Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
-		e.Err = a.red.redactErr(err)
+	resp, e := a.do(ctx, request{url: url, body: body, accept: acceptFor(stream), requestID: requestID})
+	if e != nil {
 		return nil, e
-	}
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	if stream {
-		h["Accept"] = []string{"text/event-stream"}
-	} else {
-		h["Accept"] = []string{"application/json"}
-	}
-	if requestID != "" {
-		h["X-Request-Id"] = []string{requestID}
-	}
-	for _, kv := range a.headers {
-		h[kv[0]] = []string{kv[1]}
-	}
-	resp, err := a.client.tr.RoundTrip(req)
-	if err != nil {
-		return nil, classify(ctx, a.name, a.red.redactErr(err))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, upstreamError(a.name, resp, a.red, min(a.idle, errorBodyTimeout), time.Now())
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }

@@ -115,8 +115,7 @@ func NewAzure(p *llm.Provider, c *Client) (Provider, error) {
 			return nil, invalid("options", "is not valid")
 		}
 	}
-	o := &OpenAI{name: p.Name, responses: true, base: strings.TrimSuffix(strings.TrimRight(p.BaseURL, "/"), "/openai"),
-		client: c, red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle}
+	o := &OpenAI{upstream: newUpstream(p, c), responses: true, base: strings.TrimSuffix(strings.TrimRight(p.BaseURL, "/"), "/openai")}
 	if tok := p.Secrets[AzureADTokenSecret]; tok != "" {
 		o.headers = append(o.headers, [2]string{"Authorization", "Bearer " + tok})
 	} else if p.APIKey != "" {

@@ -504,3 +504,19 @@ func TestAzureStreams(t *testing.T) {
 		}
 	}
 }
+
+// An upstream echoing the credentials it was sent in a 2xx answer never
+// passes them on (the router applies RedactWhole to every body and event).
+func TestAzureRedactsEchoedCredentials(t *testing.T) {
+	u := &azureUpstream{}
+	p := newTestAzure(t, u, "", llm.Provider{APIKey: azureKey, Secrets: map[string]string{AzureADTokenSecret: azureToken}}).(*Azure)
+	body := []byte(`{"choices":[{"message":{"content":"key ` + azureKey + ` token ` + azureToken + ` and sk-proj- fragments"}}]}`)
+	out := string(p.RedactWhole(nil, body))
+	if strings.Contains(out, azureKey) || strings.Contains(out, azureToken) || !strings.Contains(out, "sk-proj- fragments") {
+		t.Fatalf("redacted %s", out)
+	}
+	clean := []byte(`{"choices":[{"message":{"content":"nothing secret"}}]}`)
+	if got := p.RedactWhole(nil, clean); &got[0] != &clean[0] {
+		t.Fatalf("a clean body was copied")
+	}
+}

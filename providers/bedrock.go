@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,17 +22,13 @@ import (
 // key pair in secrets, or carry a Bedrock API key as a bearer token when
 // api_key is set instead.
 type Bedrock struct {
-	name    string
-	base    string // https://bedrock-runtime.{region}.amazonaws.com, or base_url
-	region  string
-	bearer  string // "Bearer <api key>", "" for SigV4
-	creds   aws.Credentials
-	signer  *v4.Signer
-	headers [][2]string // static headers, canonical names
-	red     *redactor
-	idle    time.Duration
-	client  *Client
-	now     func() time.Time
+	upstream        // headers: the static ones
+	base     string // https://bedrock-runtime.{region}.amazonaws.com, or base_url
+	region   string
+	bearer   string // "Bearer <api key>", "" for SigV4
+	creds    aws.Credentials
+	signer   *v4.Signer
+	now      func() time.Time
 }
 
 // bedrockOptions are the options of the bedrock family.
@@ -146,8 +141,7 @@ func NewBedrock(p *llm.Provider, c *Client) (Provider, error) {
 	if err := json.Unmarshal(p.Options, &o); err != nil || !validRegion(o.Region) {
 		return nil, invalid("options.region", "is not valid")
 	}
-	b := &Bedrock{name: p.Name, region: o.Region, base: strings.TrimRight(p.BaseURL, "/"), client: c,
-		red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle, now: time.Now}
+	b := &Bedrock{upstream: newUpstream(p, c), region: o.Region, base: strings.TrimRight(p.BaseURL, "/"), now: time.Now}
 	if b.base == "" {
 		b.base = bedrockBaseURL(o.Region)
 	}
@@ -166,20 +160,6 @@ func NewBedrock(p *llm.Provider, c *Client) (Provider, error) {
 
 // Native implements Provider: Bedrock speaks none of the client dialects.
 func (b *Bedrock) Native(llm.Dialect) bool { return false }
-
-// Timeouts returns the provider's timeouts (defaults filled in).
-func (b *Bedrock) Timeouts() llm.Timeouts { return b.client.Timeouts() }
-
-// Redact implements Redactor.
-func (b *Bedrock) Redact(dst, p []byte) []byte {
-	if b.red == nil {
-		return p
-	}
-	return b.red.Redact(dst, p)
-}
-
-// RedactWhole removes whole echoes of the provider's credentials from p.
-func (b *Bedrock) RedactWhole(dst, p []byte) []byte { return b.red.RedactWhole(dst, p) }
 
 // Do implements Provider: a chat call becomes POST
 // /model/{model}/converse (or /converse-stream), its answer decoded by
@@ -212,37 +192,16 @@ func (b *Bedrock) Do(ctx context.Context, call *Call) (*Response, error) {
 		op = "/converse-stream"
 	}
 	url := b.base + "/model/" + escapeModelID(model) + op
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
-		e.Err = b.red.redactErr(err)
+	accept := "application/vnd.amazon.eventstream"
+	if !call.Stream {
+		accept = acceptJSON
+	}
+	resp, e := b.do(ctx, request{url: url, body: body, accept: accept, requestID: call.RequestID, sign: b.authorize})
+	if e != nil {
+		if resp != nil {
+			b.refine(e, resp)
+		}
 		return nil, e
-	}
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	if call.Stream {
-		h["Accept"] = []string{"application/vnd.amazon.eventstream"}
-	} else {
-		h["Accept"] = []string{"application/json"}
-	}
-	if call.RequestID != "" {
-		h["X-Request-Id"] = []string{call.RequestID}
-	}
-	for _, kv := range b.headers {
-		h[kv[0]] = []string{kv[1]}
-	}
-	if err := b.authorize(ctx, req, body); err != nil {
-		e := llm.Errorf(llm.KindInternal, "cannot sign upstream request")
-		e.Err = b.red.redactErr(err)
-		return nil, e
-	}
-	resp, err := b.client.tr.RoundTrip(req)
-	if err != nil {
-		return nil, classify(ctx, b.name, b.red.redactErr(err))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, b.upstreamError(resp)
 	}
 	dec := newDecoder(codec{chat: bedrock.DecodeConverseResponse, stream: bedrock.NewStreamDecoder}, b.name, b.red, resp.StatusCode)
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body, Decoder: dec}, nil
@@ -250,22 +209,21 @@ func (b *Bedrock) Do(ctx context.Context, call *Call) (*Response, error) {
 
 // authorize sets the request's Authorization: the bearer API key, or a
 // SigV4 signature over the method, path, headers and body.
-func (b *Bedrock) authorize(ctx context.Context, req *http.Request, body []byte) error {
+func (b *Bedrock) authorize(ctx context.Context, req *http.Request, body []byte) (string, error) {
 	if b.bearer != "" {
 		req.Header["Authorization"] = []string{b.bearer}
-		return nil
+		return "", nil
 	}
 	sum := sha256.Sum256(body)
-	return b.signer.SignHTTP(ctx, b.creds, req, hex.EncodeToString(sum[:]), "bedrock", b.region, b.now())
+	return "", b.signer.SignHTTP(ctx, b.creds, req, hex.EncodeToString(sum[:]), "bedrock", b.region, b.now())
 }
 
-// upstreamError maps a Bedrock error answer: the status as every provider
-// maps it, the AWS error type (x-amzn-ErrorType, "ThrottlingException:…")
+// refine completes e, a Bedrock error answer's mapping (the status as
+// every provider maps it), with the AWS error type (x-amzn-ErrorType, "ThrottlingException:…")
 // as the code, and for statuses AWS documents differently from HTTP's
 // reading the matching client status: a 424 ModelErrorException and
 // ModelStreamErrorException are the model's failure (502).
-func (b *Bedrock) upstreamError(resp *http.Response) *llm.Error {
-	e := upstreamError(b.name, resp, b.red, min(b.idle, errorBodyTimeout), time.Now())
+func (b *Bedrock) refine(e *llm.Error, resp *http.Response) {
 	typ := resp.Header.Get("X-Amzn-Errortype")
 	if i := strings.IndexAny(typ, ":,"); i >= 0 {
 		typ = typ[:i]
@@ -277,7 +235,6 @@ func (b *Bedrock) upstreamError(resp *http.Response) *llm.Error {
 	if resp.StatusCode == http.StatusFailedDependency {
 		e.Status = http.StatusBadGateway
 	}
-	return e
 }
 
 // escapeModelID escapes a model id (or inference profile ARN, which holds

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/openai"
@@ -20,12 +19,8 @@ const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
 // OpenAI talks to OpenAI and every server that speaks its wire format. The
 // request body is forwarded untouched; the response is passed through.
 type OpenAI struct {
-	name    string
-	base    string      // without trailing slash
-	headers [][2]string // canonical name, value: auth, options, static headers
-	red     *redactor   // nil when the provider has no credentials
-	idle    time.Duration
-	client  *Client
+	upstream        // headers: auth, options, static headers
+	base     string // without trailing slash
 	// responses is true when the upstream serves /responses (OpenAI
 	// itself); other servers get Responses requests translated to chat.
 	responses bool
@@ -109,8 +104,7 @@ func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
 			return nil, invalid("options", "is not valid")
 		}
 	}
-	o := &OpenAI{name: p.Name, responses: p.Type == llm.ProviderOpenAI, base: strings.TrimRight(p.BaseURL, "/"), client: c,
-		red: newRedactor(providerSecrets(p)), idle: p.Timeouts.WithDefaults().Idle}
+	o := &OpenAI{upstream: newUpstream(p, c), responses: p.Type == llm.ProviderOpenAI, base: strings.TrimRight(p.BaseURL, "/")}
 	if p.APIKey != "" {
 		o.headers = append(o.headers, [2]string{"Authorization", "Bearer " + p.APIKey})
 	}
@@ -132,22 +126,6 @@ func NewOpenAI(p *llm.Provider, c *Client) (Provider, error) {
 		o.quirks, o.responses = ps.quirks, ps.responses
 	}
 	return o, nil
-}
-
-// Redact implements Redactor: it removes the provider's API key, secrets
-// and credential-like header values (and their fragments) from b.
-func (o *OpenAI) Redact(dst, b []byte) []byte {
-	if o.red == nil {
-		return b
-	}
-	return o.red.Redact(dst, b)
-}
-
-// RedactWhole removes whole echoes of the provider's credentials from b,
-// an upstream's answer, leaving fragments that may be ordinary content.
-// Like Redact it returns b itself when nothing matches.
-func (o *OpenAI) RedactWhole(dst, b []byte) []byte {
-	return o.red.RedactWhole(dst, b)
 }
 
 // Native implements Provider: the OpenAI dialects (Responses only where
@@ -198,34 +176,9 @@ func (o *OpenAI) send(ctx context.Context, call *Call, path string, body []byte)
 		}
 	}
 	body = o.quirks.apply(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
-		e.Err = o.red.redactErr(err)
+	resp, e := o.do(ctx, request{url: u, body: body, accept: acceptFor(call.Stream), requestID: call.RequestID})
+	if e != nil {
 		return nil, e
-	}
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	if call.Stream {
-		h["Accept"] = []string{"text/event-stream"}
-	} else {
-		h["Accept"] = []string{"application/json"}
-	}
-	if call.RequestID != "" {
-		h["X-Request-Id"] = []string{call.RequestID}
-	}
-	for _, kv := range o.headers {
-		h[kv[0]] = []string{kv[1]}
-	}
-	// RoundTrip straight on the transport: http.Client would clone the
-	// headers for redirects, which provider calls never follow.
-	resp, err := o.client.tr.RoundTrip(req)
-	if err != nil {
-		return nil, classify(ctx, o.name, o.red.redactErr(err))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, upstreamError(o.name, resp, o.red, min(o.idle, errorBodyTimeout), time.Now())
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }
@@ -237,11 +190,6 @@ func rejectsStreamOptions(err error) bool {
 	return errors.As(err, &e) && (e.UpstreamStatus == http.StatusBadRequest || e.UpstreamStatus == http.StatusUnprocessableEntity) &&
 		(strings.Contains(e.Message, "stream_options") || strings.Contains(e.Param, "stream_options"))
 }
-
-// Timeouts returns the provider's timeouts (defaults filled in): the
-// router bounds idle gaps in a body with Idle and a whole non-streamed call
-// with FirstByte.
-func (o *OpenAI) Timeouts() llm.Timeouts { return o.client.Timeouts() }
 
 // translated sends a neutral request as an OpenAI chat (or embeddings)
 // request and decodes the answer back into neutral form. A streamed chat

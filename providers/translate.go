@@ -91,31 +91,39 @@ func (s *scrubbedStream) Next() (*llm.Event, error) {
 
 func (s *scrubbedStream) Close() error { return s.s.Close() }
 
-// scrub returns a copy of e fit for the client: fields redacted and
-// clipped, the provider named, the upstream status set (the codec's
-// reading of an in-band status, else the 2xx sent), and the provider
-// rejecting the gateway's credentials reported as such.
+// scrub returns a copy of e fit for the client (see scrubError), its
+// cause redacted too.
 func (d *decoder) scrub(e *llm.Error) *llm.Error {
-	c := *e
-	c.Provider = d.name
-	c.Message = clip(d.red.str(c.Message), maxErrorMessage)
-	c.Type = clip(d.red.str(c.Type), maxErrorField)
-	c.Param = clip(d.red.str(c.Param), maxErrorField)
-	c.Code = clip(d.red.str(c.Code), maxErrorField)
+	c := scrubError(e, d.name, d.status, d.red.str)
 	if c.Err != nil {
 		c.Err = d.red.redactErr(c.Err)
 	}
+	return c
+}
+
+// scrubError returns a copy of e, an error an upstream reported in a 2xx
+// answer, fit for the client: fields redacted with redact and clipped,
+// the provider named, the upstream status set (the error's own reading of
+// an in-band status, else status, the 2xx sent), and the provider
+// rejecting the gateway's credentials reported as such.
+func scrubError(e *llm.Error, name string, status int, redact func(string) string) *llm.Error {
+	c := *e
+	c.Provider = name
+	c.Message = clip(redact(c.Message), maxErrorMessage)
+	c.Type = clip(redact(c.Type), maxErrorField)
+	c.Param = clip(redact(c.Param), maxErrorField)
+	c.Code = clip(redact(c.Code), maxErrorField)
 	if c.UpstreamStatus == 0 {
-		c.UpstreamStatus = d.status
+		c.UpstreamStatus = status
 	}
 	switch c.UpstreamStatus {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired:
 		c.Kind, c.Status = llm.KindUpstream, http.StatusBadGateway
 		c.Type, c.Code, c.Param = "upstream_error", "upstream_auth_failed", ""
-		c.Message = fmt.Sprintf("upstream %s rejected the gateway's provider credentials (error code %d)", d.name, c.UpstreamStatus)
+		c.Message = fmt.Sprintf("upstream %s rejected the gateway's provider credentials (error code %d)", name, c.UpstreamStatus)
 	}
 	if c.Message == "" {
-		c.Message = fmt.Sprintf("upstream %s reported an error", d.name)
+		c.Message = fmt.Sprintf("upstream %s reported an error", name)
 	}
 	return &c
 }

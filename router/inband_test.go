@@ -224,7 +224,8 @@ func TestInbandErrorStatus(t *testing.T) {
 		class          balancer.Class
 	}{
 		{`{"code":400}`, 400, 400, balancer.ClassNeutral},
-		{`{"code":"400","status":429}`, 429, 429, balancer.ClassRateLimited},
+		{`{"code":"400","status":429}`, 400, 400, balancer.ClassNeutral}, // a code written as a string counts, as some gateways send it
+		{`{"code":"E1","status":429}`, 429, 429, balancer.ClassRateLimited},
 		{`{"code":503}`, 503, 503, balancer.ClassFailure},
 		{`{"code":403}`, 502, 403, balancer.ClassCredential},
 		{`{"code":399}`, 502, 200, balancer.ClassFailure},

@@ -11,13 +11,18 @@ import (
 // Answer body types: only what the decoders read.
 type (
 	response struct {
+		body
+		ModelVersion string `json:"modelVersion"`
+		ResponseID   string `json:"responseId"`
+	}
+	// body is a response without its ids, which a stream decoder reads
+	// from the first event only.
+	body struct {
 		Candidates     []candidate `json:"candidates"`
 		PromptFeedback *struct {
 			BlockReason string `json:"blockReason"`
 		} `json:"promptFeedback"`
 		UsageMetadata *usageMetadata `json:"usageMetadata"`
-		ModelVersion  string         `json:"modelVersion"`
-		ResponseID    string         `json:"responseId"`
 		Error         *apiError      `json:"error"`
 	}
 	candidate struct {

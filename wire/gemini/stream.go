@@ -113,7 +113,11 @@ func (d *streamDecoder) fail(e *llm.Error) {
 func (d *streamDecoder) event(data []byte) {
 	d.resp = response{}
 	r := &d.resp
-	if err := json.Unmarshal(data, r); err != nil {
+	var target any = r
+	if d.started {
+		target = &r.body // the ids are the first event's
+	}
+	if err := json.Unmarshal(data, target); err != nil {
 		d.done, d.err = true, errors.New("gemini stream event is not valid JSON")
 		return
 	}

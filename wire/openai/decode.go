@@ -99,7 +99,7 @@ func (d *streamDecoder) Next() (*llm.Event, error) {
 			continue
 		case string(event) == "error":
 			ev := d.push()
-			ev.Kind, ev.Err = llm.EventError, upstreamError(bytes.TrimSpace(data))
+			ev.Kind, ev.Err = llm.EventError, InbandError(bytes.TrimSpace(data))
 			d.err = io.EOF
 		case len(event) > 0 && string(event) != "message":
 			continue // an event type this codec does not know
@@ -196,13 +196,13 @@ func (d *streamDecoder) chunk(data []byte) *llm.Error {
 	}
 	if isErrorValue(errV) {
 		ev := d.push()
-		ev.Kind, ev.Err = llm.EventError, upstreamError(errV)
+		ev.Kind, ev.Err = llm.EventError, InbandError(errV)
 		d.err = io.EOF
 		return nil
 	}
 	if string(object) == `"error"` {
 		ev := d.push()
-		ev.Kind, ev.Err = llm.EventError, upstreamError(data)
+		ev.Kind, ev.Err = llm.EventError, InbandError(data)
 		d.err = io.EOF
 		return nil
 	}

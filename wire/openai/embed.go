@@ -195,7 +195,7 @@ func DecodeEmbedResponse(body []byte) (*llm.EmbedResponse, *llm.Error) {
 		return nil, malformed("upstream sent an embeddings answer that is not a JSON object")
 	}
 	if isErrorValue(in.Error) {
-		return nil, upstreamError(in.Error)
+		return nil, InbandError(in.Error)
 	}
 	var sc []byte
 	r := &llm.EmbedResponse{Model: rawStr(in.Model, &sc)}

@@ -29,14 +29,15 @@ func isErrorValue(v []byte) bool {
 	return len(v) > 0 && (v[0] == '{' || (v[0] == '"' && len(v) > 2))
 }
 
-// upstreamError maps the value of an error member an upstream sent in a
-// 2xx answer (or the data of an error event) to an error: its numeric
+// InbandError maps the value of an error member an upstream sent in a
+// 2xx answer (or the data of an error event) to an error — the one reading
+// of OpenAI-style in-band errors, which the providers' raw relays share: its numeric
 // code or status, when a plausible HTTP status (400-599), is the status
 // the upstream meant (UpstreamStatus, and the client's status); otherwise
 // the client gets a 502 and UpstreamStatus is left 0 (the caller knows
 // the 2xx that carried it). Fields are taken as sent: the provider's
 // decoder wrapper redacts and clips them.
-func upstreamError(v []byte) *llm.Error {
+func InbandError(v []byte) *llm.Error {
 	var f struct {
 		Message json.RawMessage `json:"message"`
 		Type    json.RawMessage `json:"type"`
@@ -51,7 +52,7 @@ func upstreamError(v []byte) *llm.Error {
 		_ = json.Unmarshal(v, &msg)
 	} else if json.Unmarshal(v, &f) == nil {
 		if isErrorValue(f.Error) && len(f.Message) == 0 {
-			return upstreamError(f.Error)
+			return InbandError(f.Error)
 		}
 		msg = rawString(f.Message)
 	}
@@ -64,9 +65,6 @@ func upstreamError(v []byte) *llm.Error {
 		e.Status, e.UpstreamStatus = code, code
 	} else {
 		e.Status = http.StatusBadGateway
-	}
-	if e.Message == "" {
-		e.Message = "upstream reported an error"
 	}
 	if e.Type == "" {
 		if e.Status >= 500 {

@@ -43,7 +43,7 @@ func DecodeChatResponse(body []byte) (*llm.ChatResponse, *llm.Error) {
 		return nil, malformed("upstream sent a chat answer that is not a JSON object")
 	}
 	if isErrorValue(in.Error) {
-		return nil, upstreamError(in.Error)
+		return nil, InbandError(in.Error)
 	}
 	r := &llm.ChatResponse{}
 	var sc []byte
