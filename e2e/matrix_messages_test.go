@@ -112,7 +112,7 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 		if messageText(msg) == "" {
 			t.Fatalf("message with image: no text: %s", msg.RawJSON())
 		}
-		if up := e.m.stats(t).LastBody; !strings.Contains(up, e.fam.imageNeedle(pngB64)) {
+		if up := e.m.stats(t).LastBody; !strings.Contains(up, pngB64) {
 			t.Errorf("upstream body lacks the image data: %.600s", up)
 		}
 		wantRowOK(t, e.g.waitRow(t, id), "ok", false)
@@ -135,7 +135,7 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 			t.Fatalf("after a tool result want a text answer ending end_turn, got %s", msg.RawJSON())
 		}
 		up := e.m.stats(t).LastBody
-		if !strings.Contains(up, marker) || !strings.Contains(up, "toolu_e2e1") || !strings.Contains(up, "get_weather") {
+		if !strings.Contains(up, marker) || (!e.fam.noToolIDs && !strings.Contains(up, "toolu_e2e1")) || !strings.Contains(up, "get_weather") {
 			t.Errorf("upstream body lacks the tool call or its result: %.800s", up)
 		}
 		wantRowOK(t, e.g.waitRow(t, id), "ok", false)
@@ -247,8 +247,10 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 		t.Run("429"+sfx, func(t *testing.T) {
 			t.Parallel()
 			model := e.single(t, "am-429"+sfx, "r429")
-			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, reqID(t))
+			id := reqID(t)
+			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, id)
 			apierr := wantAnthropicError(t, err, http.StatusTooManyRequests)
+			wantRowError(t, e.g.waitRow(t, id), "r429", http.StatusTooManyRequests, http.StatusTooManyRequests)
 			if ra := apierr.Response.Header.Get("Retry-After"); ra != "7" {
 				t.Errorf("Retry-After = %q, want 7", ra)
 			}
@@ -260,8 +262,10 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 		t.Run("500"+sfx, func(t *testing.T) {
 			t.Parallel()
 			model := e.single(t, "am-500"+sfx, "e500")
-			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, reqID(t))
-			wantAnthropicError(t, err, http.StatusInternalServerError)
+			id := reqID(t)
+			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, id)
+			apierr := wantAnthropicError(t, err, http.StatusInternalServerError)
+			wantRowError(t, e.g.waitRow(t, id), "e500", apierr.StatusCode, http.StatusInternalServerError)
 			e.wantFallbackMessages(t, c, e.fallback(t, "am-500-fb"+sfx, "e500"), stream)
 		})
 		t.Run("slow_first_token"+sfx, func(t *testing.T) {
@@ -272,8 +276,10 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 			}
 			model := e.single(t, "am-slow"+sfx, slow)
 			start := time.Now()
-			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, reqID(t))
+			id := reqID(t)
+			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, id)
 			wantAnthropicError(t, err, http.StatusGatewayTimeout)
+			wantRowError(t, e.g.waitRow(t, id), slow, http.StatusGatewayTimeout, 0)
 			if el := time.Since(start); el > 2800*time.Millisecond {
 				t.Errorf("504 after %s; the first-byte timeout is 500ms and the mock waits 3s", el)
 			}

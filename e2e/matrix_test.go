@@ -39,34 +39,33 @@ type matrixFamily struct {
 	// body returns the family's POST /admin/providers body (without name,
 	// headers and timeouts) for a mock at mockURL.
 	body func(mockURL string) map[string]any
-	// imageNeedle returns what the upstream body must contain when the
-	// client sent the PNG b64 (in the family's own wire form).
-	imageNeedle func(b64 string) string
+	// noToolIDs is true for wire formats that match tool results to calls
+	// by name, with no call id (Gemini's functionResponse).
+	noToolIDs bool
 }
 
 // matrixFamilies lists the families: the OpenAI wire family, its
 // compatible and Azure variants, and the translated families.
 func matrixFamilies() []matrixFamily {
 	key := func() string { return "sk-upstream-" + strconv.FormatInt(time.Now().UnixNano(), 36) }
-	plainB64 := func(b64 string) string { return b64 }
 	return []matrixFamily{
-		{name: "openai", typ: "openai", upstream: "gpt-4o-mini", imageNeedle: plainB64,
+		{name: "openai", typ: "openai", upstream: "gpt-4o-mini",
 			body: func(u string) map[string]any { return map[string]any{"base_url": u + "/v1", "api_key": key()} }},
-		{name: "openai-compatible", typ: "openai-compatible", upstream: "gpt-4o-mini", imageNeedle: plainB64,
+		{name: "openai-compatible", typ: "openai-compatible", upstream: "gpt-4o-mini",
 			body: func(u string) map[string]any { return map[string]any{"base_url": u + "/v1", "api_key": key()} }},
-		{name: "azure", typ: "azure", upstream: "gpt-4o-mini", imageNeedle: plainB64,
+		{name: "azure", typ: "azure", upstream: "gpt-4o-mini",
 			body: func(u string) map[string]any { return map[string]any{"base_url": u, "api_key": key()} }},
-		{name: "anthropic", typ: "anthropic", upstream: "claude-sonnet-4-5", imageNeedle: plainB64,
+		{name: "anthropic", typ: "anthropic", upstream: "claude-sonnet-4-5",
 			body: func(u string) map[string]any { return map[string]any{"base_url": u, "api_key": key()} }},
-		{name: "gemini", typ: "gemini", upstream: "gemini-2.5-flash", imageNeedle: plainB64,
+		{name: "gemini", typ: "gemini", upstream: "gemini-2.5-flash", noToolIDs: true,
 			body: func(u string) map[string]any { return map[string]any{"base_url": u, "api_key": key()} }},
-		{name: "vertex", typ: "vertex", upstream: "gemini-2.5-flash", imageNeedle: plainB64,
+		{name: "vertex", typ: "vertex", upstream: "gemini-2.5-flash", noToolIDs: true,
 			body: func(u string) map[string]any {
 				return map[string]any{"base_url": u,
 					"options": map[string]any{"project": "sluice-e2e", "location": "us-central1"},
 					"secrets": map[string]any{"service_account": serviceAccountJSON(u + "/token")}}
 			}},
-		{name: "bedrock", typ: "bedrock", upstream: "anthropic.claude-3-5-haiku-20241022-v1:0", imageNeedle: plainB64,
+		{name: "bedrock", typ: "bedrock", upstream: "anthropic.claude-3-5-haiku-20241022-v1:0",
 			body: func(u string) map[string]any {
 				return map[string]any{"base_url": u, "api_key": key(),
 					"options": map[string]any{"region": "us-east-1"}}
@@ -282,6 +281,17 @@ func wantRowOK(t *testing.T, row requestRow, provider string, stream bool) {
 	}
 }
 
+// wantRowError checks the usage row of a request that failed before any
+// answer: status error, the client's HTTP status, the upstream's (0 = not
+// checked), the provider tried, and no tokens of an answer.
+func wantRowError(t *testing.T, row requestRow, provider string, status, upstream int) {
+	t.Helper()
+	if row.Status != "error" || row.HTTPStatus != status || row.Provider != provider ||
+		(upstream != 0 && row.UpstreamStatus != upstream) || row.CompletionTokens != 0 {
+		t.Errorf("usage row %+v, want status error, http %d, upstream %d, provider %s, no completion tokens", row, status, upstream, provider)
+	}
+}
+
 // pngB64 is a 1×1 transparent PNG.
 const pngB64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 
@@ -335,7 +345,7 @@ func (e *familyEnv) openaiSurface(t *testing.T) {
 		if len(cc.Choices) != 1 || cc.Choices[0].Message.Content == "" {
 			t.Fatalf("chat with image: empty answer: %s", cc.RawJSON())
 		}
-		if up := e.m.stats(t).LastBody; !strings.Contains(up, e.fam.imageNeedle(pngB64)) {
+		if up := e.m.stats(t).LastBody; !strings.Contains(up, pngB64) {
 			t.Errorf("upstream body lacks the image data: %.600s", up)
 		}
 		wantRowOK(t, e.g.waitRow(t, id), "ok", false)
@@ -366,7 +376,7 @@ func (e *familyEnv) openaiSurface(t *testing.T) {
 			t.Errorf("finish_reason %q, want stop", cc.Choices[0].FinishReason)
 		}
 		up := e.m.stats(t).LastBody
-		if !strings.Contains(up, marker) || !strings.Contains(up, "call_e2e1") || !strings.Contains(up, "get_weather") {
+		if !strings.Contains(up, marker) || (!e.fam.noToolIDs && !strings.Contains(up, "call_e2e1")) || !strings.Contains(up, "get_weather") {
 			t.Errorf("upstream body lacks the tool call or its result: %.800s", up)
 		}
 		wantRowOK(t, e.g.waitRow(t, id), "ok", false)
@@ -506,8 +516,10 @@ func (e *familyEnv) openaiSurface(t *testing.T) {
 		t.Run("429"+sfx, func(t *testing.T) {
 			t.Parallel()
 			model := e.single(t, "oa-429"+sfx, "r429")
-			err := e.openaiCall(t, c, model, stream, reqID(t))
+			id := reqID(t)
+			err := e.openaiCall(t, c, model, stream, id)
 			apierr := wantAPIError(t, err, http.StatusTooManyRequests, "")
+			wantRowError(t, e.g.waitRow(t, id), "r429", http.StatusTooManyRequests, http.StatusTooManyRequests)
 			if ra := apierr.Response.Header.Get("Retry-After"); ra != "7" {
 				t.Errorf("Retry-After = %q, want 7", ra)
 			}
@@ -517,11 +529,13 @@ func (e *familyEnv) openaiSurface(t *testing.T) {
 		t.Run("500"+sfx, func(t *testing.T) {
 			t.Parallel()
 			model := e.single(t, "oa-500"+sfx, "e500")
-			err := e.openaiCall(t, c, model, stream, reqID(t))
+			id := reqID(t)
+			err := e.openaiCall(t, c, model, stream, id)
 			var apierr *openai.Error
 			if !errors.As(err, &apierr) || apierr.StatusCode < 500 {
 				t.Fatalf("want a 5xx *openai.Error, got %T %v", err, err)
 			}
+			wantRowError(t, e.g.waitRow(t, id), "e500", apierr.StatusCode, http.StatusInternalServerError)
 			fb := e.fallback(t, "oa-500-fb"+sfx, "e500")
 			e.wantFallback(t, c, fb, stream)
 		})
@@ -533,8 +547,10 @@ func (e *familyEnv) openaiSurface(t *testing.T) {
 			}
 			model := e.single(t, "oa-slow"+sfx, slow)
 			start := time.Now()
-			err := e.openaiCall(t, c, model, stream, reqID(t))
+			id := reqID(t)
+			err := e.openaiCall(t, c, model, stream, id)
 			wantAPIError(t, err, http.StatusGatewayTimeout, "")
+			wantRowError(t, e.g.waitRow(t, id), slow, http.StatusGatewayTimeout, 0)
 			if el := time.Since(start); el > 2800*time.Millisecond {
 				t.Errorf("504 after %s; the first-byte timeout is 500ms and the mock waits 3s", el)
 			}
