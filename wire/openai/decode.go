@@ -297,9 +297,9 @@ func indexOf(v []byte, limit int) (int, bool) {
 	if n, ok := index(v, limit); ok {
 		return n, true
 	}
-	if n, ok := count(v); ok && n >= 0 && n < limit && bytes.IndexAny(v, ".eE") >= 0 {
+	if n, ok := count(v); ok && n >= 0 && n < limit && bytes.ContainsAny(v, ".eE") {
 		f := bytes.TrimRight(bytes.TrimRight(v, "0"), ".")
-		if bytes.IndexAny(f, ".eE") < 0 {
+		if !bytes.ContainsAny(f, ".eE") {
 			return n, true
 		}
 	}
