@@ -47,7 +47,10 @@ type matrixFamily struct {
 // matrixFamilies lists the families: the OpenAI wire family, its
 // compatible and Azure variants, and the translated families.
 func matrixFamilies() []matrixFamily {
-	key := func() string { return "sk-upstream-" + strconv.FormatInt(time.Now().UnixNano(), 36) }
+	// Upstream keys are random: the providers redact every 8-byte fragment
+	// of a key from what they relay, so a key spelt "sk-upstream-…" would
+	// turn the gateway's own "upstream_error" into "[redacted]_error".
+	key := func() string { return "sk-mx-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "x9q" }
 	return []matrixFamily{
 		{name: "openai", typ: "openai", upstream: "gpt-4o-mini",
 			body: func(u string) map[string]any { return map[string]any{"base_url": u + "/v1", "api_key": key()} }},
@@ -108,7 +111,7 @@ var behaviours = []struct {
 	// headers are late) and slow before the first event of a stream.
 	{"slow", map[string]string{"X-Mock-Latency": "3s"}, &timeouts{Connect: "1s", FirstByte: "500ms", Idle: "1s"}},
 	{"slowttft", map[string]string{"X-Mock-Ttft": "3s"}, &timeouts{Connect: "1s", FirstByte: "500ms", Idle: "1s"}},
-	{"disconnect", map[string]string{"X-Mock-Disconnect-After": "3", "X-Mock-Chunks": "8"}, nil},
+	{"disconnect", map[string]string{"X-Mock-Disconnect-After": "6", "X-Mock-Chunks": "12"}, nil},
 }
 
 // familyEnv is one family's running mock and gateway.
