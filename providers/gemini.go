@@ -1,12 +1,10 @@
 package providers
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/gemini"
@@ -78,7 +76,7 @@ func (g *Gemini) Timeouts() llm.Timeouts { return g.g.client.Timeouts() }
 
 // Do implements Provider.
 func (g *Gemini) Do(ctx context.Context, call *Call) (*Response, error) {
-	return g.g.do(ctx, call, func(model, method string) (string, error) {
+	return g.g.translated(ctx, call, func(model, method string) (string, error) {
 		return g.prefix + modelPath(model) + ":" + method, nil
 	}, nil)
 }
@@ -91,29 +89,25 @@ func modelPath(model string) string {
 // googleCore is what the gemini and vertex providers share: translation
 // through wire/gemini, the transport, the redactor and error mapping.
 type googleCore struct {
-	name    string
-	red     *redactor
-	client  *Client
-	idle    time.Duration
-	headers [][2]string // canonical name, value
+	upstream // headers: the static ones
 	// predictEmbed is set for Vertex AI, whose embedding models take
 	// :predict, not batchEmbedContents.
 	predictEmbed bool
 }
 
 func newGoogleCore(p *llm.Provider, c *Client, secrets []string) googleCore {
-	g := googleCore{name: p.Name, red: newRedactor(secrets), client: c, idle: p.Timeouts.WithDefaults().Idle}
+	g := googleCore{upstream: upstream{name: p.Name, red: newRedactor(secrets), client: c, idle: p.Timeouts.WithDefaults().Idle}}
 	for k, v := range p.Headers {
 		g.headers = append(g.headers, [2]string{http.CanonicalHeaderKey(k), v})
 	}
 	return g
 }
 
-// do sends a translated call. url returns the endpoint for a model and a
+// translated sends a translated call. url returns the endpoint for a model and a
 // method (generateContent, streamGenerateContent?alt=sse,
 // batchEmbedContents); auth, when set, adds the Authorization header (and
 // returns the token, redacted from errors).
-func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, method string) (string, error),
+func (g *googleCore) translated(ctx context.Context, call *Call, endpoint func(model, method string) (string, error),
 	auth func(ctx context.Context, h http.Header) (string, error)) (*Response, error) {
 	if !call.Translated() {
 		return nil, llm.Errorf(llm.KindInvalidRequest, "provider %s takes only translated requests", g.name)
@@ -192,45 +186,13 @@ func (g *googleCore) do(ctx context.Context, call *Call, endpoint func(model, me
 // token redacted).
 func (g *googleCore) send(ctx context.Context, u string, stream bool, requestID string, body []byte,
 	auth func(ctx context.Context, h http.Header) (string, error)) (*Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
-		e.Err = g.red.redactErr(err)
-		return nil, e
-	}
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	if stream {
-		h["Accept"] = []string{"text/event-stream"}
-	} else {
-		h["Accept"] = []string{"application/json"}
-	}
-	if requestID != "" {
-		h["X-Request-Id"] = []string{requestID}
-	}
-	for _, kv := range g.headers {
-		h[kv[0]] = []string{kv[1]}
-	}
-	token := ""
+	r := request{url: u, body: body, accept: acceptFor(stream), requestID: requestID}
 	if auth != nil {
-		if token, err = auth(ctx, h); err != nil {
-			return nil, err
-		}
+		r.sign = func(ctx context.Context, req *http.Request, _ []byte) (string, error) { return auth(ctx, req.Header) }
 	}
-	resp, err := g.client.tr.RoundTrip(req)
-	if err != nil {
-		return nil, classify(ctx, g.name, g.red.redactErr(err))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		e := upstreamError(g.name, resp, g.red, min(g.idle, errorBodyTimeout), time.Now())
-		if token != "" {
-			e.Message = strings.ReplaceAll(e.Message, token, redacted)
-			e.Code = strings.ReplaceAll(e.Code, token, redacted)
-			e.Type = strings.ReplaceAll(e.Type, token, redacted)
-			e.Param = strings.ReplaceAll(e.Param, token, redacted)
-		}
-		if e.UpstreamStatus == http.StatusBadRequest && (e.Code == "API_KEY_INVALID" || strings.Contains(e.Message, "API key not valid") || strings.Contains(e.Message, "API key expired")) {
+	resp, e := g.do(ctx, r)
+	if e != nil {
+		if resp != nil && e.UpstreamStatus == http.StatusBadRequest && (e.Code == "API_KEY_INVALID" || strings.Contains(e.Message, "API key not valid") || strings.Contains(e.Message, "API key expired")) {
 			// Google answers 400 INVALID_ARGUMENT to a bad key: the
 			// gateway's credentials, not the client's request.
 			e.Status, e.Type, e.Code, e.Param = http.StatusBadGateway, "upstream_error", "upstream_auth_failed", ""

@@ -153,7 +153,7 @@ func (v *Vertex) Do(ctx context.Context, call *Call) (*Response, error) {
 	if v.anthropic {
 		return v.doAnthropic(ctx, call)
 	}
-	return v.g.do(ctx, call, func(model, method string) (string, error) {
+	return v.g.translated(ctx, call, func(model, method string) (string, error) {
 		return v.prefix + modelPath(model) + ":" + method, nil
 	}, v.auth)
 }
