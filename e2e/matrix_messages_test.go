@@ -274,15 +274,13 @@ func (e *familyEnv) messagesSurface(t *testing.T) {
 			if stream {
 				slow = "slowttft"
 			}
+			// The mock would answer after 3 s: a 504 is the 500 ms
+			// first-byte timeout firing (no timed assertion needed).
 			model := e.single(t, "am-slow"+sfx, slow)
-			start := time.Now()
 			id := reqID(t)
 			_, err := e.messagesCall(t, c, messageParams(model, "hi"), stream, id)
 			wantAnthropicError(t, err, http.StatusGatewayTimeout)
 			wantRowError(t, e.g.waitRow(t, id), slow, http.StatusGatewayTimeout, 0)
-			if el := time.Since(start); el > 2800*time.Millisecond {
-				t.Errorf("504 after %s; the first-byte timeout is 500ms and the mock waits 3s", el)
-			}
 			e.wantFallbackMessages(t, c, e.fallback(t, "am-slow-fb"+sfx, slow), stream)
 		})
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,97 @@ func TestMatrixResponses(t *testing.T) {
 					MaxOutputTokens: openai.Int(256),
 				}
 			}
+			weather := responses.ToolParamOfFunction("get_weather", map[string]any{
+				"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"},
+			}, false)
+			t.Run("tool_result", func(t *testing.T) {
+				model := e.single(t, "rs-toolresult", "ok")
+				marker := "sunny-" + randHex(t, 4)
+				id := reqID(t)
+				out := responses.ResponseInputItemParamOfFunctionCallOutput(marker)
+				out.OfFunctionCallOutput.CallID = openai.String("call_e2e1")
+				p := responses.ResponseNewParams{Model: model, Tools: []responses.ToolUnionParam{weather},
+					Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+						responses.ResponseInputItemParamOfMessage("What is the weather in Paris?", responses.EasyInputMessageRoleUser),
+						responses.ResponseInputItemParamOfFunctionCall(`{"city":"Paris"}`, "call_e2e1", "get_weather"),
+						out,
+					}}}
+				r, err := c.Responses.New(testCtx(t, 15*time.Second), p, option.WithHeader("X-Request-Id", id))
+				if err != nil {
+					t.Fatalf("tool result round trip: %v", err)
+				}
+				if r.OutputText() == "" {
+					t.Fatalf("after a tool result want a text answer, got %s", r.RawJSON())
+				}
+				up := e.m.stats(t).LastBody
+				if !strings.Contains(up, marker) || !strings.Contains(up, "call_e2e1") || !strings.Contains(up, "get_weather") {
+					t.Errorf("upstream body lacks the tool call or its result: %.800s", up)
+				}
+				wantRowOK(t, e.g.waitRow(t, id), "ok", false)
+			})
+			t.Run("tool_call", func(t *testing.T) {
+				t.Parallel()
+				model := e.single(t, "rs-toolcall", "ok")
+				id := reqID(t)
+				p := responses.ResponseNewParams{Model: model, Tools: []responses.ToolUnionParam{weather},
+					Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("What is the weather in Paris?")}}
+				r, err := c.Responses.New(testCtx(t, 15*time.Second), p, option.WithHeader("X-Request-Id", id))
+				if err != nil {
+					t.Fatalf("responses.create: %v", err)
+				}
+				var calls int
+				for _, it := range r.Output {
+					if it.Type == "function_call" {
+						calls++
+						if it.Name != "get_weather" || it.CallID == "" {
+							t.Errorf("function call %s", it.RawJSON())
+						}
+					}
+				}
+				if calls != 1 {
+					t.Fatalf("want one function_call output item, got %s", r.RawJSON())
+				}
+				wantRowOK(t, e.g.waitRow(t, id), "ok", false)
+			})
+			for _, stream := range []bool{false, true} {
+				sfx := map[bool]string{false: "", true: "_stream"}[stream]
+				t.Run("usage_missing"+sfx, func(t *testing.T) {
+					t.Parallel()
+					model := e.single(t, "rs-nousage"+sfx, "nousage")
+					id := reqID(t)
+					if err := responsesCall(t, c, params(model), stream, id); err != nil {
+						t.Fatalf("responses: %v", err)
+					}
+					row := e.g.waitRow(t, id)
+					wantRowOK(t, row, "nousage", stream)
+					if !row.Estimated {
+						t.Errorf("usage row not marked estimated though the upstream reported none: %+v", row)
+					}
+				})
+				t.Run("429"+sfx, func(t *testing.T) {
+					t.Parallel()
+					model := e.single(t, "rs-429"+sfx, "r429")
+					id := reqID(t)
+					apierr := wantAPIError(t, responsesCall(t, c, params(model), stream, id), http.StatusTooManyRequests, "")
+					if ra := apierr.Response.Header.Get("Retry-After"); ra != "7" {
+						t.Errorf("Retry-After = %q, want 7", ra)
+					}
+					wantRowError(t, e.g.waitRow(t, id), "r429", http.StatusTooManyRequests, http.StatusTooManyRequests)
+				})
+			}
+			t.Run("midstream_disconnect", func(t *testing.T) {
+				t.Parallel()
+				model := e.single(t, "rs-disconnect", "disconnect")
+				id := reqID(t)
+				err := responsesCall(t, c, params(model), true, id)
+				if err == nil {
+					t.Fatalf("stream ended without error after the upstream broke")
+				}
+				row := e.g.waitRow(t, id)
+				if row.Status != "stream_broken" || !row.Estimated || row.PromptTokens <= 0 || row.CompletionTokens <= 0 || row.Provider != "disconnect" {
+					t.Errorf("usage row %+v, want status stream_broken, estimated tokens, provider disconnect", row)
+				}
+			})
 			t.Run("create", func(t *testing.T) {
 				t.Parallel()
 				model := e.single(t, "rs-create", "ok")
@@ -95,4 +187,33 @@ func TestMatrixResponses(t *testing.T) {
 			})
 		})
 	}
+}
+
+// responsesCall makes one Responses call (streamed or not) and returns its
+// error; a stream must end with response.completed.
+func responsesCall(t *testing.T, c *openai.Client, p responses.ResponseNewParams, stream bool, id string) error {
+	t.Helper()
+	ctx := testCtx(t, 15*time.Second)
+	if !stream {
+		r, err := c.Responses.New(ctx, p, option.WithHeader("X-Request-Id", id))
+		if err == nil && r.OutputText() == "" {
+			t.Errorf("responses.create: no text: %s", r.RawJSON())
+		}
+		return err
+	}
+	s := c.Responses.NewStreaming(ctx, p, option.WithHeader("X-Request-Id", id))
+	defer s.Close()
+	completed := false
+	for s.Next() {
+		if s.Current().Type == "response.completed" {
+			completed = true
+		}
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if !completed {
+		return errors.New("stream ended without response.completed")
+	}
+	return nil
 }
