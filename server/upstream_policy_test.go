@@ -27,7 +27,7 @@ func TestUpstreamPolicy(t *testing.T) {
 			`{"name":"q","type":"openai-compatible","base_url":"https://api.example.com/v1?x=1"}`,
 			`{"name":"h","type":"openai-compatible","base_url":"https://api.example.com/v1","headers":{"Host":"evil"}}`,
 			`{"name":"o","type":"openai-compatible","base_url":"https://api.example.com/v1","options":{"nope":1}}`,
-			`{"name":"t","type":"anthropic","base_url":"https://api.example.com/v1"}`,
+			`{"name":"t","type":"mystery","base_url":"https://api.example.com/v1"}`,
 		} {
 			if code, b := admin("POST", "/admin/providers", body); code != 400 {
 				t.Fatalf("deny=%v %s: %d %s", deny, body, code, b)

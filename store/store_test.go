@@ -177,7 +177,7 @@ func TestProviderValidation(t *testing.T) {
 		{"bad name", func(in *ProviderInput) { in.Name = "a b" }, "name"},
 		{"leading dot", func(in *ProviderInput) { in.Name = ".a" }, "name"},
 		{"long name", func(in *ProviderInput) { in.Name = strings.Repeat("a", 65) }, "name"},
-		{"type", func(in *ProviderInput) { in.Type = "anthropic" }, "type"},
+		{"type", func(in *ProviderInput) { in.Type = "mystery" }, "type"},
 		{"compatible needs url", func(in *ProviderInput) { in.BaseURL = "" }, "base_url"},
 		{"relative url", func(in *ProviderInput) { in.BaseURL = "/v1" }, "base_url"},
 		{"scheme", func(in *ProviderInput) { in.BaseURL = "file:///etc/passwd" }, "base_url"},
