@@ -22,6 +22,11 @@ type inbound struct {
 	// bodyUsage reads usage from a raw-lane JSON answer; nil for the
 	// OpenAI dialects the relay reads itself.
 	bodyUsage func(body []byte) (llm.Usage, bool)
+	// deltaText and bodyText extract the generated text of a raw-lane
+	// stream event and JSON answer, to estimate tokens when the upstream
+	// reported no usage (set with sniffer and bodyUsage).
+	deltaText func(dst, data []byte) []byte
+	bodyText  func(body []byte) string
 
 	// The translated lane. decode is nil for dialects only the raw lane
 	// serves (legacy completions).
@@ -76,6 +81,8 @@ func inbounds() map[llm.Endpoint]*inbound {
 			appendError: responses.AppendError,
 			sniffer:     func() rawSniffer { return &responses.Sniffer{} },
 			bodyUsage:   responses.ResponseUsage,
+			deltaText:   responses.DeltaText,
+			bodyText:    responses.ResponseText,
 			decode:      responses.DecodeRequest,
 			response:    responses.AppendResponse,
 			encoder: func(id, model string, created int64, _ bool) llm.StreamEncoder {
@@ -87,6 +94,8 @@ func inbounds() map[llm.Endpoint]*inbound {
 			appendError: anthropic.AppendError,
 			sniffer:     func() rawSniffer { return &anthropic.Sniffer{} },
 			bodyUsage:   anthropic.ResponseUsage,
+			deltaText:   anthropic.DeltaText,
+			bodyText:    anthropic.ResponseText,
 			decode:      anthropic.DecodeRequest,
 			response:    anthropic.AppendResponse,
 			encoder: func(id, model string, _ int64, _ bool) llm.StreamEncoder {

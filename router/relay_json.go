@@ -41,7 +41,7 @@ func (x *exchange) json(resp *providers.Response, prov providers.Provider, d *ll
 	if x.in.bodyUsage != nil {
 		u, ok = x.in.bodyUsage(body)
 		if !ok {
-			u = x.estimate("")
+			u = x.estimate(x.in.bodyText(body))
 		}
 	} else if u, ok = parseUsage(usageV); !ok {
 		u = x.estimate(completionText(body))

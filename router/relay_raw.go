@@ -30,7 +30,7 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			x.upstream += time.Since(t0)
 		}
 		if err != nil {
-			s.usage, s.gotUsage = sn.Usage()
+			x.rawUsage(&s, sn)
 			if err == io.EOF && s.finished && x.r.Context().Err() == nil {
 				return x.streamResult(&s, nil)
 			}
@@ -65,6 +65,11 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			continue
 		}
 		errV, status, final := sn.Event(event, data)
+		if len(s.text) < maxEstimateText {
+			// Kept raw, decoded only if the answer ends without usage.
+			s.text = append(s.text, data...)
+			s.ends = append(s.ends, len(s.text))
+		}
 		if errV != nil {
 			ue := providers.InbandError(d.Provider, errV, resp.Status, red)
 			withStatus(ue, status)
@@ -87,18 +92,43 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			event = red.Redact(nil, event)
 		}
 		s.buf = sse.AppendEvent(s.buf[:0], event, data)
-		if !x.writeEvent(&s, cancel) {
-			s.usage, s.gotUsage = sn.Usage()
-			return x.streamResult(&s, errClientGone())
-		}
 		if final || errV != nil {
 			// The answer is complete (or ended by its error event):
 			// nothing after it is the client's.
-			s.finished = true
-			s.usage, s.gotUsage = sn.Usage()
+			s.finished = final
+		}
+		if !x.writeEvent(&s, cancel) {
+			x.rawUsage(&s, sn)
+			return x.streamResult(&s, errClientGone())
+		}
+		if final || errV != nil {
+			x.rawUsage(&s, sn)
 			return x.streamResult(&s, nil)
 		}
 	}
+}
+
+// rawUsage settles a raw stream's usage: what the upstream reported when
+// the answer completed with it; otherwise (no usage, or a stream that
+// ended early, whose last figures are placeholders) estimated from the
+// generated text kept, with the prompt count the stream did report.
+func (x *exchange) rawUsage(s *streamState, sn rawSniffer) {
+	u, ok := sn.Usage()
+	if ok && s.finished {
+		s.usage, s.gotUsage = u, true
+		return
+	}
+	var text []byte
+	start := 0
+	for _, end := range s.ends {
+		text = x.in.deltaText(text, s.text[start:end])
+		start = end
+	}
+	est := x.estimate(string(text))
+	if ok && u.PromptTokens > 0 {
+		est.PromptTokens, est.CacheReadTokens, est.CacheWriteTokens = u.PromptTokens, u.CacheReadTokens, u.CacheWriteTokens
+	}
+	s.usage, s.gotUsage = est, true
 }
 
 // withStatus applies the HTTP status a dialect's error event implies
