@@ -4,10 +4,10 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/jsonspan"
 	"github.com/sluice-ai/sluice/wire/openai"
 )
 
@@ -36,44 +36,5 @@ func writeErrorIn(w http.ResponseWriter, e *llm.Error, render func([]byte, *llm.
 	_, _ = w.Write(render(make([]byte, 0, 160), e))
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			// Invalid UTF-8 (a decoded URL path, a truncated name) becomes
-			// U+FFFD, as encoding/json does: the answer stays valid JSON.
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(append(b, s[start:i]...), `\ufffd`...)
-				start = i + 1
-			} else {
-				i += size - 1
-			}
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string literal (jsonspan.AppendString).
+func appendJSONString(b []byte, s string) []byte { return jsonspan.AppendString(b, s) }

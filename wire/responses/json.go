@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
@@ -13,56 +12,11 @@ import (
 // errStop ends a member walk early.
 var errStop = errors.New("stop")
 
-const hexDigits = "0123456789abcdef"
+// appendString appends s as a JSON string literal (jsonspan.AppendString).
+func appendString(b []byte, s string) []byte { return jsonspan.AppendString(b, s) }
 
-// appendString appends s as a JSON string literal. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does, and every control character is escaped:
-// the literal never holds a raw CR or LF, so it can stand on one SSE data
-// line.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(append(b, s[start:i]...), `\ufffd`...)
-				start = i + 1
-			} else {
-				i += size - 1
-			}
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// appendNullable appends s as a JSON string, or null when it is empty.
-func appendNullable(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, "null"...)
-	}
-	return appendString(b, s)
-}
+// appendNullable appends s as a JSON string, or null when s is empty.
+func appendNullable(b []byte, s string) []byte { return jsonspan.AppendNullable(b, s) }
 
 // appendInt appends n in decimal.
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
