@@ -34,22 +34,11 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			if err == io.EOF && s.finished && x.r.Context().Err() == nil {
 				return x.streamResult(&s, nil)
 			}
-			e := x.streamError(err, resp.Status, d, idle)
-			if !s.sent {
-				return tryResult{err: e}
+			var fail func([]byte, *llm.Error) []byte
+			if x.in.encoder != nil {
+				fail = x.in.encoder("", "", 0, false).Fail
 			}
-			if e.Kind == llm.KindCanceled {
-				x.rec.Status = llm.StatusClientCancelled
-			} else {
-				x.rec.Status, x.rec.ErrorType = llm.StatusStreamBroken, e.Type
-				ev := *e
-				ev.Type, ev.Code = "upstream_error", "stream_broken"
-				if x.in.encoder != nil {
-					s.buf = x.in.encoder("", "", 0, false).Fail(s.buf[:0], &ev)
-					x.writeEvent(&s, cancel)
-				}
-			}
-			return x.streamResult(&s, e)
+			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), fail, cancel)
 		}
 		idle.reset()
 		if comment {

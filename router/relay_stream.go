@@ -218,36 +218,28 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 		x.writeEvent(s, cancel)
 		return x.streamResult(s, nil)
 	}
-	var e *llm.Error
-	switch {
-	case x.r.Context().Err() != nil:
-		e = errClientGone()
-	case idle.fired.Load():
-		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
-	case idle.expired.Load():
-		e = llm.Errorf(llm.KindTimeout, "upstream %s sent no event within its first-byte timeout", d.Provider)
-	case errors.Is(err, sse.ErrEventTooLarge):
-		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
-	case errors.Is(err, errBadEvent):
-		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an event that is not a JSON object", d.Provider)
-		e.Code = "invalid_upstream_response"
-	default:
-		e = llm.Errorf(llm.KindUpstream, "upstream %s stream ended before completion", d.Provider)
-		e.Code = "stream_broken"
-	}
-	e.Err, e.UpstreamStatus = err, upstreamStatus
+	return x.breakStream(s, x.streamError(err, upstreamStatus, d, idle), openai.AppendErrorEvent, cancel)
+}
+
+// breakStream ends a stream that failed with e. Before the first event
+// it is the attempt's error (retried, or answered with a status); after
+// it the request is recorded as broken (or cancelled by the client) and
+// the client gets one error event rendered by fail in its dialect (none
+// when fail is nil).
+func (x *exchange) breakStream(s *streamState, e *llm.Error, fail func([]byte, *llm.Error) []byte, cancel context.CancelFunc) tryResult {
 	if !s.sent {
 		return tryResult{err: e}
 	}
 	if e.Kind == llm.KindCanceled {
 		x.rec.Status = llm.StatusClientCancelled
 	} else {
-		x.rec.Status = llm.StatusStreamBroken
-		x.rec.ErrorType = e.Type
-		ev := *e
-		ev.Type, ev.Code = "upstream_error", "stream_broken"
-		s.buf = append(openai.AppendError(append(s.buf[:0], "data: "...), &ev), "\n\n"...)
-		x.writeEvent(s, cancel)
+		x.rec.Status, x.rec.ErrorType = llm.StatusStreamBroken, e.Type
+		if fail != nil {
+			ev := *e
+			ev.Type, ev.Code = "upstream_error", "stream_broken"
+			s.buf = fail(s.buf[:0], &ev)
+			x.writeEvent(s, cancel)
+		}
 	}
 	return x.streamResult(s, e)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
+	"github.com/sluice-ai/sluice/wire/sse"
 )
 
 // The translated lane: the client's dialect is not the provider's. The
@@ -152,7 +153,7 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 			if s.sent && !s.gotUsage {
 				s.usage, s.gotUsage = x.estimate(string(text)), true
 			}
-			return x.endTranslated(&s, enc, err, resp.Status, d, idle, cancel)
+			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), enc.Fail, cancel)
 		}
 		if enc == nil {
 			id, model := ev.ID, ev.Model
@@ -212,26 +213,9 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 // errEmptyStream ends a translated stream that closed before any event.
 var errEmptyStream = errors.New("upstream stream ended before any event")
 
-// endTranslated handles a translated stream's error as endStream does a
-// raw one, rendering the break in the client's dialect.
-func (x *exchange) endTranslated(s *streamState, enc llm.StreamEncoder, err error, upstreamStatus int, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
-	e := x.streamError(err, upstreamStatus, d, idle)
-	if !s.sent {
-		return tryResult{err: e}
-	}
-	if e.Kind == llm.KindCanceled {
-		x.rec.Status = llm.StatusClientCancelled
-	} else {
-		x.rec.Status, x.rec.ErrorType = llm.StatusStreamBroken, e.Type
-		ev := *e
-		ev.Type, ev.Code = "upstream_error", "stream_broken"
-		s.buf = enc.Fail(s.buf[:0], &ev)
-		x.writeEvent(s, cancel)
-	}
-	return x.streamResult(s, e)
-}
-
-// streamError maps a stream reader's error to the attempt's error.
+// streamError maps a stream reader's error to the attempt's error, for
+// every relay: the client gone, the idle watch's verdicts, an oversized or
+// malformed event, a decoder's own error, else a stream cut short.
 func (x *exchange) streamError(err error, upstreamStatus int, d *llm.Deployment, idle *idleWatch) *llm.Error {
 	var e *llm.Error
 	switch {
@@ -241,6 +225,11 @@ func (x *exchange) streamError(err error, upstreamStatus int, d *llm.Deployment,
 		e = llm.Errorf(llm.KindTimeout, "upstream %s stream stalled for %s", d.Provider, idle.d)
 	case idle.expired.Load():
 		e = llm.Errorf(llm.KindTimeout, "upstream %s sent no event within its first-byte timeout", d.Provider)
+	case errors.Is(err, sse.ErrEventTooLarge):
+		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an oversized event", d.Provider)
+	case errors.Is(err, errBadEvent):
+		e = llm.Errorf(llm.KindUpstream, "upstream %s sent an event that is not a JSON object", d.Provider)
+		e.Code = "invalid_upstream_response"
 	case errors.As(err, &e):
 		// The decoder's own verdict (a malformed or oversized event).
 		c := *e

@@ -201,7 +201,11 @@ func (s *streamEncoder) Finish(dst []byte, u llm.Usage) []byte {
 
 // Fail implements llm.StreamEncoder: an OpenAI error object as a data
 // event (no [DONE]: the stream did not complete).
-func (s *streamEncoder) Fail(dst []byte, e *llm.Error) []byte {
+func (s *streamEncoder) Fail(dst []byte, e *llm.Error) []byte { return AppendErrorEvent(dst, e) }
+
+// AppendErrorEvent appends e as the event that ends a broken OpenAI
+// stream: one data line holding OpenAI's error shape.
+func AppendErrorEvent(dst []byte, e *llm.Error) []byte {
 	dst = append(dst, "data: "...)
 	dst = AppendError(dst, e)
 	return append(dst, "\n\n"...)
