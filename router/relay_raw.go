@@ -107,13 +107,7 @@ func (x *exchange) rawUsage(s *streamState, sn rawSniffer) {
 		s.usage, s.gotUsage = u, true
 		return
 	}
-	var text []byte
-	start := 0
-	for _, end := range s.ends {
-		text = x.in.deltaText(text, s.text[start:end])
-		start = end
-	}
-	est := x.estimate(string(text))
+	est := x.estimate(s.keptText(x.in.deltaText))
 	if ok && u.PromptTokens > 0 {
 		est.PromptTokens, est.CacheReadTokens, est.CacheWriteTokens = u.PromptTokens, u.CacheReadTokens, u.CacheWriteTokens
 	}

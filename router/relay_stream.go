@@ -170,6 +170,18 @@ func (s *streamState) scrub(f func(dst, b []byte) []byte, data []byte) []byte {
 	return out
 }
 
+// keptText is the generated text of the events kept in s.text, each
+// extracted by appendText (the dialect's reading of one event).
+func (s *streamState) keptText(appendText func(dst, event []byte) []byte) string {
+	var text []byte
+	start := 0
+	for _, end := range s.ends {
+		text = appendText(text, s.text[start:end])
+		start = end
+	}
+	return string(text)
+}
+
 // streamHead writes the response headers before the first event.
 func (x *exchange) streamHead(s *streamState, d *llm.Deployment) {
 	if s.sent {
@@ -253,13 +265,7 @@ func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
 	}
 	u := s.usage
 	if !s.gotUsage {
-		var text []byte
-		start := 0
-		for _, end := range s.ends {
-			text = appendDeltaText(text, s.text[start:end])
-			start = end
-		}
-		u = x.estimate(string(text))
+		u = x.estimate(s.keptText(appendDeltaText))
 	}
 	return tryResult{delivered: true, err: e, usage: u, ttft: s.ttft}
 }
