@@ -153,7 +153,11 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 			if s.sent && !s.gotUsage {
 				s.usage, s.gotUsage = x.estimate(string(text)), true
 			}
-			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), enc.Fail, cancel)
+			var fail func([]byte, *llm.Error) []byte
+			if enc != nil { // nil before the first event: nothing was sent
+				fail = enc.Fail
+			}
+			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), fail, cancel)
 		}
 		if enc == nil {
 			id, model := ev.ID, ev.Model

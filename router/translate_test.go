@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -219,6 +220,28 @@ func TestResponsesClientAnthropicStream(t *testing.T) {
 		}
 	}
 	if rec := r.last(); rec.PromptTokens != 472 || rec.CompletionTokens != 89 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// A translated stream whose upstream sends nothing within the first-byte
+// timeout is a 504 like any other (a refactor once panicked here: there
+// is no encoder before the first event).
+func TestTranslatedStreamFirstByteTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	srv, r := newTestProxyOf(t, llm.ProviderAnthropic, nil, time.Second, up.URL)
+	resp := post(t, srv.URL, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 504 {
+		t.Fatalf("status %d %s", resp.StatusCode, b)
+	}
+	if rec := r.last(); rec.HTTPStatus != 504 {
 		t.Fatalf("record %+v", rec)
 	}
 }
