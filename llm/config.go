@@ -130,6 +130,9 @@ type Deployment struct {
 	Weight int `json:"weight"`
 	// Prices are USD per million tokens of each kind.
 	Prices
+	// Limits are the provider account's limits for this deployment
+	// (rpm and tpm, typically), enforced per attempt.
+	Limits
 }
 
 // Model is a public model name and the deployments that can serve it.
@@ -137,7 +140,18 @@ type Model struct {
 	ID          string
 	Name        string
 	Deployments []Deployment
-	CreatedAt   time.Time
+	// Limits apply to all callers of the model together.
+	Limits    Limits
+	CreatedAt time.Time
+	// Revision is the configuration version that last changed the row.
+	Revision int64
+}
+
+// Owner is a team or user that keys (and later JWT subjects) account
+// their usage to, with limits shared by all of them.
+type Owner struct {
+	Name   string
+	Limits Limits
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 }
@@ -156,6 +170,8 @@ type Key struct {
 	// Owner is the team or user the key's usage is accounted to ("" when
 	// none); it is recorded on every usage row.
 	Owner string
+	// Limits are the key's own quotas.
+	Limits Limits
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 }
@@ -197,6 +213,7 @@ type Snapshot struct {
 	Providers map[string]*Provider // by name
 	Models    map[string]*Model    // by public name
 	Keys      map[string]*Key      // by hex SHA-256 of the secret
+	Owners    map[string]*Owner    // by name; only owners with limits
 }
 
 // EmptySnapshot returns a snapshot with no configuration.
@@ -205,5 +222,6 @@ func EmptySnapshot() *Snapshot {
 		Providers: map[string]*Provider{},
 		Models:    map[string]*Model{},
 		Keys:      map[string]*Key{},
+		Owners:    map[string]*Owner{},
 	}
 }
