@@ -1,8 +1,8 @@
 package quota
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"time"
