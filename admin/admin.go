@@ -44,6 +44,10 @@ type Options struct {
 	// Health backs GET /admin/health (behind auth), rendered as
 	// {"items": <result>}. Nil means no /admin/health route.
 	Health func(context.Context) any
+	// Quotas, when set, adds each subject's consumption ("quota") to GET
+	// /admin/keys/{id}, /admin/owners/{name} and /admin/models/{id}. Lists
+	// do not call it. May be nil.
+	Quotas QuotaReporter
 	// OnChange is called after each successful configuration write. May be nil.
 	OnChange func()
 	// Logger receives handler errors and panics. Nil discards.
