@@ -294,13 +294,17 @@ func (m *Memory) Settle(ctx context.Context, st *Settlement) error {
 	id := reservationID(st.ID)
 	reserved := bound(st.Reserved.Tokens, maxAmount)
 	actual := chargeOf(&st.Actual)
+	ps := make([]params, len(st.Subjects))
+	tags := make([]string, len(st.Subjects))
+	for i := range st.Subjects {
+		ps[i], tags[i] = paramsOf(&st.Subjects[i]), st.Subjects[i].Tag()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
 	for i := range st.Subjects {
-		p := paramsOf(&st.Subjects[i])
-		tag := st.Subjects[i].Tag()
+		p, tag := ps[i], tags[i]
 		s := m.subjects[tag]
 		if s == nil {
 			if p.tpm == 0 || reserved == actual.tok {

@@ -138,6 +138,9 @@ func (r *Redis) run(ctx context.Context, calls []call) ([][]any, error) {
 	return out, nil
 }
 
+// undoTimeout bounds split mode's undo of a refused admission.
+const undoTimeout = 5 * time.Second
+
 var errGarbage = errors.New("unexpected script answer")
 
 func asList(v any) ([]any, error) {
@@ -351,7 +354,11 @@ func (r *Redis) admitSplit(ctx context.Context, req *AdmitRequest, ps []params, 
 			who = append(who, i)
 		}
 		if len(undo) > 0 {
-			ures, err := r.run(ctx, undo)
+			// The undo runs even when the caller gave up: a take left in
+			// place would hold its slot and budget until its TTL.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+			ures, err := r.run(uctx, undo)
+			cancel()
 			if err != nil && runErr == nil {
 				runErr = err
 			}

@@ -455,7 +455,10 @@ if op == 'settle' then
     local st = cache[hk] or load(hk, KEYS[2 * i], true)
     cache[hk] = st
     local f = 'v:' .. id
-    local cur = redis.call('HGET', hk, f)
+    local cur = false
+    if amt(st.rp) + amt(st.ru) + amt(st.rk) > 0 then
+      cur = redis.call('HGET', hk, f)
+    end
     if cur then
       local u, t, pp = resv(cur)
       st.ru, st.rk, st.rp = math.max(amt(st.ru) - u, 0), math.max(amt(st.rk) - t, 0), math.max(amt(st.rp) - pp, 0)
