@@ -17,6 +17,9 @@ type Memory struct {
 	mu        sync.Mutex
 	subjects  map[string]*memSubject
 	lastSweep int64
+	// keepBudgets keeps budget counters past their period (tests that
+	// compare with Redis, whose keys expire by the server's clock).
+	keepBudgets bool
 }
 
 var _ Store = (*Memory)(nil)
@@ -409,7 +412,7 @@ func (m *Memory) sweep(now int64) {
 		if len(s.res) > 0 {
 			continue
 		}
-		if s.c.bk != periodNone && (s.end < 0 || now < s.end) {
+		if s.c.bk != periodNone && (m.keepBudgets || s.end < 0 || now < s.end) {
 			continue
 		}
 		delete(m.subjects, tag)
