@@ -131,6 +131,8 @@ var limitAbuse = []struct{ body, param string }{
 	{`"rpm":true`, "rpm"},
 	{`"rpm":[1]`, "rpm"},
 	{`"rpm":99999999999999999999999`, "rpm"},
+	{`"rpm":` + strings.Repeat("9", 10000), "rpm"},
+	{`"budget":{"usd":0.` + strings.Repeat("1", 10000) + `e400}`, "budget"},
 	{`"fail_mode":"sometimes"`, "fail_mode"},
 	{`"fail_mode":1`, "fail_mode"},
 	{`"fail_mode":"` + strings.Repeat("x", 10000) + `"`, "fail_mode"},
@@ -238,6 +240,11 @@ func TestModelLimitsAPI(t *testing.T) {
 		if sm := snap.Models["m"]; sm == nil || !sameLimits(sm.Limits, want) || sm.Deployments[0].TPM != 5 {
 			t.Fatalf("snapshot %+v", sm)
 		}
+		// A model name with a '/' is addressable escaped.
+		h.expect(h.do("POST", "/admin/models", `{"name":"org/m","rpm":3,"deployments":[{"provider":"up","model":"a"}]}`), http.StatusCreated, nil)
+		if m2 := fresh[store.Model](h, h.do("GET", "/admin/models/org%2Fm", ""), http.StatusOK); m2.Name != "org/m" || m2.RPM != 3 {
+			t.Fatalf("org/m: %+v", m2)
+		}
 		// Deployment limits are validated and named by position.
 		for _, c := range []struct{ dep, param string }{
 			{`"tpm":-1`, "deployments[2].tpm"},
@@ -291,6 +298,17 @@ func TestOwnersAPI(t *testing.T) {
 		if o.Name != "team b" {
 			t.Fatalf("name %q", o.Name)
 		}
+		// A '/' in a name is sent escaped and is one path segment.
+		o = fresh[store.Owner](h, h.do("PUT", "/admin/owners/ml%2Fteam%20c", `{"rpm":2}`), http.StatusCreated)
+		if o.Name != "ml/team c" {
+			t.Fatalf("name %q", o.Name)
+		}
+		o = fresh[store.Owner](h, h.do("GET", "/admin/owners/ml%2Fteam%20c", ""), http.StatusOK)
+		if o.Name != "ml/team c" || o.RPM != 2 {
+			t.Fatalf("get %+v", o)
+		}
+		h.expectError(h.do("GET", "/admin/owners/ml/team%20c", ""), http.StatusNotFound, "")
+		h.expect(h.do("DELETE", "/admin/owners/ml%2Fteam%20c", ""), http.StatusNoContent, nil)
 		h.expect(h.do("PUT", "/admin/owners/a-"+strings.Repeat("x", 126), `{}`), http.StatusCreated, nil)
 		h.expectError(h.do("PUT", "/admin/owners/a-"+strings.Repeat("x", 127), `{}`), http.StatusBadRequest, "name")
 		h.expectError(h.do("PUT", "/admin/owners/"+strings.Repeat("x", 10000), `{}`), http.StatusBadRequest, "name")
@@ -304,6 +322,7 @@ func TestOwnersAPI(t *testing.T) {
 		h.expectError(h.do("PATCH", "/admin/owners/team-a", `{"name":"team-d"}`), http.StatusBadRequest, "name")
 		h.expectError(h.do("PUT", "/admin/owners/team-c", `{"name":"`+strings.Repeat("n", 10000)+`"}`), http.StatusBadRequest, "name")
 		h.expectError(h.do("PUT", "/admin/owners/team-c", `{"nope":1}`), http.StatusBadRequest, "nope")
+		h.expectError(h.do("POST", "/admin/keys", `{"name":"k","owner":"`+strings.Repeat("o", 10000)+`"}`), http.StatusBadRequest, "owner")
 		h.expectError(h.do("PATCH", "/admin/owners/ghost", `{"rpm":1}`), http.StatusNotFound, "")
 		h.expectError(h.do("POST", "/admin/owners", `{"name":"x"}`), http.StatusNotFound, "")
 		h.expect(h.do("PATCH", "/admin/owners/team-a", `{"name":"team-a","rpm":2}`), http.StatusOK, nil)

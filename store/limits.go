@@ -119,7 +119,7 @@ func limitsText(l llm.Limits) string { return jsonText(normLimits(l)) }
 // parseLimits reads a stored limits column.
 func parseLimits(what, id, text string) (llm.Limits, error) {
 	var l llm.Limits
-	if text == "" {
+	if text == "" || text == "{}" { // most rows: no limits, no decoding
 		return l, nil
 	}
 	if err := json.Unmarshal([]byte(text), &l); err != nil {

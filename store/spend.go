@@ -51,12 +51,17 @@ func (s *Store) SpendSince(ctx context.Context, scope, id string, since time.Tim
 		return 0, 0, nil
 	}
 	var cost, prompt, completion satInt
-	err = s.rdb.QueryRowContext(ctx, `SELECT `+s.sum("cost_micros")+`, `+s.sum("prompt_tokens")+`, `+s.sum("completion_tokens")+
-		` FROM usage_records WHERE `+col+` = $1 AND `+col+` <> '' AND ts >= $2`, id, s.tv(since)).Scan(&cost, &prompt, &completion)
+	err = s.rdb.QueryRowContext(ctx, s.spendQuery(col), id, s.tv(since)).Scan(&cost, &prompt, &completion)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: spend of %s: %w", scope, err)
 	}
 	return max(int64(cost), 0), addSat(max(int64(prompt), 0), max(int64(completion), 0)), nil
+}
+
+// spendQuery is SpendSince's SQL for the subject column col.
+func (s *Store) spendQuery(col string) string {
+	return `SELECT ` + s.sum("cost_micros") + `, ` + s.sum("prompt_tokens") + `, ` + s.sum("completion_tokens") +
+		` FROM usage_records WHERE ` + col + ` = $1 AND ` + col + ` <> '' AND ts >= $2`
 }
 
 // addSat adds two non-negative int64s, saturating at the maximum.
