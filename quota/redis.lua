@@ -340,8 +340,8 @@ if op == 'admit' then
     for _, i in ipairs(need) do r[#r + 1] = i end
     for i = 1, n do
       out(r, sts[i], ps[i])
-      local t = took and took[i] or {0, 0, 0, 0, 0}
-      for k = 1, 5 do r[#r + 1] = t[k] end
+      local t = took and took[i] or {0, 0, 0, 0, 0, 0, 0}
+      for k = 1, 7 do r[#r + 1] = t[k] end
     end
     return r
   end
@@ -371,12 +371,14 @@ if op == 'admit' then
       if c.req > p.rpm then return 1, 0 end
       local l, cost = level(st.rl, st.rt, p.rpm), c.req * UNIT
       if l < cost then return 1, wait(cost, l, p.rpm) end
+      if num(st.rl) == nil or num(st.rt) == nil then tk[6] = 1 end
       st.rl, st.rt, tk[1] = l - cost, now, c.req
     end
     if p.tpm > 0 then
       if c.tok > p.tpm then return 2, 0 end
       local l, cost = level(st.tl, st.tt, p.tpm), c.tok * UNIT
       if l < cost then return 2, wait(cost, l, p.tpm) end
+      if num(st.tl) == nil or num(st.tt) == nil then tk[7] = 1 end
       st.tl, st.tt, tk[2] = l - cost, now, c.tok
     end
     if p.par > 0 and c.par == 1 then
@@ -406,7 +408,7 @@ if op == 'admit' then
 
   local took = {}
   for i = 1, n do
-    took[i] = {0, 0, 0, 0, 0}
+    took[i] = {0, 0, 0, 0, 0, 0, 0}
     local code, w = take(sts[i], ps[i], took[i])
     if code ~= 0 then
       reread()
@@ -455,7 +457,10 @@ if op == 'settle' then
     local st = cache[hk] or load(hk, KEYS[2 * i], true)
     cache[hk] = st
     local f = 'v:' .. id
-    local cur = redis.call('HGET', hk, f)
+    local cur = false
+    if amt(st.rp) + amt(st.ru) + amt(st.rk) > 0 then
+      cur = redis.call('HGET', hk, f)
+    end
     if cur then
       local u, t, pp = resv(cur)
       st.ru, st.rk, st.rp = math.max(amt(st.ru) - u, 0), math.max(amt(st.rk) - t, 0), math.max(amt(st.rp) - pp, 0)
@@ -517,17 +522,27 @@ end
 if op == 'refund' then
   -- Undo exactly what one admission took from one subject: ARGV 3 id,
   -- 4 requests, 5 tokens (to the buckets), 6 slots, 7 micro-USD, 8
-  -- tokens (reserved), 9 n (1), 10.. the subject's limits.
+  -- tokens (reserved), 9 and 10 whether the admission created the rpm
+  -- and tpm buckets, 11 n (1), 12.. the subject's limits. A bucket the
+  -- admission created goes again when it is full once more (a missing
+  -- bucket is full at any limit).
   local id, rq, tk, sl, u, t = ARGV[3], arg(4), arg(5), arg(6), arg(7), arg(8)
-  local p = params(10)
+  local rnew, tnew = arg(9), arg(10)
+  local p = params(12)
   local hk, zk = KEYS[1], KEYS[2]
   local st = load(hk, zk, true)
-  if p.rpm > 0 and rq > 0 then
-    st.rl, st.rt = add(st.rl, st.rt, p.rpm, rq), now
+  local function undo(lf, tf, lim, d, new)
+    if lim == 0 or (d == 0 and new == 0) then return end
+    local l = add(st[lf], st[tf], lim, d)
+    if new == 1 and l == lim * UNIT then
+      st[lf], st[tf] = false, false
+      redis.call('HDEL', hk, lf, tf)
+    else
+      st[lf], st[tf] = l, now
+    end
   end
-  if p.tpm > 0 and tk > 0 then
-    st.tl, st.tt = add(st.tl, st.tt, p.tpm, tk), now
-  end
+  undo('rl', 'rt', p.rpm, rq, rnew)
+  undo('tl', 'tt', p.tpm, tk, tnew)
   local f = 'v:' .. id
   local cur = redis.call('HGET', hk, f)
   if cur then

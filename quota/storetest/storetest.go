@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PeriodChange", testPeriodChange},
 		{"Lifetime", testLifetime},
 		{"Atomicity", testAtomicity},
+		{"RefusalLeavesNoBucket", testRefusalLeavesNoBucket},
 		{"Peek", testPeek},
 		{"SeveralSubjects", testSeveralSubjects},
 		{"OddSubjects", testOddSubjects},
@@ -778,6 +779,23 @@ func testAtomicity(t *testing.T, newStore NewStore) {
 		t.Fatalf("want NeedSeed [1]: %+v", d)
 	}
 	check("need seed")
+}
+
+// testRefusalLeavesNoBucket: a refused admission leaves no trace on the
+// subjects that would have admitted it: raising their limit afterwards
+// finds them full at the new limit.
+func testRefusalLeavesNoBucket(t *testing.T, newStore NewStore) {
+	clock := NewClock(base)
+	s := newStore(t, clock.Now)
+	a := subj(quota.ScopeKey, llm.Limits{RPM: 10, TPM: 100})
+	b := subj(quota.ScopeModel, llm.Limits{RPM: 1})
+	wantAllowed(t, admit(t, s, quota.Charge{Requests: 1}, b))
+	wantRefused(t, admit(t, s, quota.Charge{Requests: 1, Tokens: 5}, a, b), 1, quota.LimitRPM, time.Minute)
+	clock.Advance(time.Millisecond)
+	a.Limits.RPM, a.Limits.TPM = 1000, 100_000
+	st := peek1(t, s, a)
+	eq(t, "rpm remaining at the raised limit", st.RPM.Remaining, 1000)
+	eq(t, "tpm remaining at the raised limit", st.TPM.Remaining, 100_000)
 }
 
 func testPeek(t *testing.T, newStore NewStore) {
