@@ -115,7 +115,7 @@ func (c *counters) raw(p *params, now int64) rawState {
 	r.tpmRem, r.tpmReset = c.tpm.window(now, p.tpm)
 	r.inUse, r.reservedMicros, r.reservedTokens = c.rp, c.ru, c.rk
 	if p.code != periodNone {
-		start, _ := periodBounds(p.period, now)
+		start, _ := p.bounds(now)
 		switch {
 		case !c.present(p, start):
 			r.missing = true
@@ -148,7 +148,7 @@ func (c *counters) take(p *params, ch *charge, now int64, resv *memReservation) 
 		resv.par++
 	}
 	if p.code != periodNone {
-		start, end := periodBounds(p.period, now)
+		start, end := p.bounds(now)
 		c.rollover(start)
 		wait := int64(0)
 		if end >= 0 {
@@ -237,7 +237,7 @@ func (m *Memory) Admit(ctx context.Context, r *AdmitRequest) (Decision, error) {
 		if ps[i].code == periodNone {
 			continue
 		}
-		start, _ := periodBounds(ps[i].period, now)
+		start, _ := ps[i].bounds(now)
 		if !ws[tags[i]].c.present(&ps[i], start) {
 			need = append(need, i)
 		}
@@ -268,7 +268,7 @@ func (m *Memory) Admit(ctx context.Context, r *AdmitRequest) (Decision, error) {
 		s := w.s
 		s.c, s.used = w.c, now
 		if ps[i].code != periodNone {
-			_, s.end = periodBounds(ps[i].period, now)
+			_, s.end = ps[i].bounds(now)
 		}
 		if rv := w.resv; rv.par > 0 || rv.micros > 0 || rv.tokens > 0 {
 			w.resv = memReservation{} // a subject listed twice reserves once
@@ -327,7 +327,7 @@ func (m *Memory) Settle(ctx context.Context, st *Settlement) error {
 			s.c.tpm.add(now, p.tpm, reserved-actual.tok)
 		}
 		if p.code != periodNone {
-			start, _ := periodBounds(p.period, now)
+			start, _ := p.bounds(now)
 			if s.c.present(&p, start) {
 				s.c.rollover(start)
 				s.c.bu = min(s.c.bu+actual.cost, maxAmount)
@@ -352,7 +352,7 @@ func (m *Memory) Seed(ctx context.Context, seeds []Seed) error {
 		if p.code == periodNone {
 			continue
 		}
-		start, end := periodBounds(p.period, now)
+		start, end := p.bounds(now)
 		if sd.Start.UnixMicro() != start {
 			continue
 		}
