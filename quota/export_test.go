@@ -6,3 +6,6 @@ func KeepBudgets(m *Memory) *Memory {
 	m.keepBudgets = true
 	return m
 }
+
+// IsSplit reports whether r runs one script per subject.
+func IsSplit(r *Redis) bool { return r.split }

@@ -336,3 +336,18 @@ func TestRedisCanceled(t *testing.T) {
 		t.Fatalf("Admit with a canceled context: %v", err)
 	}
 }
+
+// TestRedisClusterSplits: a Cluster client always runs one script per
+// subject (the subjects live in different slots).
+func TestRedisClusterSplits(t *testing.T) {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer cc.Close()
+	if !quota.IsSplit(quota.NewRedis(cc, quota.RedisOptions{})) {
+		t.Fatal("a cluster client does not split")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if quota.IsSplit(quota.NewRedis(c, quota.RedisOptions{})) {
+		t.Fatal("a single-node client splits")
+	}
+}
