@@ -13,7 +13,8 @@
 -- the tpm bucket; bk budget period code, bp period start, bu/bt spent
 -- micro-USD/tokens; ru/rk reserved micro-USD/tokens; rp slots in use;
 -- "v:<id>" a reservation's "micros|tokens|slots". The zset holds the
--- reservation ids scored by expiry (µs).
+-- reservation ids scored by expiry (µs); rx is the latest expiry a
+-- reservation was given (the keys' expiry follows it).
 
 local UNIT = 60000000
 local MAXAMT = 2251799813685248
@@ -22,7 +23,8 @@ local SLACK = 3600000000
 local MAXPRUNE = 256
 local DAY = 86400000000
 local NSP = 6
-local FIELDS = {'rl', 'rt', 'tl', 'tt', 'bk', 'bp', 'bu', 'bt', 'ru', 'rk', 'rp'}
+local FIELDS = {'rl', 'rt', 'tl', 'tt', 'bk', 'bp', 'bu', 'bt', 'ru', 'rk', 'rp', 'rx'}
+local MAXKEEP = 400 * DAY
 
 -- fmt writes an integer into a string (tostring would write 1e+15).
 -- redis.call's number arguments need no help: Redis writes an integral
@@ -279,15 +281,12 @@ end
 -- keep sets the expiry of a subject's keys: two minutes idle, longer
 -- while a reservation lives or the budget's period runs; a lifetime
 -- budget never expires.
-local function keep(hk, zk, ms, persist, held)
-  local top = {}
-  if held then
-    top = redis.call('ZRANGE', zk, -1, -1, 'WITHSCORES')
-  end
-  if top[2] then
-    ms = math.max(ms, tonumber(top[2]) - now)
+local function keep(hk, zk, ms, persist, rx)
+  if rx and rx > now then
+    ms = clamp(math.max(ms, rx - now), 1, MAXKEEP)
     redis.call('PEXPIRE', zk, math.ceil(ms / 1000))
   end
+  ms = clamp(ms, 1, MAXKEEP)
   if persist then
     redis.call('PERSIST', hk)
   else
@@ -307,7 +306,11 @@ local function save(st)
   if #a > 0 then
     redis.call('HSET', st.hk, unpack(a))
   end
-  keep(st.hk, st.zk, st.ms or IDLE, st.persist, amt(st.rp) + amt(st.ru) + amt(st.rk) > 0)
+  local rx = nil
+  if amt(st.rp) + amt(st.ru) + amt(st.rk) > 0 then
+    rx = num(st.rx)
+  end
+  keep(st.hk, st.zk, st.ms or IDLE, st.persist, rx)
 end
 
 -- hold notes how long st's keys must live for a subject with limits p.
@@ -433,9 +436,14 @@ if op == 'admit' then
   end
   for _, st in ipairs(order) do
     local pr, f = pend[st.hk], 'v:' .. id
-    local u, t, p = resv(redis.call('HGET', st.hk, f))
-    redis.call('HSET', st.hk, f, fmt(math.min(u + pr[1], MAXAMT)) .. '|' .. fmt(math.min(t + pr[2], MAXAMT)) .. '|' .. fmt(math.min(p + pr[3], MAXAMT)))
+    local v = fmt(math.min(pr[1], MAXAMT)) .. '|' .. fmt(math.min(pr[2], MAXAMT)) .. '|' .. fmt(math.min(pr[3], MAXAMT))
+    if redis.call('HSETNX', st.hk, f, v) == 0 then
+      -- The id holds a reservation already: this one adds to it.
+      local u, t, p = resv(redis.call('HGET', st.hk, f))
+      redis.call('HSET', st.hk, f, fmt(math.min(u + pr[1], MAXAMT)) .. '|' .. fmt(math.min(t + pr[2], MAXAMT)) .. '|' .. fmt(math.min(p + pr[3], MAXAMT)))
+    end
     redis.call('ZADD', st.zk, now + ttl, id)
+    st.rx = clamp(math.max(num(st.rx) or 0, now + ttl), 0, now + 86400000000)
   end
   local saved = {}
   for i = 1, n do
@@ -502,7 +510,7 @@ if op == 'seed' then
         redis.call('HSET', hk, 'bk', code, 'bp', s, 'bu', clamp(arg(b + 2), 0, MAXAMT), 'bt', clamp(arg(b + 3), 0, MAXAMT))
         st.bk, st.bp = code, s
         hold(st, p)
-        keep(hk, KEYS[2 * i], st.ms, st.persist, true)
+        keep(hk, KEYS[2 * i], st.ms, st.persist, num(st.rx))
         applied = applied + 1
       end
     end
