@@ -44,6 +44,10 @@ type Options struct {
 	// Health backs GET /admin/health (behind auth), rendered as
 	// {"items": <result>}. Nil means no /admin/health route.
 	Health func(context.Context) any
+	// Quotas, when set, adds each subject's consumption ("quota") to GET
+	// /admin/keys/{id}, /admin/owners/{name} and /admin/models/{id}. Lists
+	// do not call it. May be nil.
+	Quotas QuotaReporter
 	// OnChange is called after each successful configuration write. May be nil.
 	OnChange func()
 	// Logger receives handler errors and panics. Nil discards.
@@ -76,6 +80,11 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
+	// Route on the escaped path so that a name holding a '/' (an owner
+	// "team/ml", a model "meta-llama/Llama-3") is one :id, sent as %2F;
+	// the parameter is unescaped.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.Use(a.recovery, a.auth, a.singleParams)
 	e.NoRoute(func(c *gin.Context) {
 		a.error(c, http.StatusNotFound, "not found", "invalid_request_error", "", "not_found")

@@ -100,8 +100,8 @@ func (a *api) decode(c *gin.Context, v any) bool {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			param = te.Field
-			msg = "invalid JSON: " + te.Field + " has the wrong type"
+			param = jsonFieldPath(te.Field)
+			msg = "invalid JSON: " + param + " has the wrong type"
 		case errors.As(err, &se):
 			msg = "invalid JSON: syntax error at offset " + strconv.FormatInt(se.Offset, 10)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -128,6 +128,22 @@ func (a *api) decode(c *gin.Context, v any) bool {
 		return false
 	}
 	return true
+}
+
+// jsonFieldPath turns encoding/json's path of a field ("Limits.tpm",
+// "deployments.Limits.rpm") into the JSON names only: the segments that are
+// Go names of embedded structs (capitalised; every JSON name of the admin
+// API is lower case) are dropped.
+func jsonFieldPath(path string) string {
+	segs := strings.Split(path, ".")
+	out := segs[:0]
+	for _, s := range segs {
+		if s != "" && s[0] >= 'A' && s[0] <= 'Z' {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ".")
 }
 
 // duplicateMember reports a member name that appears twice in one object

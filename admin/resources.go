@@ -27,6 +27,12 @@ type resource[In interface{ AsPatch() Patch }, Patch, Out any] struct {
 	// remove deletes; a non-nil result is sent with 200 (e.g. a revoked
 	// key), nil means 204.
 	remove func(context.Context, string) (*Out, error)
+	// put, when set, serves PUT instead of update(id, in.AsPatch()): it
+	// creates the item under the path's id (201) or replaces it (200).
+	put func(context.Context, string, In) (Out, bool, error)
+	// quota, when set, names the quota subject of an item: GET of one item
+	// then adds "quota" (Options.Quotas' report) to the object.
+	quota func(Out) (scope, id string)
 }
 
 // mount registers the resource's routes under path on g.
@@ -44,26 +50,33 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 		}
 		a.json(c, http.StatusOK, listResponse[Out]{Items: items, Total: total, Page: p.Page, PageSize: p.PageSize})
 	})
-	g.POST(path, func(c *gin.Context) {
-		var in In
-		if !a.decode(c, &in) {
-			return
-		}
-		out, err := r.create(c.Request.Context(), in)
-		if err != nil {
-			a.fail(c, err)
-			return
-		}
-		a.changed()
-		if r.createSecret {
-			c.Header("Cache-Control", "no-store")
-		}
-		a.json(c, http.StatusCreated, out)
-	})
+	if r.create != nil {
+		g.POST(path, func(c *gin.Context) {
+			var in In
+			if !a.decode(c, &in) {
+				return
+			}
+			out, err := r.create(c.Request.Context(), in)
+			if err != nil {
+				a.fail(c, err)
+				return
+			}
+			a.changed()
+			if r.createSecret {
+				c.Header("Cache-Control", "no-store")
+			}
+			a.json(c, http.StatusCreated, out)
+		})
+	}
 	g.GET(one, func(c *gin.Context) {
 		out, err := r.get(c.Request.Context(), c.Param("id"))
 		if err != nil {
 			a.fail(c, err)
+			return
+		}
+		if r.quota != nil && a.opts.Quotas != nil {
+			scope, id := r.quota(out)
+			a.jsonWithQuota(c, out, scope, id)
 			return
 		}
 		a.json(c, http.StatusOK, out)
@@ -76,9 +89,24 @@ func (r resource[In, Patch, Out]) mount(a *api, g *gin.RouterGroup, path string)
 	})
 	g.PUT(one, func(c *gin.Context) {
 		var in In
-		if a.decode(c, &in) {
-			r.write(a, c, in.AsPatch())
+		if !a.decode(c, &in) {
+			return
 		}
+		if r.put == nil {
+			r.write(a, c, in.AsPatch())
+			return
+		}
+		out, created, err := r.put(c.Request.Context(), c.Param("id"), in)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		a.changed()
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		a.json(c, status, out)
 	})
 	g.DELETE(one, func(c *gin.Context) {
 		out, err := r.remove(c.Request.Context(), c.Param("id"))
@@ -111,7 +139,8 @@ type createdKey struct {
 	Secret string `json:"key"`
 }
 
-// mountResources registers /admin/providers, /admin/models and /admin/keys.
+// mountResources registers /admin/providers, /admin/models, /admin/keys
+// and /admin/owners.
 func (a *api) mountResources(g *gin.RouterGroup) {
 	st := a.opts.Store
 	resource[store.ProviderInput, store.ProviderPatch, store.Provider]{
@@ -124,6 +153,7 @@ func (a *api) mountResources(g *gin.RouterGroup) {
 		list: st.ListModels, get: st.GetModel, update: st.UpdateModel,
 		create: func(ctx context.Context, in store.ModelInput) (any, error) { return st.CreateModel(ctx, in) },
 		remove: func(ctx context.Context, id string) (*store.Model, error) { return nil, st.DeleteModel(ctx, id) },
+		quota:  func(m store.Model) (string, string) { return QuotaModel, m.Name },
 	}.mount(a, g, "/models")
 
 	resource[store.KeyInput, store.KeyPatch, store.Key]{
@@ -138,5 +168,13 @@ func (a *api) mountResources(g *gin.RouterGroup) {
 			k, err := st.RevokeKey(ctx, id)
 			return &k, err
 		},
+		quota: func(k store.Key) (string, string) { return QuotaKey, k.ID },
 	}.mount(a, g, "/keys")
+
+	// Owners are named by the path: PUT creates or replaces, no POST.
+	resource[store.OwnerInput, store.OwnerPatch, store.Owner]{
+		list: st.ListOwners, get: st.GetOwner, update: st.PatchOwner, put: st.PutOwner,
+		remove: func(ctx context.Context, name string) (*store.Owner, error) { return nil, st.DeleteOwner(ctx, name) },
+		quota:  func(o store.Owner) (string, string) { return QuotaOwner, o.Name },
+	}.mount(a, g, "/owners")
 }

@@ -2,30 +2,44 @@ package quota
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"sync"
+	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
-	tiktoken "github.com/pkoukk/tiktoken-go"
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
-// Estimator counts tokens with tiktoken's BPE ranks, which are embedded in
-// the binary (no network). Encodings are loaded on first use. It is safe for
-// concurrent use.
+// Estimator counts tokens exactly as tiktoken does (o200k_base or
+// cl100k_base, with the ranks embedded in the binary: no network), with its
+// own pre-tokenizer and merge (bpe.go) rather than tiktoken-go's, which is
+// several times slower and allocates for every piece. Encodings are loaded
+// on first use, once each. Counts of long message texts are remembered
+// across requests (countCache). It is safe for concurrent use.
 type Estimator struct {
+	classesOnce sync.Once
+	classes     *runeClasses
+	o200k       lazyEncoding
+	cl100k      lazyEncoding
+	cache       *countCache // nil: no caching (the zero Estimator)
+}
+
+// lazyEncoding is one encoding, loaded on first use.
+type lazyEncoding struct {
 	once sync.Once
-	enc  *tiktoken.Tiktoken
+	enc  *bpeEncoding
 	err  error
 }
 
-// NewEstimator returns an Estimator using o200k_base, the encoding of the
-// GPT-4o family; for other models it is an estimate, which is all a
-// fallback count can be.
-func NewEstimator() *Estimator { return &Estimator{} }
+// NewEstimator returns an Estimator. Count and PromptTokens use
+// o200k_base, the encoding of the GPT-4o family; CountFor and
+// PromptTokensFor choose by model. For other vendors' models the count is
+// an estimate, which is all a fallback count can be.
+func NewEstimator() *Estimator { return &Estimator{cache: newCountCache()} }
 
-// o200kPattern is o200k_base's pre-tokenizer, as tiktoken defines it.
+// o200kPattern is o200k_base's pre-tokenizer, as tiktoken defines it;
+// nextO200k implements it.
 const o200kPattern = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?` + "|" +
 	`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?` + "|" +
 	`\p{N}{1,3}` + "|" +
@@ -34,53 +48,84 @@ const o200kPattern = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\
 	`\s+(?!\S)` + "|" +
 	`\s+`
 
-// load builds the o200k_base encoding from the ranks embedded by
-// tiktoken-go-loader. It does not go through tiktoken.GetEncoding, whose
-// loader and cache are package globals of tiktoken-go.
-func (e *Estimator) load() {
-	e.once.Do(func() {
-		ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe("o200k_base.tiktoken")
+// cl100kPattern is cl100k_base's pre-tokenizer as tiktoken-go writes it
+// (tiktoken's possessive quantifiers, which Go's regexp engines lack, make
+// no difference to it); nextCl100k implements it.
+const cl100kPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// encoding returns the loaded encoding for model ("" for o200k_base), or
+// nil when it cannot be loaded.
+func (e *Estimator) encoding(model string) *bpeEncoding {
+	l, file, cl := &e.o200k, "o200k_base.tiktoken", false
+	if usesCl100k(model) {
+		l, file, cl = &e.cl100k, "cl100k_base.tiktoken", true
+	}
+	l.once.Do(func() {
+		e.classesOnce.Do(func() { e.classes = newRuneClasses() })
+		// Not through tiktoken.GetEncoding, whose loader and cache are
+		// package globals of tiktoken-go.
+		ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe(file)
 		if err != nil {
-			e.err = err
+			l.err = err
 			return
 		}
-		special := map[string]int{tiktoken.ENDOFTEXT: 199999, tiktoken.ENDOFPROMPT: 200018}
-		bpe, err := tiktoken.NewCoreBPE(ranks, special, o200kPattern)
-		if err != nil {
-			e.err = err
-			return
-		}
-		enc := &tiktoken.Encoding{Name: tiktoken.MODEL_O200K_BASE, PatStr: o200kPattern, MergeableRanks: ranks, SpecialTokens: special}
-		e.enc = tiktoken.NewTiktoken(bpe, enc, map[string]any{tiktoken.ENDOFTEXT: true, tiktoken.ENDOFPROMPT: true})
+		l.enc = newBPEEncoding(ranks, e.classes, cl)
 	})
+	return l.enc
 }
 
-// Warm loads the encoding now, so the first estimate on the request path
+// usesCl100k reports whether model is of a family tokenized with
+// cl100k_base: GPT-4 (not 4o, 4.1, 4.5), GPT-3.5, the text-embedding-3 and
+// ada-002 embeddings, davinci-002 and babbage-002 — as tiktoken's model
+// table has them. A provider prefix ("openai/", "azure/") and a fine-tune
+// prefix ("ft:") are ignored, and so is case. Everything else, including
+// other vendors' models, is counted with o200k_base.
+func usesCl100k(model string) bool {
+	if model == "" {
+		return false
+	}
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		model = model[i+1:]
+	}
+	model = strings.TrimPrefix(strings.ToLower(model), "ft:")
+	switch {
+	case model == "gpt-4", strings.HasPrefix(model, "gpt-4-"),
+		strings.HasPrefix(model, "gpt-3.5"), strings.HasPrefix(model, "gpt-35"),
+		strings.HasPrefix(model, "text-embedding-3"), strings.HasPrefix(model, "text-embedding-ada"),
+		strings.HasPrefix(model, "davinci-002"), strings.HasPrefix(model, "babbage-002"):
+		return true
+	}
+	return false
+}
+
+// Warm loads o200k_base now, so the first estimate on the request path
 // does not pay for it (about 150 ms). Safe to call from a goroutine.
-func (e *Estimator) Warm() { e.load() }
+func (e *Estimator) Warm() { e.encoding("") }
 
-// Bounds that keep counting linear. tiktoken's byte-pair merge is quadratic
-// in the length of one pre-token, so text is counted in stretches that no
-// pre-token can span (see cutBefore), and a stretch longer than maxRunBytes
-// (a run of whitespace, base64, one repeated character, text without ASCII
-// spaces) is not merged whole: its leading whitespace is counted in
-// maxRunBytes pieces and the rest, when long, at four bytes a token. Text
-// beyond sampleBytes is extrapolated from its first sampleBytes. Without
-// these bounds 64 KiB of spaces takes seconds and 1 MiB of one letter
-// minutes.
-const (
-	maxRunBytes = 128
-	sampleBytes = 64 << 10
-)
+// WarmFor loads the encoding of model now.
+func (e *Estimator) WarmFor(model string) { e.encoding(model) }
 
-// Count returns the number of tokens in s. If the encoding cannot be loaded
+// sampleBytes bounds the text tokenized per call: text beyond it is
+// extrapolated from the tokens of the first sampleBytes. Counting is
+// linear (the pre-tokenizer is one forward scan, a merge of n bytes
+// O(n log n)), so this bounds time per request, not a blow-up.
+const sampleBytes = 64 << 10
+
+// Count returns the number of o200k_base tokens in s (of its first
+// sampleBytes, extrapolated to the rest). If the encoding cannot be loaded
 // it falls back to one token per four bytes.
-func (e *Estimator) Count(s string) int {
+func (e *Estimator) Count(s string) int { return e.CountFor("", s) }
+
+// CountFor is Count with the encoding of model (see usesCl100k).
+func (e *Estimator) CountFor(model, s string) int {
 	if s == "" {
 		return 0
 	}
-	e.load()
-	if e.err != nil {
+	return countWith(e.encoding(model), s)
+}
+
+func countWith(enc *bpeEncoding, s string) int {
+	if enc == nil {
 		return (len(s) + 3) / 4
 	}
 	if len(s) > sampleBytes {
@@ -88,89 +133,32 @@ func (e *Estimator) Count(s string) int {
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
-		n := e.count(s[:cut])
+		n := enc.count(s[:cut])
 		return int(int64(n) * int64(len(s)) / int64(cut))
 	}
-	return e.count(s)
+	return enc.count(s)
 }
 
-// cutBefore reports whether no o200k pre-token spans s[i-1] and s[i]: an
-// ASCII space after a printable ASCII character, or ASCII whitespace after
-// an ASCII letter or digit. (Letters, digits and punctuation runs never
-// take a following space, letters and digits no whitespace at all, and no
-// pre-token pattern looks behind.) Text cut there counts the same in
-// pieces as whole.
-func cutBefore(s string, i int) bool {
-	c, p := s[i], s[i-1]
-	if c == ' ' {
-		return p > ' ' && p < 0x7f
-	}
-	return isSpace(c) && (p >= 'a' && p <= 'z' || p >= 'A' && p <= 'Z' || p >= '0' && p <= '9')
-}
+// PromptTokens estimates the prompt tokens of a request body in o200k_base
+// tokens; PromptTokensFor with no model.
+func (e *Estimator) PromptTokens(body []byte) int { return e.PromptTokensFor("", body) }
 
-// encoder is the part of *tiktoken.Tiktoken that counting uses.
-type encoder interface {
-	EncodeOrdinary(text string) []int
-}
-
-// count tokenizes s stretch by stretch (stretches end at cutBefore),
-// encoding runs of ordinary stretches together and long ones with
-// countLong.
-func (e *Estimator) count(s string) int { return count(e.enc, s) }
-
-func count(enc encoder, s string) int {
-	n := 0
-	seg, start := 0, 0 // start of the pending ordinary text; of the current stretch
-	for i := 1; i <= len(s); i++ {
-		if i < len(s) && !cutBefore(s, i) {
-			continue
-		}
-		if i-start > maxRunBytes {
-			if seg < start {
-				n += len(enc.EncodeOrdinary(s[seg:start]))
-			}
-			n += countLong(enc, s[start:i])
-			seg = i
-		}
-		start = i
-	}
-	if seg < len(s) {
-		n += len(enc.EncodeOrdinary(s[seg:]))
-	}
-	return n
-}
-
-// countLong counts a stretch longer than maxRunBytes: its leading
-// whitespace in pieces of maxRunBytes, the rest whole if short, else at
-// four bytes a token.
-func countLong(enc encoder, s string) int {
-	n, w := 0, 0
-	for w < len(s) && isSpace(s[w]) {
-		w++
-	}
-	for i := 0; i < w; i += maxRunBytes {
-		n += len(enc.EncodeOrdinary(s[i:min(i+maxRunBytes, w)]))
-	}
-	if rest := s[w:]; len(rest) <= maxRunBytes {
-		n += len(enc.EncodeOrdinary(rest))
-	} else {
-		n += (len(rest) + 3) / 4
-	}
-	return n
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
-
-// PromptTokens estimates the prompt tokens of an OpenAI-format request body:
-// chat messages (string or text-part content), a completions prompt, or
-// embeddings input. Per-message overhead follows OpenAI's published rule of
-// thumb (3 tokens per message, 3 to prime the reply). Member names match
-// exactly and the last of duplicates wins, as in the upstreams' parsers
-// (encoding/json's case-insensitive matching let "Content": "" hide the
-// "content" the upstream reads). It is one pass over body with no
-// allocation per element, and text past sampleBytes is measured, not
-// copied.
-func (e *Estimator) PromptTokens(body []byte) int {
+// PromptTokensFor estimates the prompt tokens of a request body for model
+// (whose family chooses the encoding, see usesCl100k): OpenAI chat messages
+// (string or text-part content), a completions prompt, embeddings input,
+// Anthropic's system prompt, the Responses API's instructions and input.
+// Each text is counted on its own, as the upstream tokenizes each message
+// on its own; per message OpenAI's published rule adds 3 tokens (and 1 for
+// a name), and 3 prime the reply. Member names match exactly and the last
+// of duplicates wins, as in the upstreams' parsers (encoding/json's
+// case-insensitive matching let "Content": "" hide the "content" the
+// upstream reads). It is one pass over body with no allocation per
+// element; texts after the first sampleBytes are measured, not counted,
+// and the count extrapolated to them. The counts of texts of at least
+// cacheMinBytes are remembered across calls, which spares counting a
+// conversation's earlier turns again in each of its requests; the result
+// does not depend on what is remembered.
+func (e *Estimator) PromptTokensFor(model string, body []byte) int {
 	var messages, prompt, input, system []byte
 	if !eachMember(body, func(name, v []byte) {
 		switch {
@@ -187,7 +175,10 @@ func (e *Estimator) PromptTokens(body []byte) int {
 	}) {
 		return 0
 	}
-	t := &textSample{}
+	t := &tally{enc: e.encoding(model), cache: e.cache, encID: 1}
+	if usesCl100k(model) {
+		t.encID = 2
+	}
 	n := 0
 	t.text(system)
 	eachElement(messages, func(m []byte) {
@@ -204,63 +195,82 @@ func (e *Estimator) PromptTokens(body []byte) int {
 		})
 		n += 3
 		t.str(role)
-		t.add(" ")
-		t.str(name)
-		t.add(" ")
+		if len(name) > 2 && name[0] == '"' {
+			n++
+			t.str(name)
+		}
 		t.text(content)
-		t.add("\n")
 	})
 	if n > 0 {
 		n += 3
 	}
 	t.text(prompt)
 	t.text(input)
-	if t.sb.Len() == 0 {
-		return n
-	}
-	c := e.Count(t.sb.String())
-	if t.more > 0 {
-		c = int(int64(c) * int64(t.sb.Len()+t.more) / int64(t.sb.Len()))
-	}
-	return n + c
+	return n + t.total()
 }
 
-// textSample gathers text up to sampleBytes and measures the rest.
-type textSample struct {
-	sb   strings.Builder
-	more int // bytes of text past the sample
+// tally counts the texts of one request: each JSON string on its own,
+// through the cache when long, until sampleBytes of them are counted; the
+// bytes of later ones are only measured.
+type tally struct {
+	enc     *bpeEncoding // nil: four bytes a token
+	cache   *countCache
+	encID   uint64 // which encoding, in cache keys
+	tokens  int    // of the counted texts
+	counted int    // bytes (as they stand in the JSON) of the counted texts
+	more    int    // bytes of the texts past the sample
+	buf     []byte // for unescaping
 }
 
-func (t *textSample) add(s string) {
-	if t.sb.Len() < sampleBytes {
-		t.sb.WriteString(s)
-	} else {
-		t.more += len(s)
+func (t *tally) total() int {
+	if t.more == 0 || t.counted == 0 {
+		return t.tokens
 	}
+	return int(int64(t.tokens) * int64(t.counted+t.more) / int64(t.counted))
 }
 
-// str adds the JSON string raw, if it is one.
-func (t *textSample) str(raw []byte) {
+// str counts the JSON string raw, if it is one.
+func (t *tally) str(raw []byte) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return
 	}
-	if t.sb.Len() >= sampleBytes {
-		t.more += len(raw) - 2
+	raw = raw[1 : len(raw)-1]
+	if t.counted >= sampleBytes {
+		t.more += len(raw)
 		return
 	}
+	t.counted += len(raw)
+	var h uint64
+	if t.cache != nil && len(raw) >= cacheMinBytes {
+		// Keyed by the text as escaped in the JSON: a hit neither
+		// unescapes nor counts.
+		h = t.cache.key(raw, t.encID)
+		if n, ok := t.cache.get(h, len(raw)); ok {
+			t.tokens += n
+			return
+		}
+	}
+	n := 0
 	if bytes.IndexByte(raw, '\\') < 0 {
-		t.sb.Write(raw[1 : len(raw)-1])
-		return
+		// The body is not modified while it is counted, and the count
+		// keeps nothing of it.
+		n = countWith(t.enc, unsafe.String(unsafe.SliceData(raw), len(raw)))
+	} else {
+		var ok bool
+		if t.buf, ok = appendUnescaped(t.buf[:0], raw); !ok {
+			return
+		}
+		n = countWith(t.enc, unsafe.String(unsafe.SliceData(t.buf), len(t.buf)))
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		t.sb.WriteString(s)
+	if h != 0 {
+		t.cache.put(h, len(raw), n)
 	}
+	t.tokens += n
 }
 
-// text adds the text of a JSON string, an array of strings, or an array of
-// content parts ({"type":"text","text":...}).
-func (t *textSample) text(raw []byte) {
+// text counts a JSON string, an array of strings, or an array of content
+// parts ({"type":"text","text":...}).
+func (t *tally) text(raw []byte) {
 	if len(raw) == 0 {
 		return
 	}
@@ -272,7 +282,6 @@ func (t *textSample) text(raw []byte) {
 			switch p[0] {
 			case '"':
 				t.str(p)
-				t.add(" ")
 			case '{':
 				var text []byte
 				eachMember(p, func(k, v []byte) {
@@ -281,8 +290,90 @@ func (t *textSample) text(raw []byte) {
 					}
 				})
 				t.str(text)
-				t.add(" ")
 			}
 		})
 	}
+}
+
+// appendUnescaped appends the text of the JSON string body raw (without
+// its quotes) to dst, as encoding/json decodes it (an unpaired surrogate
+// becomes U+FFFD). It reports false for an invalid escape.
+func appendUnescaped(dst, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			j := bytes.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				return append(dst, raw[i:]...), true
+			}
+			dst = append(dst, raw[i:i+j]...)
+			i += j
+			continue
+		}
+		if i+1 >= len(raw) {
+			return dst, false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(raw[i+2:])
+			if !ok {
+				return dst, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(raw)-i >= 6 && raw[i] == '\\' && raw[i+1] == 'u' {
+					if v, ok := hex4(raw[i+2:]); ok {
+						r2 = v
+					}
+				}
+				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+					dst = utf8.AppendRune(dst, d)
+					i += 6
+					continue
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default:
+			return dst, false
+		}
+		i += 2
+	}
+	return dst, true
+}
+
+// hex4 decodes the four hex digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

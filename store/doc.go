@@ -1,4 +1,5 @@
-// Package store persists Sluice's configuration (providers, models, API keys)
+// Package store persists Sluice's configuration (providers, models, API keys,
+// owners, and the quota limits of keys, owners, models and deployments)
 // and usage records in SQLite (the embedded default, via the pure-Go
 // modernc.org/sqlite driver) or PostgreSQL (via pgx), and builds the
 // immutable llm.Snapshot the hot path reads.

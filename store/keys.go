@@ -81,6 +81,9 @@ type KeyInput struct {
 	// Owner is the team or user the key's usage is accounted to (optional;
 	// recorded on every usage row, grouped by /admin/usage?group_by=owner).
 	Owner string `json:"owner"`
+	// Limits are the key's own quotas, at the top level of the object
+	// (rpm, tpm, max_parallel, fail_mode, budget).
+	llm.Limits
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
@@ -92,11 +95,13 @@ func (in KeyInput) AsPatch() KeyPatch {
 	if md == nil {
 		md = map[string]string{}
 	}
-	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d, Owner: &in.Owner}
+	return KeyPatch{Name: &in.Name, Models: &m, ExpiresAt: OptionalTime{Set: true, Time: in.ExpiresAt}, Metadata: &md, Disabled: &d, Owner: &in.Owner,
+		LimitsPatch: limitsPatch(in.Limits)}
 }
 
 // KeyPatch changes the fields that are set. ExpiresAt: absent keeps, null
-// clears, a time sets.
+// clears, a time sets. The limits (see LimitsPatch): absent keeps, null or
+// 0 clears, a value sets; budget is replaced whole.
 type KeyPatch struct {
 	Name      *string            `json:"name"`
 	Models    *[]string          `json:"models"`
@@ -104,6 +109,7 @@ type KeyPatch struct {
 	Metadata  *map[string]string `json:"metadata"`
 	Disabled  *bool              `json:"disabled"`
 	Owner     *string            `json:"owner"`
+	LimitsPatch
 }
 
 // Key is the admin view of a Sluice key: never the secret or its hash.
@@ -116,8 +122,10 @@ type Key struct {
 	Metadata  map[string]string `json:"metadata"`
 	Disabled  bool              `json:"disabled"`
 	Owner     string            `json:"owner"`
-	CreatedAt time.Time         `json:"created_at"`
-	RevokedAt *time.Time        `json:"revoked_at"`
+	// Limits are shown at the top level; a limit that is not set is absent.
+	llm.Limits
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
 	// Revision is the configuration version that last changed the key.
 	Revision int64 `json:"revision"`
 }
@@ -130,6 +138,9 @@ func validateKey(in KeyInput) error {
 		if err := validText("owner", in.Owner, maxNameLen, false); err != nil {
 			return err
 		}
+	}
+	if err := validLimits("", &in.Limits); err != nil {
+		return err
 	}
 	if len(in.Models) > maxKeyModels {
 		return invalid("models", "at most %d models", maxKeyModels)
@@ -163,13 +174,17 @@ type keyRow struct {
 	Hash string
 }
 
-const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner, revision`
+const keyCols = `id, name, prefix, hash, models, expires_at, metadata, disabled, created_at, revoked_at, owner, revision, limits`
 
 func scanKey(sc rowScanner) (*keyRow, error) {
 	var k keyRow
-	var models, md string
+	var models, md, limits string
 	var exp, created, revoked dbTime
-	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner, &k.Revision); err != nil {
+	if err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &exp, &md, &k.Disabled, &created, &revoked, &k.Owner, &k.Revision, &limits); err != nil {
+		return nil, err
+	}
+	var err error
+	if k.Limits, err = parseLimits("key", k.ID, limits); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -225,7 +240,7 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	k := Key{
 		ID: newID("key_"), Name: in.Name, Prefix: secret[:displayPrefixLen],
 		Models: in.Models, ExpiresAt: utcPtr(in.ExpiresAt), Metadata: in.Metadata,
-		Disabled: in.Disabled, Owner: in.Owner, CreatedAt: now(),
+		Disabled: in.Disabled, Owner: in.Owner, Limits: normLimits(in.Limits), CreatedAt: now(),
 	}
 	if k.Models == nil {
 		k.Models = []string{}
@@ -235,9 +250,9 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	}
 	err = s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		k.Revision = rev
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
 			k.ID, k.Name, k.Prefix, llm.HashKey(secret), jsonText(k.Models), s.tvp(k.ExpiresAt), jsonText(k.Metadata),
-			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner, k.Revision)
+			k.Disabled, s.tv(k.CreatedAt), nil, k.Owner, k.Revision, limitsText(k.Limits))
 		if err != nil {
 			return fmt.Errorf("store: insert key: %w", err)
 		}
@@ -298,6 +313,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 			return conflict("key %s is revoked", k.ID)
 		}
 		in := KeyInput{Name: k.Name, Models: k.Models, ExpiresAt: k.ExpiresAt, Metadata: k.Metadata, Disabled: k.Disabled, Owner: k.Owner}
+		in.Limits = patch.LimitsPatch.apply(k.Limits)
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -325,12 +341,13 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, 
 		if in.Metadata == nil {
 			in.Metadata = map[string]string{}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7, revision=$8 WHERE id=$1`,
-			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner, rev)
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name=$2, models=$3, expires_at=$4, metadata=$5, disabled=$6, owner=$7, revision=$8, limits=$9 WHERE id=$1`,
+			k.ID, in.Name, jsonText(in.Models), s.tvp(in.ExpiresAt), jsonText(in.Metadata), in.Disabled, in.Owner, rev, limitsText(in.Limits))
 		if err != nil {
 			return fmt.Errorf("store: update key: %w", err)
 		}
 		k.Name, k.Models, k.ExpiresAt, k.Metadata, k.Disabled, k.Owner, k.Revision = in.Name, in.Models, in.ExpiresAt, in.Metadata, in.Disabled, in.Owner, rev
+		k.Limits = in.Limits
 		out = k.Key
 		return nil
 	})

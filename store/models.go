@@ -17,19 +17,23 @@ import (
 type ModelInput struct {
 	Name        string           `json:"name"`
 	Deployments []llm.Deployment `json:"deployments"`
+	// Limits apply to all callers of the model together, at the top level
+	// of the object (rpm, tpm, max_parallel, fail_mode, budget).
+	llm.Limits
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
 func (in ModelInput) AsPatch() ModelPatch {
 	d := in.Deployments
-	return ModelPatch{Name: &in.Name, Deployments: &d}
+	return ModelPatch{Name: &in.Name, Deployments: &d, LimitsPatch: limitsPatch(in.Limits)}
 }
 
 // ModelPatch changes the fields that are non-nil. Deployments, when given,
-// replaces the whole list.
+// replaces the whole list. The limits: see LimitsPatch.
 type ModelPatch struct {
 	Name        *string           `json:"name"`
 	Deployments *[]llm.Deployment `json:"deployments"`
+	LimitsPatch
 }
 
 // Model is the admin view of a model.
@@ -37,19 +41,25 @@ type Model struct {
 	ID          string           `json:"id"`
 	Name        string           `json:"name"`
 	Deployments []llm.Deployment `json:"deployments"`
+	// Limits are shown at the top level; a limit that is not set is absent.
+	llm.Limits
 	// Revision is the configuration version that last changed the model.
 	Revision  int64     `json:"revision"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-const modelCols = `id, name, deployments, created_at, updated_at, revision`
+const modelCols = `id, name, deployments, created_at, updated_at, revision, limits`
 
 func scanModel(sc rowScanner) (*Model, error) {
 	var m Model
-	var deps string
+	var deps, limits string
 	var created, updated dbTime
-	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision, &limits); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.Limits, err = parseLimits("model", m.ID, limits); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(deps), &m.Deployments); err != nil {
@@ -99,6 +109,15 @@ func getModel(ctx context.Context, q queryer, idOrName string) (*Model, error) {
 		return nil, fmt.Errorf("store: get model: %w", err)
 	}
 	return m, nil
+}
+
+// normDeployments copies ds with each deployment's limits normalised.
+func normDeployments(ds []llm.Deployment) []llm.Deployment {
+	out := append([]llm.Deployment(nil), ds...)
+	for i := range out {
+		out[i].Limits = normLimits(out[i].Limits)
+	}
+	return out
 }
 
 // legacyDeploymentID derives a deployment id for a row stored without one.
@@ -156,6 +175,9 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 	if err := validText("name", in.Name, maxNameLen, true); err != nil {
 		return err
 	}
+	if err := validLimits("", &in.Limits); err != nil {
+		return err
+	}
 	if len(in.Deployments) == 0 {
 		return invalid("deployments", "at least one deployment is required")
 	}
@@ -176,6 +198,9 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 		if err := validPrices(f, d.Prices); err != nil {
 			return err
 		}
+		if err := validLimits(f, &d.Limits); err != nil {
+			return err
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM providers WHERE name = $1`, d.Provider).Scan(&n); err != nil {
 			return fmt.Errorf("store: check provider: %w", err)
@@ -192,7 +217,7 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 	if err := validText("name", in.Name, maxNameLen, true); err != nil {
 		return Model{}, err
 	}
-	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: append([]llm.Deployment(nil), in.Deployments...), CreatedAt: now()}
+	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: normDeployments(in.Deployments), Limits: normLimits(in.Limits), CreatedAt: now()}
 	m.UpdatedAt = m.CreatedAt
 	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		m.Revision = rev
@@ -211,8 +236,8 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6)`,
-			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision)
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}
@@ -271,12 +296,12 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 		if err != nil {
 			return err
 		}
-		in := ModelInput{Name: m.Name, Deployments: m.Deployments}
+		in := ModelInput{Name: m.Name, Deployments: m.Deployments, Limits: patch.LimitsPatch.apply(m.Limits)}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
 		if patch.Deployments != nil {
-			in.Deployments = append([]llm.Deployment(nil), (*patch.Deployments)...)
+			in.Deployments = normDeployments(*patch.Deployments)
 		}
 		if err := validateModel(ctx, tx, in); err != nil {
 			return err
@@ -291,13 +316,13 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 				return conflict("a model named %q already exists", in.Name)
 			}
 		}
-		m.Name, m.Deployments, m.UpdatedAt, m.Revision = in.Name, in.Deployments, now(), rev
+		m.Name, m.Deployments, m.Limits, m.UpdatedAt, m.Revision = in.Name, in.Deployments, in.Limits, now(), rev
 		deps, err := json.Marshal(m.Deployments)
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5 WHERE id=$1`,
-			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision)
+		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5, limits=$6 WHERE id=$1`,
+			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}

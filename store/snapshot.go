@@ -10,8 +10,8 @@ import (
 
 // LoadSnapshot reads the whole configuration in one read transaction and
 // builds a fresh llm.Snapshot: providers by name (API keys and secrets
-// decrypted), models by name and keys by hash, without revoked keys, each
-// with its revision. It is the only method that returns provider
+// decrypted), models by name, keys by hash (without revoked keys) and the
+// owners that have limits by name, each with its revision and limits. It is the only method that returns provider
 // credentials.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -62,7 +62,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 		return nil, err
 	}
 	for _, m := range models {
-		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, CreatedAt: m.CreatedAt, Revision: m.Revision}
+		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, Limits: m.Limits, CreatedAt: m.CreatedAt, Revision: m.Revision}
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE revoked_at IS NULL`)
@@ -76,10 +76,13 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot keys: %w", err)
 		}
 		snap.Keys[k.Hash] = &llm.Key{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash,
-			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata, Owner: k.Owner, Revision: k.Revision}
+			Models: k.Models, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, Metadata: k.Metadata, Owner: k.Owner, Limits: k.Limits, Revision: k.Revision}
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store: snapshot keys: %w", err)
+	}
+	if err := loadOwners(ctx, tx, snap); err != nil {
+		return nil, err
 	}
 	return snap, nil
 }

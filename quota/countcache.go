@@ -1,0 +1,93 @@
+package quota
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// countCache remembers the token counts of long strings — system prompts
+// and the earlier turns of a conversation, which come back in every
+// request of the conversation. An entry is keyed by a 64-bit hash of the
+// string under a seed chosen at random per cache (clients cannot aim
+// collisions at it) and by the string's length; nothing of the string is
+// kept. It holds at most cacheShards×cacheSlots entries and evicts with
+// two choices and a reference bit (the slot not used since it was last
+// considered goes first). It is sharded by hash, one mutex per shard held
+// for a few loads and stores, so concurrent requests rarely wait.
+type countCache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+const (
+	cacheShards = 64
+	cacheSlots  = 128 // per shard: 8192 entries, 192 KiB
+	// cacheMinBytes: shorter strings are counted again, which is about as
+	// fast as hashing and looking them up.
+	cacheMinBytes = 256
+)
+
+type cacheShard struct {
+	mu    sync.Mutex
+	slots [cacheSlots]cacheEntry
+}
+
+type cacheEntry struct {
+	hash   uint64
+	size   uint32 // length of the string; 0: empty slot
+	tokens uint32
+	ref    bool // used since the last eviction that considered it
+}
+
+func newCountCache() *countCache { return &countCache{seed: maphash.MakeSeed()} }
+
+// key hashes b for the encoding numbered enc (counts differ by encoding).
+func (c *countCache) key(b []byte, enc uint64) uint64 {
+	return maphash.Bytes(c.seed, b) ^ enc*0x9e3779b97f4a7c15
+}
+
+func (c *countCache) place(h uint64) (*cacheShard, int, int) {
+	return &c.shards[h>>58], int(h % cacheSlots), int((h >> 7) % cacheSlots)
+}
+
+// get returns the count stored for hash h and length size.
+func (c *countCache) get(h uint64, size int) (int, bool) {
+	s, i, j := c.place(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range [2]int{i, j} {
+		if e := &s.slots[k]; e.hash == h && int(e.size) == size {
+			e.ref = true
+			return int(e.tokens), true
+		}
+	}
+	return 0, false
+}
+
+// put stores tokens for hash h and length size, in an empty slot of its
+// two, else in one not used since last considered, else in the second
+// (taking both reference bits).
+func (c *countCache) put(h uint64, size, tokens int) {
+	if size <= 0 || size > 1<<31 || tokens < 0 || tokens > 1<<31 {
+		return
+	}
+	s, i, j := c.place(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, b := &s.slots[i], &s.slots[j]
+	var v *cacheEntry
+	switch {
+	case a.size == 0 || a.hash == h && int(a.size) == size:
+		v = a
+	case b.size == 0 || b.hash == h && int(b.size) == size:
+		v = b
+	case !a.ref:
+		v = a
+	case !b.ref:
+		v = b
+	default:
+		a.ref = false
+		v = b
+	}
+	*v = cacheEntry{hash: h, size: uint32(size), tokens: uint32(tokens)}
+}
