@@ -146,6 +146,13 @@ func TestQuotaRPMExactAcrossReplicas(t *testing.T) {
 	refill := int64(math.Ceil(took.Seconds() * 100 / 60))
 	t.Logf("RPM 100, 500 concurrent over 3 replicas in %s: %d admitted, %d limited, %d other (refill allowance %d)",
 		took.Round(time.Millisecond), out.ok.Load(), out.limited.Load(), out.other.Load(), refill)
+	for _, g := range qc.gws {
+		m := g.metrics(t)
+		t.Logf("%s: quota checks ≤1ms %v, ≤10ms %v, ≤50ms %v, all %v; fail-open %v", g.Proxy,
+			metricValue(m, `sluice_quota_check_seconds_bucket{le="0.001"}`), metricValue(m, `sluice_quota_check_seconds_bucket{le="0.01"}`),
+			metricValue(m, `sluice_quota_check_seconds_bucket{le="0.05"}`), metricValue(m, `sluice_quota_check_seconds_count`),
+			metricValue(m, `sluice_quota_decisions_total{result="admitted_fail_open"}`))
+	}
 	if out.other.Load() != 0 {
 		t.Fatalf("unexpected errors: %v", out.otherErr)
 	}
@@ -165,7 +172,7 @@ func TestQuotaRPMExactAcrossReplicas(t *testing.T) {
 	if _, err := qc.gws[1].client(k.Key).Chat.Completions.New(testCtx(t, 30*time.Second), chatParams("m", "again"), option.WithResponseInto(&resp)); err != nil {
 		t.Fatalf("after refill: %v", describe(err))
 	}
-	if resp.Header.Get("X-Ratelimit-Limit-Requests") != "100" || resp.Header.Get("X-Ratelimit-Remaining-Requests") != "0" {
+	if rem, err := strconv.Atoi(resp.Header.Get("X-Ratelimit-Remaining-Requests")); resp.Header.Get("X-Ratelimit-Limit-Requests") != "100" || err != nil || rem > 3 {
 		t.Fatalf("headers of an admitted answer: %v", resp.Header)
 	}
 }
@@ -247,6 +254,19 @@ func TestQuotaBudgetHoldsAcrossReplicas(t *testing.T) {
 	if limited == 0 {
 		t.Fatal("the budget never refused")
 	}
+	// Settled requests gave back what they reserved beyond their cost:
+	// use it up one request at a time, on every replica in turn.
+	for i := 0; ; i++ {
+		_, err := qc.gws[i%3].client(k.Key).Chat.Completions.New(testCtx(t, 30*time.Second), p)
+		if err != nil {
+			wantAPIError(t, err, http.StatusTooManyRequests, "insufficient_quota")
+			break
+		}
+		ok++
+		if i > 50 {
+			t.Fatal("the budget never ran out")
+		}
+	}
 	spent := func() float64 {
 		var row usageRow
 		for _, r := range qc.gws[0].usage(t, "key") {
@@ -260,7 +280,7 @@ func TestQuotaBudgetHoldsAcrossReplicas(t *testing.T) {
 	qc.gws[0].waitUsage(t, "key", k.ID, func(r usageRow) bool { return r.Requests-r.Errors >= int64(ok) })
 	total := spent()
 	t.Logf("$1 budget: %d admitted, %d refused, $%.6f spent", ok, limited, total)
-	if total > 1.0 || total < 0.8 {
+	if total > 1.0 || total < 0.85 {
 		t.Fatalf("spent $%.6f of a $1 budget, want ≤ $1.00 (and most of it used)", total)
 	}
 
@@ -471,8 +491,11 @@ func TestQuotaRedisOutage(t *testing.T) {
 	if recovered > 2*time.Second {
 		t.Errorf("recovery took %s, want ≤ 2s", recovered)
 	}
-	if l := lastBudget503.Load(); l > first {
-		t.Errorf("a 503 came %s after the first admission", time.Duration(l-first))
+	// Every replica has recovered within 2 s: no 503 after that.
+	if l := time.Duration(lastBudget503.Load() - back.UnixNano()); l > 2*time.Second {
+		t.Errorf("the last 503 came %s after Redis returned, want ≤ 2s", l)
+	} else {
+		t.Logf("last 503 %s after Redis returned", l.Round(time.Millisecond))
 	}
 	// No usage record lost: every answer of both keys is recorded.
 	total := func(tl *tally) int64 { return tl.ok.Load() + tl.unavailable.Load() + tl.other.Load() }

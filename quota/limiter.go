@@ -34,7 +34,7 @@ type Options struct {
 	// Spend rebuilds missing budget counters. Nil treats a missing budget
 	// as unspent (tests only).
 	Spend SpendSource
-	// Timeout bounds each store call on the request path. Default 50ms.
+	// Timeout bounds each store call on the request path. Default 250ms: generous for a loaded replica in a burst (a refused connection fails at once, and the breaker spares the rest), since every timeout is a fail-mode decision.
 	Timeout time.Duration
 	// SeedTimeout bounds rebuilding a budget from the usage records.
 	// Default 5s.
@@ -77,7 +77,7 @@ func NewLimiter(o Options) *Limiter {
 		o.Store, o.Shared = NewMemory(o.Now), false
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 50 * time.Millisecond
+		o.Timeout = 250 * time.Millisecond
 	}
 	if o.SeedTimeout <= 0 {
 		o.SeedTimeout = 5 * time.Second
@@ -205,13 +205,27 @@ func (l *Limiter) charge(r *Request, subs []Subject) Charge {
 		if out <= 0 {
 			out = l.o.DefaultOutputTokens
 		}
-		out = int(min(int64(out)*int64(max(r.Choices, 1)), 1<<40))
 	}
-	c.Tokens = int64(prompt) + int64(out)
+	c.Tokens = int64(prompt) + mulCap(int64(out), int64(max(r.Choices, 1)), maxReserveTokens)
 	if money && r.Model != nil {
 		c.CostMicros = worstCost(r.Model, prompt, out)
 	}
 	return c
+}
+
+// maxReserveTokens bounds a reservation's output tokens whatever max_tokens
+// and n the client sends.
+const maxReserveTokens = 1 << 40
+
+// mulCap is a×b for non-negative a and b, capped at limit.
+func mulCap(a, b, limit int64) int64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	if a > limit/b {
+		return limit
+	}
+	return min(a*b, limit)
 }
 
 // worstCost is the most prompt input and out output tokens can cost on

@@ -167,7 +167,7 @@ func TestBudgetRefusalIsInsufficientQuota(t *testing.T) {
 		t.Fatalf("retry after %s, want 12h (to the end of the day)", e.RetryAfter)
 	}
 	// Settling the first for less frees budget for the third.
-	res.Settle(llm.Usage{PromptTokens: 100, CompletionTokens: 10}, 110_000)
+	res.Settle(llm.Usage{PromptTokens: 100, CompletionTokens: 10}, 0)
 	waitFor(t, func() bool {
 		_, e := l.Admit(context.Background(), &r3)
 		return e == nil
@@ -221,10 +221,19 @@ func TestRebuildFailureFailsClosed(t *testing.T) {
 func TestFailModes(t *testing.T) {
 	c := newClock()
 	fs := &flakyStore{Memory: NewMemory(c.now)}
-	fs.down.Store(true)
 	l := newTestLimiter(t, Options{Now: c.now, Store: fs, Shared: true})
 	l.SetReplicas(2)
 	ctx := context.Background()
+	// A budget that fails open, used once while the store is up (so its
+	// counters exist there).
+	bo := key("k_bo", llm.Limits{Budget: &llm.Budget{Tokens: 1000, FailMode: llm.FailOpen}})
+	first, e := l.Admit(ctx, &Request{ID: "b0", Key: bo, MaxTokens: 1})
+	if e != nil {
+		t.Fatal(e)
+	}
+	first.Settle(llm.Usage{}, 0)
+	waitFor(t, func() bool { return len(l.settles) == 0 })
+	fs.down.Store(true)
 
 	// Rate limits fail open at limit ÷ replicas.
 	k := key("k_open", llm.Limits{RPM: 10})
@@ -239,7 +248,7 @@ func TestFailModes(t *testing.T) {
 		t.Fatalf("fail-open admitted %d, want 5 (10 rpm ÷ 2 replicas)", admitted)
 	}
 	// A rate limit that fails closed refuses with 503.
-	_, e := l.Admit(ctx, &Request{ID: "c1", Key: key("k_closed", llm.Limits{RPM: 10, FailMode: llm.FailClosed})})
+	_, e = l.Admit(ctx, &Request{ID: "c1", Key: key("k_closed", llm.Limits{RPM: 10, FailMode: llm.FailClosed})})
 	if e == nil || e.Status != 503 || e.Code != "quota_unavailable" || e.RetryAfter != time.Second {
 		t.Fatalf("closed: %+v", e)
 	}
@@ -248,7 +257,7 @@ func TestFailModes(t *testing.T) {
 	if e == nil || e.Status != 503 {
 		t.Fatalf("budget default: %+v", e)
 	}
-	res, e := l.Admit(ctx, &Request{ID: "b2", Key: key("k_bo", llm.Limits{Budget: &llm.Budget{Tokens: 1000, FailMode: llm.FailOpen}}), MaxTokens: 1})
+	res, e := l.Admit(ctx, &Request{ID: "b2", Key: bo, MaxTokens: 1})
 	if e != nil {
 		t.Fatalf("budget open: %+v", e)
 	}
