@@ -14,6 +14,7 @@ import (
 // O(n log n), never tiktoken's O(n²).
 type bpeEncoding struct {
 	ranks   map[string]int // byte sequence → rank, from tiktoken-go-loader
+	short   shortRanks     // the ranks of sequences of up to 7 bytes, again
 	maxLen  int            // longest byte sequence in ranks
 	classes *runeClasses
 	cl100k  bool // cl100k_base's pre-tokenizer, else o200k_base's
@@ -25,6 +26,7 @@ func newBPEEncoding(ranks map[string]int, classes *runeClasses, cl100k bool) *bp
 	for k := range ranks {
 		e.maxLen = max(e.maxLen, len(k))
 	}
+	e.short = newShortRanks(ranks)
 	e.scratch.New = func() any { return new(mergeScratch) }
 	return e
 }
@@ -54,11 +56,9 @@ func (e *bpeEncoding) count(s string) int {
 			n++
 			continue
 		}
-		if len(piece) <= e.maxLen {
-			if _, ok := e.ranks[piece]; ok {
-				n++
-				continue
-			}
+		if e.rank(piece) >= 0 {
+			n++
+			continue
 		}
 		if len(piece) <= smallPiece {
 			n += e.mergeSmall(piece)
@@ -93,6 +93,9 @@ func replaceInvalid(s string) string {
 
 // rank returns the rank of s, or -1 when s is not a token.
 func (e *bpeEncoding) rank(s string) int32 {
+	if len(s) <= shortMax {
+		return e.short.rank(s)
+	}
 	if len(s) > e.maxLen {
 		return -1
 	}
@@ -102,8 +105,78 @@ func (e *bpeEncoding) rank(s string) int32 {
 	return -1
 }
 
+// shortMax is the longest sequence in shortRanks.
+const shortMax = 7
+
+// shortRanks is an open-addressing table (linear probing, half full) of
+// the ranks of the byte sequences of up to shortMax bytes, keyed by the
+// bytes packed in a word with the length in the top byte. Most lookups of a merge are of such
+// pairs, and this is several times faster than the map.
+type shortRanks struct {
+	slots []shortSlot
+	shift uint
+}
+
+// shortSlot is a key and its rank side by side: one cache line per probe.
+type shortSlot struct {
+	key  uint64 // 0: empty (a key has its length in its top byte)
+	rank int32
+}
+
+func newShortRanks(ranks map[string]int) shortRanks {
+	n := 0
+	for k := range ranks {
+		if len(k) <= shortMax {
+			n++
+		}
+	}
+	size, shift := 1, uint(64)
+	for size < 2*n {
+		size, shift = size*2, shift-1
+	}
+	t := shortRanks{slots: make([]shortSlot, size), shift: shift}
+	for k, r := range ranks {
+		if len(k) > shortMax {
+			continue
+		}
+		key := packShort(k)
+		i := t.slot(key)
+		for t.slots[i].key != 0 {
+			i = (i + 1) & (len(t.slots) - 1)
+		}
+		t.slots[i] = shortSlot{key, int32(r)}
+	}
+	return t
+}
+
+func packShort(s string) uint64 {
+	k := uint64(len(s)) << 56
+	for i := 0; i < len(s); i++ {
+		k |= uint64(s[i]) << (8 * i)
+	}
+	return k
+}
+
+func (t *shortRanks) slot(key uint64) int { return int((key * 0x9e3779b97f4a7c15) >> t.shift) }
+
+// rank returns the rank of s (len(s) <= shortMax), or -1.
+func (t *shortRanks) rank(s string) int32 {
+	if len(t.slots) == 0 {
+		return -1
+	}
+	key := packShort(s)
+	for i := t.slot(key); ; i = (i + 1) & (len(t.slots) - 1) {
+		switch t.slots[i].key {
+		case key:
+			return t.slots[i].rank
+		case 0:
+			return -1
+		}
+	}
+}
+
 // smallPiece is the longest piece merged by mergeSmall.
-const smallPiece = 64
+const smallPiece = 32
 
 // mergeSmall is tiktoken's byte-pair merge, counting the parts: while some
 // adjacent pair of parts is a token, merge the pair of lowest rank (the

@@ -308,9 +308,8 @@ func TestCountCache(t *testing.T) {
 	if _, ok := c.get(h, len(s)+1); ok {
 		t.Fatal("a hit for another length")
 	}
-	// Far more keys than slots: the cache stays its size, and a key used
-	// since its last consideration survives a stream of new ones better
-	// than the others.
+	// Far more keys than slots: the cache stays its size, and a key in
+	// steady use survives a stream of new ones.
 	r := rand.New(rand.NewPCG(8, 9))
 	for i := range 100000 {
 		c.put(r.Uint64(), 300, i)
@@ -321,6 +320,32 @@ func TestCountCache(t *testing.T) {
 	if n, ok := c.get(h, len(s)); !ok || n != 77 {
 		t.Errorf("a key in steady use was evicted")
 	}
+	entries := 0
+	for i := range c.shards {
+		for _, e := range c.shards[i].slots {
+			if e.size != 0 {
+				entries++
+			}
+		}
+	}
+	if entries > cacheShards*cacheSlots || entries < cacheShards*cacheSlots*9/10 {
+		t.Errorf("%d entries after 100000 puts", entries)
+	}
+}
+
+func BenchmarkPromptTokensCachedParallel(b *testing.B) {
+	// Concurrent requests of one conversation: the cache's shards are
+	// locked for a few loads each.
+	e := NewEstimator()
+	body := conversation(20)
+	e.PromptTokens(body)
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e.PromptTokens(body)
+		}
+	})
 }
 
 // conversation is a chat body of turns turns, each the same as in every

@@ -10,9 +10,10 @@ import (
 // request of the conversation. An entry is keyed by a 64-bit hash of the
 // string under a seed chosen at random per cache (clients cannot aim
 // collisions at it) and by the string's length; nothing of the string is
-// kept. It holds at most cacheShards×cacheSlots entries and evicts with
-// two choices and a reference bit (the slot not used since it was last
-// considered goes first). It is sharded by hash, one mutex per shard held
+// kept. It holds at most cacheShards×cacheSlots entries. Each key has two
+// possible slots; when both are taken, the one with fewer recent hits is
+// replaced and the other ages (a two-bit count per entry, raised by a hit,
+// lowered when the entry survives an eviction). It is sharded by hash, one mutex per shard held
 // for a few loads and stores, so concurrent requests rarely wait.
 type countCache struct {
 	seed   maphash.Seed
@@ -36,8 +37,10 @@ type cacheEntry struct {
 	hash   uint64
 	size   uint32 // length of the string; 0: empty slot
 	tokens uint32
-	ref    bool // used since the last eviction that considered it
+	hits   uint8 // recent hits, at most maxHits
 }
+
+const maxHits = 3
 
 func newCountCache() *countCache { return &countCache{seed: maphash.MakeSeed()} }
 
@@ -57,7 +60,7 @@ func (c *countCache) get(h uint64, size int) (int, bool) {
 	defer s.mu.Unlock()
 	for _, k := range [2]int{i, j} {
 		if e := &s.slots[k]; e.hash == h && int(e.size) == size {
-			e.ref = true
+			e.hits = min(e.hits+1, maxHits)
 			return int(e.tokens), true
 		}
 	}
@@ -65,8 +68,8 @@ func (c *countCache) get(h uint64, size int) (int, bool) {
 }
 
 // put stores tokens for hash h and length size, in an empty slot of its
-// two, else in one not used since last considered, else in the second
-// (taking both reference bits).
+// two, else in the one with fewer recent hits (the first of equals), and
+// ages the other.
 func (c *countCache) put(h uint64, size, tokens int) {
 	if size <= 0 || size > 1<<31 || tokens < 0 || tokens > 1<<31 {
 		return
@@ -81,13 +84,12 @@ func (c *countCache) put(h uint64, size, tokens int) {
 		v = a
 	case b.size == 0 || b.hash == h && int(b.size) == size:
 		v = b
-	case !a.ref:
+	case a.hits <= b.hits:
 		v = a
-	case !b.ref:
-		v = b
+		b.hits -= min(b.hits, 1)
 	default:
-		a.ref = false
 		v = b
+		a.hits--
 	}
 	*v = cacheEntry{hash: h, size: uint32(size), tokens: uint32(tokens)}
 }

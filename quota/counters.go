@@ -65,6 +65,20 @@ type params struct {
 	usd, tok      int64 // micro-USD, tokens; 0: none
 	code          int64 // period code; periodNone when no budget
 	period        llm.Period
+
+	// The period's bounds at bat (µs), once computed.
+	start, end, bat int64
+	bok             bool
+}
+
+// bounds are the start and end (µs; end -1: never) of p's period at now,
+// computed once per now (llm.PeriodBounds is not free).
+func (p *params) bounds(now int64) (start, end int64) {
+	if !p.bok || p.bat != now {
+		p.start, p.end = periodBounds(p.period, now)
+		p.bat, p.bok = now, true
+	}
+	return p.start, p.end
 }
 
 func paramsOf(s *Subject) params {
@@ -225,12 +239,15 @@ func (r *rawState) state(p *params, now time.Time) State {
 		Parallel: Gauge{Limit: p.par, InUse: r.inUse},
 	}
 	if p.code != periodNone {
-		start, end := llm.PeriodBounds(p.period, now)
+		start, end := p.bounds(now.UnixMicro())
 		s.Budget = BudgetState{
-			Period: p.period, Start: start, End: end,
+			Period: p.period, Start: time.UnixMicro(start).UTC(),
 			LimitMicros: p.usd, SpentMicros: r.spentMicros, ReservedMicros: r.reservedMicros,
 			LimitTokens: p.tok, SpentTokens: r.spentTokens, ReservedTokens: r.reservedTokens,
 			Missing: r.missing,
+		}
+		if end >= 0 {
+			s.Budget.End = time.UnixMicro(end).UTC()
 		}
 	}
 	return s
@@ -247,6 +264,7 @@ func (d *Decision) needSeed(ps []params, need []int) {
 	d.NeedSeed = need
 	d.PeriodStarts = make([]time.Time, len(need))
 	for k, i := range need {
-		d.PeriodStarts[k], _ = llm.PeriodBounds(ps[i].period, d.Now)
+		start, _ := ps[i].bounds(d.Now.UnixMicro())
+		d.PeriodStarts[k] = time.UnixMicro(start).UTC()
 	}
 }

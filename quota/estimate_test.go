@@ -142,18 +142,25 @@ func TestPromptTokensSamplesLongText(t *testing.T) {
 }
 
 func FuzzPromptTokens(f *testing.F) {
+	long := strings.Repeat(`It's a \"long\" text\n\u00e9\ud83d\ude00 `, 12)
+	f.Add([]byte(`{"model":"m","system":"` + long + `","messages":[{"role":"user","name":"n","content":[{"type":"text","text":"` + long + `"}]}]}`))
 	for _, s := range []string{`{"model":"m","messages":[{"role":"user","content":"hi"}]}`, `{"prompt":["a","b"]}`, `{"input":[{"text":"x"}]}`, `{"messages":[{"content":[{"type":"text","text":"a"}]}]}`, `{`} {
 		f.Add([]byte(s))
 	}
-	e := NewEstimator()
+	e, plain := NewEstimator(), &Estimator{}
 	e.Warm()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		start := time.Now()
-		if n := e.PromptTokens(b); n < 0 {
+		n := e.PromptTokens(b)
+		if n < 0 {
 			t.Fatalf("PromptTokens = %d", n)
 		}
 		if d, limit := time.Since(start), time.Second*time.Duration(1+len(b)>>20); d > limit {
 			t.Fatalf("PromptTokens of %d bytes took %v", len(b), d)
+		}
+		// The cache changes nothing: again from it, and without one.
+		if again, want := e.PromptTokens(b), plain.PromptTokens(b); again != n || want != n {
+			t.Fatalf("PromptTokens = %d, then %d; %d without the cache", n, again, want)
 		}
 	})
 }

@@ -17,6 +17,9 @@ type Memory struct {
 	mu        sync.Mutex
 	subjects  map[string]*memSubject
 	lastSweep int64
+	// keepBudgets keeps budget counters past their period (tests that
+	// compare with Redis, whose keys expire by the server's clock).
+	keepBudgets bool
 }
 
 var _ Store = (*Memory)(nil)
@@ -112,7 +115,7 @@ func (c *counters) raw(p *params, now int64) rawState {
 	r.tpmRem, r.tpmReset = c.tpm.window(now, p.tpm)
 	r.inUse, r.reservedMicros, r.reservedTokens = c.rp, c.ru, c.rk
 	if p.code != periodNone {
-		start, _ := periodBounds(p.period, now)
+		start, _ := p.bounds(now)
 		switch {
 		case !c.present(p, start):
 			r.missing = true
@@ -145,7 +148,7 @@ func (c *counters) take(p *params, ch *charge, now int64, resv *memReservation) 
 		resv.par++
 	}
 	if p.code != periodNone {
-		start, end := periodBounds(p.period, now)
+		start, end := p.bounds(now)
 		c.rollover(start)
 		wait := int64(0)
 		if end >= 0 {
@@ -234,7 +237,7 @@ func (m *Memory) Admit(ctx context.Context, r *AdmitRequest) (Decision, error) {
 		if ps[i].code == periodNone {
 			continue
 		}
-		start, _ := periodBounds(ps[i].period, now)
+		start, _ := ps[i].bounds(now)
 		if !ws[tags[i]].c.present(&ps[i], start) {
 			need = append(need, i)
 		}
@@ -265,7 +268,7 @@ func (m *Memory) Admit(ctx context.Context, r *AdmitRequest) (Decision, error) {
 		s := w.s
 		s.c, s.used = w.c, now
 		if ps[i].code != periodNone {
-			_, s.end = periodBounds(ps[i].period, now)
+			_, s.end = ps[i].bounds(now)
 		}
 		if rv := w.resv; rv.par > 0 || rv.micros > 0 || rv.tokens > 0 {
 			w.resv = memReservation{} // a subject listed twice reserves once
@@ -294,13 +297,17 @@ func (m *Memory) Settle(ctx context.Context, st *Settlement) error {
 	id := reservationID(st.ID)
 	reserved := bound(st.Reserved.Tokens, maxAmount)
 	actual := chargeOf(&st.Actual)
+	ps := make([]params, len(st.Subjects))
+	tags := make([]string, len(st.Subjects))
+	for i := range st.Subjects {
+		ps[i], tags[i] = paramsOf(&st.Subjects[i]), st.Subjects[i].Tag()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
 	for i := range st.Subjects {
-		p := paramsOf(&st.Subjects[i])
-		tag := st.Subjects[i].Tag()
+		p, tag := ps[i], tags[i]
 		s := m.subjects[tag]
 		if s == nil {
 			if p.tpm == 0 || reserved == actual.tok {
@@ -320,7 +327,7 @@ func (m *Memory) Settle(ctx context.Context, st *Settlement) error {
 			s.c.tpm.add(now, p.tpm, reserved-actual.tok)
 		}
 		if p.code != periodNone {
-			start, _ := periodBounds(p.period, now)
+			start, _ := p.bounds(now)
 			if s.c.present(&p, start) {
 				s.c.rollover(start)
 				s.c.bu = min(s.c.bu+actual.cost, maxAmount)
@@ -345,7 +352,7 @@ func (m *Memory) Seed(ctx context.Context, seeds []Seed) error {
 		if p.code == periodNone {
 			continue
 		}
-		start, end := periodBounds(p.period, now)
+		start, end := p.bounds(now)
 		if sd.Start.UnixMicro() != start {
 			continue
 		}
@@ -405,7 +412,7 @@ func (m *Memory) sweep(now int64) {
 		if len(s.res) > 0 {
 			continue
 		}
-		if s.c.bk != periodNone && (s.end < 0 || now < s.end) {
+		if s.c.bk != periodNone && (m.keepBudgets || s.end < 0 || now < s.end) {
 			continue
 		}
 		delete(m.subjects, tag)

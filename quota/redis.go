@@ -138,6 +138,9 @@ func (r *Redis) run(ctx context.Context, calls []call) ([][]any, error) {
 	return out, nil
 }
 
+// undoTimeout bounds split mode's undo of a refused admission.
+const undoTimeout = 5 * time.Second
+
 var errGarbage = errors.New("unexpected script answer")
 
 func asList(v any) ([]any, error) {
@@ -200,11 +203,12 @@ func (r *reader) done() error {
 	return r.err
 }
 
-// took is what an admission took from one subject (split mode undoes it).
-type took struct{ req, tok, par, micros, tokens int64 }
+// took is what an admission took from one subject (split mode undoes
+// it), and whether it created the rpm and tpm buckets (1).
+type took struct{ req, tok, par, micros, tokens, rpmNew, tpmNew int64 }
 
 func (r *reader) took() took {
-	return took{r.int(), r.int(), r.int(), r.int(), r.int()}
+	return took{r.int(), r.int(), r.int(), r.int(), r.int(), r.intIn(0, 1), r.intIn(0, 1)}
 }
 
 // admitted is one admit script's answer.
@@ -346,12 +350,16 @@ func (r *Redis) admitSplit(ctx context.Context, req *AdmitRequest, ps []params, 
 				continue
 			}
 			t := as[i].took[0]
-			a := []any{"refund", r.nowArg(), id, t.req, t.tok, t.par, t.micros, t.tokens, 1}
+			a := []any{"refund", r.nowArg(), id, t.req, t.tok, t.par, t.micros, t.tokens, t.rpmNew, t.tpmNew, 1}
 			undo = append(undo, call{calls[i].keys, paramArgs(a, &ps[i])})
 			who = append(who, i)
 		}
 		if len(undo) > 0 {
-			ures, err := r.run(ctx, undo)
+			// The undo runs even when the caller gave up: a take left in
+			// place would hold its slot and budget until its TTL.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+			ures, err := r.run(uctx, undo)
+			cancel()
 			if err != nil && runErr == nil {
 				runErr = err
 			}
@@ -383,7 +391,29 @@ func (r *Redis) admitSplit(ctx context.Context, req *AdmitRequest, ps []params, 
 	for i := range as {
 		d.States[i] = as[i].raws[0].state(&ps[i], d.Now)
 	}
+	if dup(calls) {
+		// A subject listed twice: each script saw part of the admission;
+		// the states after the decision are read again (rare: one more
+		// round trip).
+		states, err := r.Peek(ctx, req.Subjects)
+		if err != nil {
+			return Decision{Denied: -1}, err
+		}
+		d.States = states
+	}
 	return d, nil
+}
+
+// dup reports whether two calls touch the same subject.
+func dup(calls []call) bool {
+	seen := make(map[string]bool, len(calls))
+	for _, c := range calls {
+		if seen[c.keys[0]] {
+			return true
+		}
+		seen[c.keys[0]] = true
+	}
+	return false
 }
 
 // Settle implements Store.

@@ -24,6 +24,9 @@ local DAY = 86400000000
 local NSP = 6
 local FIELDS = {'rl', 'rt', 'tl', 'tt', 'bk', 'bp', 'bu', 'bt', 'ru', 'rk', 'rp'}
 
+-- fmt writes an integer into a string (tostring would write 1e+15).
+-- redis.call's number arguments need no help: Redis writes an integral
+-- double below 1e17 as an integer.
 local function fmt(x)
   return string.format('%.0f', x)
 end
@@ -89,8 +92,8 @@ end
 if op == 'heartbeat' then
   local ttl = clamp(arg(4), 1000, 86400000000)
   local k = KEYS[1]
-  redis.call('ZADD', k, fmt(now + ttl), ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', fmt(now))
+  redis.call('ZADD', k, now + ttl, ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
   local ms = math.ceil(ttl / 1000)
   if redis.call('PTTL', k) < ms then
     redis.call('PEXPIRE', k, ms)
@@ -209,7 +212,12 @@ local function load(hk, zk, write)
   local v = redis.call('HMGET', hk, unpack(FIELDS))
   local st = {hk = hk, zk = zk}
   for i, f in ipairs(FIELDS) do st[f] = v[i] end
-  local ids = redis.call('ZRANGEBYSCORE', zk, '-inf', fmt(now), 'LIMIT', 0, MAXPRUNE)
+  -- A live reservation always holds something (a slot, micro-USD or
+  -- tokens): with nothing held there is nothing to prune.
+  if amt(st.rp) + amt(st.ru) + amt(st.rk) == 0 then
+    return st
+  end
+  local ids = redis.call('ZRANGEBYSCORE', zk, '-inf', now, 'LIMIT', 0, MAXPRUNE)
   if #ids > 0 then
     local ru, rk, rp = amt(st.ru), amt(st.rk), amt(st.rp)
     local fs = {}
@@ -222,7 +230,7 @@ local function load(hk, zk, write)
     if write then
       redis.call('HDEL', hk, unpack(fs))
       redis.call('ZREM', zk, unpack(ids))
-      redis.call('HSET', hk, 'ru', fmt(st.ru), 'rk', fmt(st.rk), 'rp', fmt(st.rp))
+      redis.call('HSET', hk, 'ru', st.ru, 'rk', st.rk, 'rp', st.rp)
     end
   end
   return st
@@ -271,16 +279,19 @@ end
 -- keep sets the expiry of a subject's keys: two minutes idle, longer
 -- while a reservation lives or the budget's period runs; a lifetime
 -- budget never expires.
-local function keep(hk, zk, ms, persist)
-  local top = redis.call('ZRANGE', zk, -1, -1, 'WITHSCORES')
+local function keep(hk, zk, ms, persist, held)
+  local top = {}
+  if held then
+    top = redis.call('ZRANGE', zk, -1, -1, 'WITHSCORES')
+  end
   if top[2] then
     ms = math.max(ms, tonumber(top[2]) - now)
-    redis.call('PEXPIRE', zk, fmt(math.ceil(ms / 1000)))
+    redis.call('PEXPIRE', zk, math.ceil(ms / 1000))
   end
   if persist then
     redis.call('PERSIST', hk)
   else
-    redis.call('PEXPIRE', hk, fmt(math.ceil(ms / 1000)))
+    redis.call('PEXPIRE', hk, math.ceil(ms / 1000))
   end
 end
 
@@ -290,13 +301,13 @@ local function save(st)
   for _, f in ipairs(FIELDS) do
     if type(st[f]) == 'number' then
       a[#a + 1] = f
-      a[#a + 1] = fmt(st[f])
+      a[#a + 1] = st[f]
     end
   end
   if #a > 0 then
     redis.call('HSET', st.hk, unpack(a))
   end
-  keep(st.hk, st.zk, st.ms or IDLE, st.persist)
+  keep(st.hk, st.zk, st.ms or IDLE, st.persist, amt(st.rp) + amt(st.ru) + amt(st.rk) > 0)
 end
 
 -- hold notes how long st's keys must live for a subject with limits p.
@@ -329,8 +340,8 @@ if op == 'admit' then
     for _, i in ipairs(need) do r[#r + 1] = i end
     for i = 1, n do
       out(r, sts[i], ps[i])
-      local t = took and took[i] or {0, 0, 0, 0, 0}
-      for k = 1, 5 do r[#r + 1] = t[k] end
+      local t = took and took[i] or {0, 0, 0, 0, 0, 0, 0}
+      for k = 1, 7 do r[#r + 1] = t[k] end
     end
     return r
   end
@@ -360,12 +371,14 @@ if op == 'admit' then
       if c.req > p.rpm then return 1, 0 end
       local l, cost = level(st.rl, st.rt, p.rpm), c.req * UNIT
       if l < cost then return 1, wait(cost, l, p.rpm) end
+      if num(st.rl) == nil or num(st.rt) == nil then tk[6] = 1 end
       st.rl, st.rt, tk[1] = l - cost, now, c.req
     end
     if p.tpm > 0 then
       if c.tok > p.tpm then return 2, 0 end
       local l, cost = level(st.tl, st.tt, p.tpm), c.tok * UNIT
       if l < cost then return 2, wait(cost, l, p.tpm) end
+      if num(st.tl) == nil or num(st.tt) == nil then tk[7] = 1 end
       st.tl, st.tt, tk[2] = l - cost, now, c.tok
     end
     if p.par > 0 and c.par == 1 then
@@ -395,7 +408,7 @@ if op == 'admit' then
 
   local took = {}
   for i = 1, n do
-    took[i] = {0, 0, 0, 0, 0}
+    took[i] = {0, 0, 0, 0, 0, 0, 0}
     local code, w = take(sts[i], ps[i], took[i])
     if code ~= 0 then
       reread()
@@ -422,7 +435,7 @@ if op == 'admit' then
     local pr, f = pend[st.hk], 'v:' .. id
     local u, t, p = resv(redis.call('HGET', st.hk, f))
     redis.call('HSET', st.hk, f, fmt(math.min(u + pr[1], MAXAMT)) .. '|' .. fmt(math.min(t + pr[2], MAXAMT)) .. '|' .. fmt(math.min(p + pr[3], MAXAMT)))
-    redis.call('ZADD', st.zk, fmt(now + ttl), id)
+    redis.call('ZADD', st.zk, now + ttl, id)
   end
   local saved = {}
   for i = 1, n do
@@ -444,7 +457,10 @@ if op == 'settle' then
     local st = cache[hk] or load(hk, KEYS[2 * i], true)
     cache[hk] = st
     local f = 'v:' .. id
-    local cur = redis.call('HGET', hk, f)
+    local cur = false
+    if amt(st.rp) + amt(st.ru) + amt(st.rk) > 0 then
+      cur = redis.call('HGET', hk, f)
+    end
     if cur then
       local u, t, pp = resv(cur)
       st.ru, st.rk, st.rp = math.max(amt(st.ru) - u, 0), math.max(amt(st.rk) - t, 0), math.max(amt(st.rp) - pp, 0)
@@ -483,10 +499,10 @@ if op == 'seed' then
       local st = load(hk, KEYS[2 * i], false)
       local ok, s = present(st, p)
       if not ok and s == start then
-        redis.call('HSET', hk, 'bk', fmt(code), 'bp', fmt(s), 'bu', fmt(clamp(arg(b + 2), 0, MAXAMT)), 'bt', fmt(clamp(arg(b + 3), 0, MAXAMT)))
+        redis.call('HSET', hk, 'bk', code, 'bp', s, 'bu', clamp(arg(b + 2), 0, MAXAMT), 'bt', clamp(arg(b + 3), 0, MAXAMT))
         st.bk, st.bp = code, s
         hold(st, p)
-        keep(hk, KEYS[2 * i], st.ms, st.persist)
+        keep(hk, KEYS[2 * i], st.ms, st.persist, true)
         applied = applied + 1
       end
     end
@@ -506,17 +522,27 @@ end
 if op == 'refund' then
   -- Undo exactly what one admission took from one subject: ARGV 3 id,
   -- 4 requests, 5 tokens (to the buckets), 6 slots, 7 micro-USD, 8
-  -- tokens (reserved), 9 n (1), 10.. the subject's limits.
+  -- tokens (reserved), 9 and 10 whether the admission created the rpm
+  -- and tpm buckets, 11 n (1), 12.. the subject's limits. A bucket the
+  -- admission created goes again when it is full once more (a missing
+  -- bucket is full at any limit).
   local id, rq, tk, sl, u, t = ARGV[3], arg(4), arg(5), arg(6), arg(7), arg(8)
-  local p = params(10)
+  local rnew, tnew = arg(9), arg(10)
+  local p = params(12)
   local hk, zk = KEYS[1], KEYS[2]
   local st = load(hk, zk, true)
-  if p.rpm > 0 and rq > 0 then
-    st.rl, st.rt = add(st.rl, st.rt, p.rpm, rq), now
+  local function undo(lf, tf, lim, d, new)
+    if lim == 0 or (d == 0 and new == 0) then return end
+    local l = add(st[lf], st[tf], lim, d)
+    if new == 1 and l == lim * UNIT then
+      st[lf], st[tf] = false, false
+      redis.call('HDEL', hk, lf, tf)
+    else
+      st[lf], st[tf] = l, now
+    end
   end
-  if p.tpm > 0 and tk > 0 then
-    st.tl, st.tt = add(st.tl, st.tt, p.tpm, tk), now
-  end
+  undo('rl', 'rt', p.rpm, rq, rnew)
+  undo('tl', 'tt', p.tpm, tk, tnew)
   local f = 'v:' .. id
   local cur = redis.call('HGET', hk, f)
   if cur then

@@ -44,7 +44,7 @@ func TestParseGarbage(t *testing.T) {
 func validAdmit(n int) []any {
 	v := []any{int64(1), int64(-1), int64(0), int64(0), int64(1700000000000000), int64(0)}
 	for range n {
-		for range rawStateLen + 5 {
+		for range rawStateLen + 7 {
 			v = append(v, int64(0))
 		}
 	}

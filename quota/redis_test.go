@@ -72,19 +72,31 @@ func TestRedisSplitContract(t *testing.T) {
 	storetest.Run(t, redisStores(testRedis(t), true))
 }
 
-// counter counts the round trips a client makes (a pipeline is one).
-type counter struct{ n atomic.Int64 }
+// counter counts the round trips a client makes (a pipeline is one), and
+// apart those made under a context marked by markAdmit.
+type counter struct{ n, admits atomic.Int64 }
+
+type admitMark struct{}
+
+func markAdmit(ctx context.Context) context.Context { return context.WithValue(ctx, admitMark{}, true) }
+
+func (c *counter) add(ctx context.Context) {
+	c.n.Add(1)
+	if ctx.Value(admitMark{}) != nil {
+		c.admits.Add(1)
+	}
+}
 
 func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
+		c.add(ctx)
 		return next(ctx, cmd)
 	}
 }
 func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
+		c.add(ctx)
 		return next(ctx, cmds)
 	}
 }
@@ -309,5 +321,33 @@ func TestRedisHeartbeat(t *testing.T) {
 	s = quota.NewRedis(c, quota.RedisOptions{Prefix: testPrefix(t, c)})
 	if n, err := s.Heartbeat(ctx, "x", time.Second); err != nil || n != 1 {
 		t.Fatalf("Heartbeat with server time = %d, %v", n, err)
+	}
+}
+
+// TestRedisCanceled: a canceled context is ErrUnavailable and still
+// context.Canceled.
+func TestRedisCanceled(t *testing.T) {
+	c := testRedis(t)
+	s := quota.NewRedis(c, quota.RedisOptions{Prefix: testPrefix(t, c)})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Admit(ctx, &quota.AdmitRequest{ID: "a", Subjects: []quota.Subject{{Scope: quota.ScopeKey, ID: "k", Limits: llm.Limits{RPM: 1}}}})
+	if !errors.Is(err, quota.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Admit with a canceled context: %v", err)
+	}
+}
+
+// TestRedisClusterSplits: a Cluster client always runs one script per
+// subject (the subjects live in different slots).
+func TestRedisClusterSplits(t *testing.T) {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer cc.Close()
+	if !quota.IsSplit(quota.NewRedis(cc, quota.RedisOptions{})) {
+		t.Fatal("a cluster client does not split")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if quota.IsSplit(quota.NewRedis(c, quota.RedisOptions{})) {
+		t.Fatal("a single-node client splits")
 	}
 }

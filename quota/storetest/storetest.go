@@ -64,6 +64,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"BurstRPM", testBurstRPM},
 		{"BurstRPMRealClock", testBurstRPMRealClock},
 		{"BurstTPM", testBurstTPM},
+		{"BurstTPMRealClock", testBurstTPMRealClock},
+		{"BurstBudget", testBurstBudget},
+		{"ParallelConcurrent", testParallelConcurrent},
 		{"Refill", testRefill},
 		{"TPMTrueUp", testTPMTrueUp},
 		{"ChargeOverCapacity", testChargeOverCapacity},
@@ -77,6 +80,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PeriodChange", testPeriodChange},
 		{"Lifetime", testLifetime},
 		{"Atomicity", testAtomicity},
+		{"RefusalLeavesNoBucket", testRefusalLeavesNoBucket},
 		{"Peek", testPeek},
 		{"SeveralSubjects", testSeveralSubjects},
 		{"OddSubjects", testOddSubjects},
@@ -275,6 +279,73 @@ func testBurstTPM(t *testing.T, newStore NewStore) {
 	got := burst(t, s, 500, quota.Charge{Requests: 1, Tokens: 500}, sub, nil)
 	eq(t, "admitted", got, 20)
 	eq(t, "remaining", peek1(t, s, sub).TPM.Remaining, 0)
+}
+
+func testBurstTPMRealClock(t *testing.T, newStore NewStore) {
+	s := newStore(t, nil)
+	sub := subj(quota.ScopeModel, llm.Limits{TPM: 10_000})
+	start := time.Now()
+	got := burst(t, s, 500, quota.Charge{Requests: 1, Tokens: 500}, sub, nil)
+	refill := int(time.Since(start)*10_000/time.Minute/500) + 1
+	if got < 20 || got > 20+refill {
+		t.Fatalf("admitted %d of 500 at tpm 10000 and 500 tokens each; want 20..%d", got, 20+refill)
+	}
+}
+
+// testBurstBudget: concurrent admissions never spend past a budget.
+func testBurstBudget(t *testing.T, newStore NewStore) {
+	clock := NewClock(base)
+	s := newStore(t, clock.Now)
+	sub := subj(quota.ScopeOwner, llm.Limits{Budget: budget(0.00005, 1_000_000, llm.PeriodDay)})
+	seeded(t, s, clock, sub, 10, 0)
+	eq(t, "admitted", burst(t, s, 300, quota.Charge{Requests: 1, CostMicros: 1, Tokens: 1}, sub, nil), 40)
+	bs := peek1(t, s, sub).Budget
+	eq(t, "reserved", bs.ReservedMicros, 40)
+	eq(t, "reserved tokens", bs.ReservedTokens, 40)
+}
+
+// testParallelConcurrent: admissions and settlements racing never hold
+// more slots than the limit, and leak none.
+func testParallelConcurrent(t *testing.T, newStore NewStore) {
+	s := newStore(t, nil)
+	sub := subj(quota.ScopeDeployment, llm.Limits{MaxParallel: 5})
+	var inFlight, most, admitted atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for range 25 {
+				id := rid()
+				c := quota.Charge{Requests: 1, Parallel: true}
+				d, err := s.Admit(context.Background(), &quota.AdmitRequest{ID: id, Subjects: []quota.Subject{sub}, Charge: c})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !d.Allowed {
+					continue
+				}
+				admitted.Add(1)
+				n := inFlight.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				inFlight.Add(-1)
+				if err := s.Settle(context.Background(), &quota.Settlement{ID: id, Subjects: []quota.Subject{sub}, Reserved: c}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if most.Load() > 5 || admitted.Load() < 5 {
+		t.Fatalf("%d admitted, at most %d at once; limit 5", admitted.Load(), most.Load())
+	}
+	eq(t, "slots at the end", peek1(t, s, sub).Parallel.InUse, 0)
 }
 
 func testRefill(t *testing.T, newStore NewStore) {
@@ -708,6 +779,23 @@ func testAtomicity(t *testing.T, newStore NewStore) {
 		t.Fatalf("want NeedSeed [1]: %+v", d)
 	}
 	check("need seed")
+}
+
+// testRefusalLeavesNoBucket: a refused admission leaves no trace on the
+// subjects that would have admitted it: raising their limit afterwards
+// finds them full at the new limit.
+func testRefusalLeavesNoBucket(t *testing.T, newStore NewStore) {
+	clock := NewClock(base)
+	s := newStore(t, clock.Now)
+	a := subj(quota.ScopeKey, llm.Limits{RPM: 10, TPM: 100})
+	b := subj(quota.ScopeModel, llm.Limits{RPM: 1})
+	wantAllowed(t, admit(t, s, quota.Charge{Requests: 1}, b))
+	wantRefused(t, admit(t, s, quota.Charge{Requests: 1, Tokens: 5}, a, b), 1, quota.LimitRPM, time.Minute)
+	clock.Advance(time.Millisecond)
+	a.Limits.RPM, a.Limits.TPM = 1000, 100_000
+	st := peek1(t, s, a)
+	eq(t, "rpm remaining at the raised limit", st.RPM.Remaining, 1000)
+	eq(t, "tpm remaining at the raised limit", st.TPM.Remaining, 100_000)
 }
 
 func testPeek(t *testing.T, newStore NewStore) {
