@@ -63,10 +63,10 @@ type Ask struct {
 // PromptTokens is the estimated prompt size of the request in tokens.
 func (a Ask) PromptTokens() int { return a.body.promptTokens() }
 
-// promptCounter estimates the prompt tokens of a request body;
-// *quota.Estimator is one.
+// promptCounter estimates the prompt tokens of a request body with the
+// encoding of the model's family; *quota.Estimator is one.
 type promptCounter interface {
-	PromptTokens(body []byte) int
+	PromptTokensFor(model string, body []byte) int
 }
 
 var _ promptCounter = (*quota.Estimator)(nil)
@@ -87,6 +87,7 @@ func (noAdmission) Headers(http.Header)     {}
 // failed request).
 type requestFacts struct {
 	est    promptCounter
+	model  string // picks the encoding
 	body   []byte
 	prompt int
 	done   bool
@@ -94,7 +95,7 @@ type requestFacts struct {
 
 func (f *requestFacts) promptTokens() int {
 	if !f.done {
-		f.prompt, f.done = f.est.PromptTokens(f.body), true
+		f.prompt, f.done = f.est.PromptTokensFor(f.model, f.body), true
 	}
 	return f.prompt
 }

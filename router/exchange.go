@@ -201,7 +201,7 @@ func (x *exchange) admit(st *state.State, p *auth.Principal, m *llm.Model, req *
 // move the whole exchange to the heap.
 func (x *exchange) promptFacts() *requestFacts {
 	if x.facts == nil {
-		x.facts = &requestFacts{est: x.h.opts.Estimator, body: x.req.body}
+		x.facts = &requestFacts{est: x.h.opts.Estimator, model: x.req.model, body: x.req.body}
 	}
 	return x.facts
 }
@@ -213,7 +213,7 @@ func (x *exchange) promptTokens() int { return x.promptFacts().promptTokens() }
 func (x *exchange) estimate(completion string) llm.Usage {
 	u := llm.Usage{PromptTokens: x.promptTokens(), Estimated: true}
 	if x.ep != llm.EndpointEmbeddings {
-		u.CompletionTokens = x.h.opts.Estimator.Count(completion)
+		u.CompletionTokens = x.h.opts.Estimator.CountFor(x.req.model, completion)
 	}
 	return u
 }

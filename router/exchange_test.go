@@ -180,7 +180,7 @@ func TestAdmissionRejectedBeforeUpstream(t *testing.T) {
 // countingEstimator counts prompt estimates.
 type countingEstimator struct{ n int }
 
-func (c *countingEstimator) PromptTokens([]byte) int { c.n++; return 42 }
+func (c *countingEstimator) PromptTokensFor(string, []byte) int { c.n++; return 42 }
 
 // TestPromptEstimatedOnce: however many phases ask, the prompt of a
 // request is estimated (a full JSON decode) at most once.
