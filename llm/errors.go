@@ -36,6 +36,10 @@ type Error struct {
 	Code    string
 	// RetryAfter, when positive, is sent as Retry-After.
 	RetryAfter time.Duration
+	// NoRetry tells clients not to retry (x-should-retry: false, which the
+	// official SDKs obey): waiting will not help, e.g. an exhausted budget.
+	// The gateway's own Retry-After is then sent uncapped.
+	NoRetry bool
 	// Provider is the provider that produced the error, if any.
 	Provider string
 	// UpstreamStatus is the HTTP status the upstream actually answered

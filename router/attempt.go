@@ -34,6 +34,13 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID)
 			continue
 		}
+		dadm, e := x.admitDeployment(d)
+		if e != nil {
+			// No headroom left on this provider account: the next
+			// deployment may have some; no upstream was contacted.
+			last = e
+			continue
+		}
 		if tries > 0 {
 			h.opts.Metrics.retries.WithLabelValues(m.Name).Inc()
 		}
@@ -43,8 +50,11 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 		tr := x.try(prov, d)
 		if tr.delivered {
 			u := x.sanitize(tr.usage)
-			return result{usage: u, cost: d.Cost(u), dep: d}
+			cost := d.Cost(u)
+			dadm.Settle(u, cost)
+			return result{usage: u, cost: cost, dep: d}
 		}
+		dadm.Settle(llm.Usage{}, 0)
 		last = tr.err
 		if tr.final || !balancer.Retryable(last) || x.r.Context().Err() != nil {
 			break
@@ -54,6 +64,22 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 		last = llm.Errorf(llm.KindUnavailable, "model %q has no deployment available", m.Name)
 	}
 	return result{err: last, dep: tried}
+}
+
+// admitDeployment admits one attempt against d's own limits (the provider
+// account's rpm, tpm and concurrency), when it has any.
+func (x *exchange) admitDeployment(d *llm.Deployment) (Admission, *llm.Error) {
+	if d.Limits.IsZero() {
+		return noAdmission{}, nil
+	}
+	if _, none := x.h.opts.Admitter.(noAdmission); none {
+		return noAdmission{}, nil
+	}
+	adm, e := x.h.opts.Admitter.AdmitDeployment(x.r.Context(), x.ask, d)
+	if e == nil && adm == nil {
+		adm = noAdmission{}
+	}
+	return adm, e
 }
 
 // tryResult is the outcome of one attempt.

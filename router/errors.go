@@ -22,7 +22,15 @@ func writeError(w http.ResponseWriter, e *llm.Error) {
 func writeErrorIn(w http.ResponseWriter, e *llm.Error, render func([]byte, *llm.Error) []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	if e.RetryAfter > 0 {
+	switch {
+	case e.NoRetry:
+		// The gateway's own verdict (an exhausted budget): the SDKs must
+		// not retry, and Retry-After says when it resets, uncapped.
+		h.Set("X-Should-Retry", "false")
+		if e.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10))
+		}
+	case e.RetryAfter > 0:
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(min(e.RetryAfter, providers.MaxClientRetryAfter).Seconds()))))
 	}
 	status := e.Status

@@ -37,6 +37,7 @@ type exchange struct {
 	chat      *llm.ChatRequest  // the request in neutral form, decoded on first use
 	embed     *llm.EmbedRequest // the embeddings request in neutral form, likewise
 	facts     *requestFacts     // created on first use
+	ask       Ask               // what admission was asked, for the attempts' own admissions
 	wdl       bool              // a write deadline was set on the connection
 	held      heldBytes         // the request body's share of h.bodies
 }
@@ -98,7 +99,10 @@ func (x *exchange) serve() {
 		x.fail(e, nil)
 		return
 	}
-	adm, e := x.admit(p, m, req)
+	adm, e := x.admit(st, p, m, req)
+	if adm != nil {
+		adm.Headers(hd) // x-ratelimit-*, on refusals too
+	}
 	if e != nil {
 		x.fail(e, nil)
 		return
@@ -177,13 +181,15 @@ func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*l
 }
 
 // admit asks the Admitter for a reservation, before any upstream contact.
-func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admission, *llm.Error) {
+// A refusal may come with an Admission that only carries headers.
+func (x *exchange) admit(st *state.State, p *auth.Principal, m *llm.Model, req *request) (Admission, *llm.Error) {
 	if _, none := x.h.opts.Admitter.(noAdmission); none {
 		return noAdmission{}, nil
 	}
 	x.promptFacts()
-	ask := Ask{Principal: p, Model: m.Name, Endpoint: x.ep, Stream: req.stream, MaxTokens: req.maxTokens, body: x.facts}
-	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), ask)
+	x.ask = Ask{ID: x.rec.ID, Principal: p, Model: m, Snapshot: st.Snapshot, Endpoint: x.ep, Stream: req.stream,
+		MaxTokens: req.maxTokens, Choices: req.choices, body: x.facts}
+	adm, e := x.h.opts.Admitter.Admit(x.r.Context(), x.ask)
 	if e == nil && adm == nil {
 		adm = noAdmission{}
 	}
@@ -195,7 +201,7 @@ func (x *exchange) admit(p *auth.Principal, m *llm.Model, req *request) (Admissi
 // move the whole exchange to the heap.
 func (x *exchange) promptFacts() *requestFacts {
 	if x.facts == nil {
-		x.facts = &requestFacts{est: x.h.opts.Estimator, body: x.req.body}
+		x.facts = &requestFacts{est: x.h.opts.Estimator, model: x.req.model, body: x.req.body}
 	}
 	return x.facts
 }
@@ -207,7 +213,7 @@ func (x *exchange) promptTokens() int { return x.promptFacts().promptTokens() }
 func (x *exchange) estimate(completion string) llm.Usage {
 	u := llm.Usage{PromptTokens: x.promptTokens(), Estimated: true}
 	if x.ep != llm.EndpointEmbeddings {
-		u.CompletionTokens = x.h.opts.Estimator.Count(completion)
+		u.CompletionTokens = x.h.opts.Estimator.CountFor(x.req.model, completion)
 	}
 	return u
 }

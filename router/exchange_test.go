@@ -41,6 +41,12 @@ func (a *countingAdmitter) Admit(_ context.Context, ask Ask) (Admission, *llm.Er
 	return a, nil
 }
 
+func (a *countingAdmitter) AdmitDeployment(context.Context, Ask, *llm.Deployment) (Admission, *llm.Error) {
+	return noAdmission{}, nil
+}
+
+func (a *countingAdmitter) Headers(http.Header) {}
+
 func (a *countingAdmitter) Settle(u llm.Usage, _ int64) {
 	a.settles.Add(1)
 	a.mu.Lock()
@@ -163,7 +169,7 @@ func TestAdmissionRejectedBeforeUpstream(t *testing.T) {
 	}
 	adm.mu.Lock()
 	defer adm.mu.Unlock()
-	if adm.ask.Model != "m" || adm.ask.Principal == nil || adm.ask.Principal.KeyID != "k1" || adm.max != 77 || adm.prompt <= 3 {
+	if adm.ask.Model == nil || adm.ask.Model.Name != "m" || adm.ask.ID == "" || adm.ask.Principal == nil || adm.ask.Principal.KeyID != "k1" || adm.max != 77 || adm.prompt <= 3 {
 		t.Fatalf("ask %+v prompt %d max %d", adm.ask, adm.prompt, adm.max)
 	}
 	if rec := r.last(); rec.HTTPStatus != 429 || rec.Status != llm.StatusError {
@@ -174,7 +180,7 @@ func TestAdmissionRejectedBeforeUpstream(t *testing.T) {
 // countingEstimator counts prompt estimates.
 type countingEstimator struct{ n int }
 
-func (c *countingEstimator) PromptTokens([]byte) int { c.n++; return 42 }
+func (c *countingEstimator) PromptTokensFor(string, []byte) int { c.n++; return 42 }
 
 // TestPromptEstimatedOnce: however many phases ask, the prompt of a
 // request is estimated (a full JSON decode) at most once.

@@ -42,6 +42,12 @@ type Config struct {
 	UsageRetention time.Duration
 	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
 	MaxInFlight int64
+	// QuotaTimeout bounds each quota-store call on the request path; past
+	// it the limits' fail modes decide. 0 = 50ms.
+	QuotaTimeout time.Duration
+	// QuotaDefaultOutputTokens is the completion a request without
+	// max_tokens reserves against token and money limits. 0 = 4096.
+	QuotaDefaultOutputTokens int
 	// UpstreamDenyPrivate refuses provider base URLs at private, loopback,
 	// link-local (cloud metadata), unspecified and multicast addresses: at
 	// admin write for IP literals and localhost, and at connect time for

@@ -48,11 +48,15 @@ type Server struct {
 	// rdb is the one Redis client (nil without REDIS_URL), shared by all
 	// that need Redis: the config fan-out today, quotas and shared balancer
 	// state when they are wired. Closed last.
-	rdb      redis.UniversalClient
-	fanout   *fanout
-	proxy    *router.Handler
-	admin    http.Handler
-	balancer *balancer.Balancer
+	rdb    redis.UniversalClient
+	fanout *fanout
+	// limiter admits requests against their quotas; quotaRedis is its
+	// store when Redis is configured (nil otherwise).
+	limiter    *quota.Limiter
+	quotaRedis *quota.Redis
+	proxy      *router.Handler
+	admin      http.Handler
+	balancer   *balancer.Balancer
 
 	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
 	// certificate is loaded once, in New.
@@ -133,11 +137,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	est := quota.NewEstimator()
 	go est.Warm()
+	s.limiter = s.newLimiter(reg)
 	s.proxy = router.New(router.Options{
 		State:        s.state.Load,
 		Balancer:     s.balancer,
 		Usage:        s.recorder,
 		Estimator:    est,
+		Admitter:     admitter{s.limiter},
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
@@ -162,6 +168,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Logger:   log,
 		UI:       web.Handler(),
 		Health:   s.health,
+		Quotas:   quotaReporter{s},
 	})
 	if err != nil {
 		return nil, err
@@ -293,6 +300,7 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	if s.cfg.UsageRetention > 0 {
 		wg.Go(func() { s.pruneLoop(bg) })
 	}
+	wg.Go(func() { s.heartbeatLoop(bg) })
 	servers := []*http.Server{proxySrv, adminSrv}
 	errc := make(chan error, 3)
 	if tlsLn != nil {
@@ -354,6 +362,11 @@ func (s *Server) closeBy(deadline time.Time) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	if s.limiter != nil {
+		// Settlements still queued reach the store before it closes.
+		s.limiter.Close(ctx)
+		s.limiter = nil
+	}
 	if s.recorder != nil {
 		if err := s.recorder.Close(ctx); err != nil {
 			s.log.Error("usage flush incomplete", "err", err)

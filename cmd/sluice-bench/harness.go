@@ -72,6 +72,7 @@ type config struct {
 	Quick          bool
 
 	jsonOut    string
+	keyLimits  map[string]any // --key-limits
 	repo       string
 	sluiceBin  string
 	mockllmBin string
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.AccessLog, "access-log", false, "turn sluice's access log on (written to a file in the temp dir)")
 	fs.StringVar(&c.LogLevel, "log-level", "warn", "SLUICE_LOG_LEVEL for sluice")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "REDIS_URL for sluice (empty = in-process quotas)")
+	limits := fs.String("key-limits", "", `quota fields of the benchmark key as JSON, e.g. '{"rpm":100000000,"tpm":100000000,"budget":{"usd":1000000}}' (empty = no quotas)`)
 	fs.IntVar(&c.LoadProcs, "load-procs", 0, "GOMAXPROCS of the load process (0 = Go default)")
 	fs.BoolVar(&c.Quick, "quick", false, "2 s per phase and short warm-ups (smoke test)")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
@@ -123,6 +125,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *limits != "" {
+		if err := json.Unmarshal([]byte(*limits), &c.keyLimits); err != nil {
+			return c, fmt.Errorf("--key-limits: not a JSON object: %v", err)
+		}
 	}
 	switch c.Family {
 	case familyOpenAI:
@@ -335,7 +342,7 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		return nil, err
 	}
 	a := &admin{base: "http://" + adminAddr, key: adminKey, client: &http.Client{Timeout: 10 * time.Second}}
-	key, err := seed(ctx, a, providerSpec(cfg.Family, "http://"+mockAddr, mockKey), cfg.Model)
+	key, err := seed(ctx, a, providerSpec(cfg.Family, "http://"+mockAddr, mockKey), cfg.Model, cfg.keyLimits)
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w (sluice log tail:\n%s)", err, sl.logTail(2000))
 	}

@@ -56,8 +56,9 @@ func (a *admin) post(ctx context.Context, path string, body, out any, allowed ..
 
 // seed creates the provider (named "mock", see providerSpec), the benchmark
 // model and a fresh Sluice key, and returns the key. Existing provider and
-// model (409) are fine.
-func seed(ctx context.Context, a *admin, provider map[string]any, model string) (string, error) {
+// model (409) are fine. limits, when set, are the key's quota fields
+// (rpm, tpm, max_parallel, budget), to measure admission's cost.
+func seed(ctx context.Context, a *admin, provider map[string]any, model string, limits map[string]any) (string, error) {
 	if _, err := a.post(ctx, "/admin/providers", provider, nil, http.StatusConflict); err != nil {
 		return "", err
 	}
@@ -78,7 +79,11 @@ func seed(ctx context.Context, a *admin, provider map[string]any, model string) 
 		Key string `json:"key"`
 	}
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	if _, err := a.post(ctx, "/admin/keys", map[string]any{"name": name}, &key); err != nil {
+	kb := map[string]any{"name": name}
+	for k, v := range limits {
+		kb[k] = v
+	}
+	if _, err := a.post(ctx, "/admin/keys", kb, &key); err != nil {
 		return "", err
 	}
 	if key.Key == "" {

@@ -211,6 +211,8 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", ep.int64("SLUICE_MAX_BODY_BYTES", 10<<20, 1), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	maxBuffered := fs.Int64("max-buffered-bytes", ep.int64("SLUICE_MAX_BUFFERED_BYTES", 0, 1), "request-body bytes all requests may hold at once, beyond which bodies get 503; unset = 64 × max body bytes, at least 1 GiB (SLUICE_MAX_BUFFERED_BYTES)")
+	fs.DurationVar(&c.QuotaTimeout, "quota-timeout", ep.duration("SLUICE_QUOTA_TIMEOUT", 250*time.Millisecond), "bound on each quota check against Redis; past it each limit's fail_mode decides (SLUICE_QUOTA_TIMEOUT)")
+	fs.IntVar(&c.QuotaDefaultOutputTokens, "quota-default-output-tokens", int(ep.int64("SLUICE_QUOTA_DEFAULT_OUTPUT_TOKENS", 4096, 1)), "completion tokens reserved against token and money limits for a request without max_tokens (SLUICE_QUOTA_DEFAULT_OUTPUT_TOKENS)")
 	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "the whole graceful shutdown: drain, then flush usage (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
 	if ep.err != nil {
@@ -248,6 +250,8 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 		return c, 0, fmt.Errorf("max buffered bytes %d must be positive", c.MaxBufferedBytes)
 	case c.ShutdownTimeout <= 0:
 		return c, 0, fmt.Errorf("shutdown timeout %s must be positive", c.ShutdownTimeout)
+	case c.QuotaTimeout <= 0:
+		return c, 0, fmt.Errorf("quota timeout %s must be positive", c.QuotaTimeout)
 	case c.MaxInFlight < 0:
 		return c, 0, fmt.Errorf("max in-flight %d must be 0 (no bound) or more", c.MaxInFlight)
 	}
