@@ -370,7 +370,7 @@ func conversation(turns int) []byte {
 func TestAppendUnescaped(t *testing.T) {
 	for _, s := range []string{
 		`plain`, `a\"b`, `\\`, `\/`, `\b\f\n\r\t`, `\u00e9\u4e2d`, `\ud83d\ude00`, `\ud83d`, `\ude00x`, `\ud83dx\ude00`,
-		`\ud83d\u0041`, `\uD83D\uDE00`, `tail\u00`, `bad\q`, `end\`, "raw é 中 \xff",
+		`\ud83d\u0041`, `\uD83D\uDE00`, `tail\u00`, `bad\q`, `end\`, "raw é 中 \xff", "ctl\x01\\n", `q"\n`,
 	} {
 		got, ok := appendUnescaped(nil, []byte(s))
 		var want string

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"strings"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
+
+	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
 
 // Estimator counts tokens exactly as tiktoken does (o200k_base or
@@ -297,84 +298,10 @@ func (t *tally) text(raw []byte) {
 }
 
 // appendUnescaped appends the text of the JSON string body raw (without
-// its quotes) to dst, as encoding/json decodes it (an unpaired surrogate
-// becomes U+FFFD). It reports false for an invalid escape.
+// its quotes) to dst, as encoding/json decodes it (jsonspan.AppendUnquoted:
+// an unpaired surrogate and invalid UTF-8 become U+FFFD). It reports false
+// for an invalid escape, a raw quote or a raw control character, which a
+// body that passed jsonspan.Valid, as the router's do, never holds.
 func appendUnescaped(dst, raw []byte) ([]byte, bool) {
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			j := bytes.IndexByte(raw[i:], '\\')
-			if j < 0 {
-				return append(dst, raw[i:]...), true
-			}
-			dst = append(dst, raw[i:i+j]...)
-			i += j
-			continue
-		}
-		if i+1 >= len(raw) {
-			return dst, false
-		}
-		switch raw[i+1] {
-		case '"', '\\', '/':
-			dst = append(dst, raw[i+1])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(raw[i+2:])
-			if !ok {
-				return dst, false
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if len(raw)-i >= 6 && raw[i] == '\\' && raw[i+1] == 'u' {
-					if v, ok := hex4(raw[i+2:]); ok {
-						r2 = v
-					}
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					dst = utf8.AppendRune(dst, d)
-					i += 6
-					continue
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default:
-			return dst, false
-		}
-		i += 2
-	}
-	return dst, true
-}
-
-// hex4 decodes the four hex digits at the start of b.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return jsonspan.AppendUnquoted(dst, raw)
 }

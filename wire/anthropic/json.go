@@ -1,10 +1,8 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
@@ -28,28 +26,14 @@ const (
 // appendString appends s as a JSON string literal (jsonspan.AppendString).
 func appendString(b []byte, s string) []byte { return jsonspan.AppendString(b, s) }
 
-// unquote returns the value of the JSON string b (quotes included). ok is
-// false when b is not a JSON string.
+// unquote returns the value of the JSON string b (quotes included), as
+// encoding/json decodes it (jsonspan.Unquote). ok is false when b is not a
+// JSON string.
 func unquote(b []byte) (string, bool) {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return "", false
 	}
-	in := b[1 : len(b)-1]
-	plain := true
-	for _, c := range in {
-		if c == '\\' || c == '"' || c < 0x20 {
-			plain = false
-			break
-		}
-	}
-	if plain && utf8.Valid(in) {
-		return string(in), true
-	}
-	var s string
-	if json.Unmarshal(b, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return jsonspan.Unquote(b[1 : len(b)-1])
 }
 
 // parseInt reads a JSON number as an int: fractions are truncated,

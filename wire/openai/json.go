@@ -3,8 +3,6 @@ package openai
 import (
 	"math"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
@@ -25,108 +23,24 @@ func appendFloat(b []byte, f float64) ([]byte, bool) {
 }
 
 // unquote decodes the JSON string literal s (quotes included) into a Go
-// string, using scratch for escaped strings. Invalid UTF-8 and lone
-// surrogates become U+FFFD, as encoding/json does. ok is false when s is
-// not a well-formed string literal.
+// string, using scratch for escaped strings (jsonspan.AppendUnquoted).
+// Invalid UTF-8 and lone surrogates become U+FFFD, as encoding/json does.
+// ok is false when s is not a well-formed string literal.
 func unquote(s []byte, scratch *[]byte) (string, bool) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return "", false
 	}
 	s = s[1 : len(s)-1]
-	plain := true
-	for _, c := range s {
-		if c == '\\' || c == '"' || c < 0x20 {
-			plain = false
-			break
-		}
+	n := jsonspan.PlainPrefix(s)
+	if n == len(s) {
+		return string(s), true
 	}
-	if plain {
-		if utf8.Valid(s) {
-			return string(s), true
-		}
+	b, ok := jsonspan.AppendUnquoted(append((*scratch)[:0], s[:n]...), s[n:])
+	*scratch = b[:0]
+	if !ok {
+		return "", false
 	}
-	b := (*scratch)[:0]
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(s) {
-				return "", false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/':
-				b = append(b, s[i+1])
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r, ok := hex4(s, i+2)
-				if !ok {
-					return "", false
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							i += 6
-							b = utf8.AppendRune(b, d)
-							continue
-						}
-					}
-					r = utf8.RuneError
-				}
-				b = utf8.AppendRune(b, r)
-				continue
-			default:
-				return "", false
-			}
-			i += 2
-		case c == '"' || c < 0x20:
-			return "", false
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, "\uFFFD"...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-		}
-	}
-	*scratch = b
 	return string(b), true
-}
-
-// hex4 reads four hex digits at s[i:].
-func hex4(s []byte, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // eachObject calls fn for each element of the JSON array b, which must
