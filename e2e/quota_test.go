@@ -28,11 +28,19 @@ type quotaCluster struct {
 	mock *mockLLM
 }
 
-func newQuotaCluster(t *testing.T, n int, redis string, inPrice, outPrice float64, mockFlags ...string) *quotaCluster {
+//
+// quotaTimeout is SLUICE_QUOTA_TIMEOUT: the exactness tests raise it so
+// that a CI machine starved by the whole suite running in parallel is not
+// taken for a failing Redis (every timeout is a fail-open decision, and
+// fail-open is not exact); the outage test keeps the default.
+func newQuotaCluster(t *testing.T, n int, redis, quotaTimeout string, inPrice, outPrice float64, mockFlags ...string) *quotaCluster {
 	t.Helper()
 	m := startMock(t, mockFlags...)
 	shared := gwOptions{DatabaseURL: freshPostgres(t), RedisURL: redis, AdminKey: randHex(t, 32),
 		Env: []string{"SLUICE_ENCRYPTION_KEY=" + randHex(t, 32), "SLUICE_ACCESS_LOG=off"}}
+	if quotaTimeout != "" {
+		shared.Env = append(shared.Env, "SLUICE_QUOTA_TIMEOUT="+quotaTimeout)
+	}
 	qc := &quotaCluster{mock: m}
 	for range n {
 		qc.gws = append(qc.gws, startGateway(t, shared))
@@ -140,7 +148,7 @@ func (qc *quotaCluster) burst(t *testing.T, key string, n int, params openai.Cha
 // refill during the burst, and no fewer than 100.
 func TestQuotaRPMExactAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	qc := newQuotaCluster(t, 3, redisURL(t), 0.15, 0.6)
+	qc := newQuotaCluster(t, 3, redisURL(t), "5s", 0.15, 0.6)
 	k := qc.limitedKey(t, "rpm100", map[string]any{"rpm": 100})
 	out, took := qc.burst(t, k.Key, 500, chatParams("m", "hello"))
 	refill := int64(math.Ceil(took.Seconds() * 100 / 60))
@@ -183,7 +191,7 @@ func TestQuotaTPMExactAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	// Slow answers: every admission of the burst is decided before any
 	// settlement gives unused tokens back.
-	qc := newQuotaCluster(t, 3, redisURL(t), 0.15, 0.6, "--latency", "4s")
+	qc := newQuotaCluster(t, 3, redisURL(t), "5s", 0.15, 0.6, "--latency", "4s")
 	// Calibrate: what does this prompt reserve besides max_tokens?
 	cal := qc.limitedKey(t, "calibrate", map[string]any{"tpm": 1_000_000})
 	var resp *http.Response
@@ -232,7 +240,7 @@ func TestQuotaBudgetHoldsAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	// $0.002 per prompt token, $0.01 per completion token: with
 	// max_tokens 10 a request reserves about $0.12 and costs about $0.06.
-	qc := newQuotaCluster(t, 3, redisURL(t), 2000, 10_000)
+	qc := newQuotaCluster(t, 3, redisURL(t), "5s", 2000, 10_000)
 	k := qc.limitedKey(t, "budget", map[string]any{"budget": map[string]any{"usd": 1, "period": "month"}})
 	p := chatParams("m", "hello budget")
 	p.MaxTokens = openai.Int(10)
@@ -419,7 +427,7 @@ func TestQuotaRedisOutage(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	rs := startPrivateRedis(t, addr)
-	qc := newQuotaCluster(t, 2, "redis://"+addr+"/0", 0.15, 0.6)
+	qc := newQuotaCluster(t, 2, "redis://"+addr+"/0", "", 0.15, 0.6)
 	rate := qc.limitedKey(t, "rate", map[string]any{"rpm": 100_000})
 	budget := qc.limitedKey(t, "budget", map[string]any{"budget": map[string]any{"usd": 100}})
 

@@ -540,7 +540,9 @@ func (l *Limiter) enqueue(s *Settlement) {
 		// The queue is full (a long outage under heavy load): settle here
 		// rather than lose the spend.
 		l.o.Metrics.settleOverflow.Inc()
-		l.settleNow(s)
+		if !l.settleNow(s) {
+			l.o.Metrics.settleLost.Inc()
+		}
 	}
 }
 

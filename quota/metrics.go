@@ -57,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		settleLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_quota_settle_lost_total",
-			Help: "Settlements still unapplied when the process stopped.",
+			Help: "Settlements never applied: still queued when the process stopped, or refused by the store when the queue was full.",
 		}),
 		replicas: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_quota_replicas",
