@@ -1,7 +1,9 @@
 package jsonspan
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -16,44 +18,84 @@ const (
 // PlainPrefix returns the length of the longest prefix of s, the body of a
 // JSON string literal without its quotes, that decodes to itself: it stops
 // at the first backslash, double quote, control character (< 0x20) or byte
-// that does not start a valid UTF-8 sequence. Runs of printable ASCII are
-// checked eight bytes at a time.
+// that does not start a valid UTF-8 sequence. It looks at eight bytes at a
+// time while they are plain ASCII, and validates UTF-8 in line.
 func PlainPrefix(s []byte) int {
-	i := 0
-	for i < len(s) {
-		for len(s)-i >= 8 {
-			x := binary.LittleEndian.Uint64(s[i:])
-			// A lane is flagged when its byte is >= 0x80, < 0x20, '"' or
-			// '\\'. Borrows can only cross from a lane that is flagged
-			// itself, so the answer is exact as a whole.
-			m := x & lanes80
-			m |= (x - lanes01*0x20) &^ x & lanes80
-			q := x ^ (lanes01 * '"')
-			m |= (q - lanes01) &^ q & lanes80
-			bs := x ^ (lanes01 * '\\')
-			m |= (bs - lanes01) &^ bs & lanes80
-			if m != 0 {
-				break
+	// The next escape is found with bytes.IndexByte (vector instructions),
+	// then the run before it is checked eight bytes at a time.
+	j := bytes.IndexByte(s, '\\')
+	if j < 0 {
+		j = len(s)
+	}
+	for i, n := 0, len(s); i < j; {
+		if j-i >= 8 {
+			m := special(binary.LittleEndian.Uint64(s[i:]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-			i += 8
+			i += bits.TrailingZeros64(m) >> 3
+		} else if n-i >= 8 {
+			// The last 1 to 7 bytes of the run, in a word that reaches
+			// past it: the lanes past j are masked off.
+			m := special(binary.LittleEndian.Uint64(s[i:])) & (1<<(8*(j-i)) - 1)
+			if m == 0 {
+				return j
+			}
+			i += bits.TrailingZeros64(m) >> 3
 		}
-		if i >= len(s) {
-			break
-		}
-		if c := s[i]; c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' {
+		// The byte the word flagged, or one of the last of s.
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' {
 				return i
 			}
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		// A valid UTF-8 sequence, as utf8.DecodeRune accepts them: no
+		// overlong forms, surrogates or values above U+10FFFF. In line: a
+		// call per rune would double the cost of non-Latin text.
+		switch {
+		case c < 0xC2:
+			return i
+		case c < 0xE0:
+			if n-i < 2 || s[i+1]&0xC0 != 0x80 {
+				return i
+			}
+			i += 2
+		case c < 0xF0:
+			if n-i < 3 {
+				return i
+			}
+			c1 := s[i+1]
+			if c1&0xC0 != 0x80 || s[i+2]&0xC0 != 0x80 || c == 0xE0 && c1 < 0xA0 || c == 0xED && c1 > 0x9F {
+				return i
+			}
+			i += 3
+		case c < 0xF5:
+			if n-i < 4 {
+				return i
+			}
+			c1 := s[i+1]
+			if c1&0xC0 != 0x80 || s[i+2]&0xC0 != 0x80 || s[i+3]&0xC0 != 0x80 || c == 0xF0 && c1 < 0x90 || c == 0xF4 && c1 > 0x8F {
+				return i
+			}
+			i += 4
+		default:
 			return i
 		}
-		i += size
 	}
-	return i
+	return j
+}
+
+// special flags (with 0x80) each byte lane of x that is >= 0x80, < 0x20
+// or '"'; the lowest flagged lane is exact, as a borrow only leaves a lane
+// that is flagged itself. x^0x02 moves '"' to 0x20 and keeps control
+// characters below it, so one comparison serves both.
+func special(x uint64) uint64 {
+	y := x ^ (lanes01 * 0x02)
+	return (x | (y-lanes01*0x21)&^y) & lanes80
 }
 
 // AppendUnquoted appends the text of s, the body of a JSON string literal
@@ -71,8 +113,7 @@ func AppendUnquoted(dst, s []byte) ([]byte, bool) {
 		if i += n; i >= len(s) {
 			return dst, true
 		}
-		c := s[i]
-		if c != '\\' {
+		if c := s[i]; c != '\\' {
 			if c < utf8.RuneSelf {
 				return dst, false // '"' or a control character
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // stdUnquote decodes s, a string body without quotes, with encoding/json.
@@ -159,5 +160,41 @@ func BenchmarkAppendUnquoted(b *testing.B) {
 				dst, _ = AppendUnquoted(dst[:0], in)
 			}
 		})
+	}
+}
+
+// The UTF-8 check in line agrees with utf8.DecodeRune on every lead and
+// second byte, with third and fourth bytes at the edges of their ranges,
+// at the end of s and before more text.
+func TestPlainPrefixUTF8(t *testing.T) {
+	edges := []byte{0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff}
+	for lead := 0x80; lead < 0x100; lead++ {
+		for second := range 256 {
+			thirds, fourths := edges[:1], edges[:1]
+			if lead >= 0xe0 {
+				thirds = edges
+			}
+			if lead >= 0xf0 {
+				fourths = edges
+			}
+			for _, third := range thirds {
+				for _, fourth := range fourths {
+					seq := []byte{byte(lead), byte(second), third, fourth}
+					for _, tail := range []string{"", "0123456789"} {
+						for l := 1; l <= 4; l++ {
+							s := append(append([]byte(nil), seq[:l]...), tail...)
+							r, size := utf8.DecodeRune(s)
+							want := 0
+							if r != utf8.RuneError || size != 1 {
+								want = size + PlainPrefix(s[size:])
+							}
+							if got := PlainPrefix(s); got != want {
+								t.Fatalf("PlainPrefix(%x) = %d, want %d", s, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }
