@@ -162,10 +162,8 @@ func TestLimitsValidation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		h := newHarness(t, dialect, nil)
 		h.expect(h.do("POST", "/admin/providers", `{"name":"up","type":"openai-compatible","base_url":"http://127.0.0.1:8000/v1"}`), http.StatusCreated, nil)
-		var k store.Key
-		k = fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"ci","rpm":5}`), http.StatusCreated)
-		var m store.Model
-		m = fresh[store.Model](h, h.do("POST", "/admin/models", `{"name":"m","deployments":[{"provider":"up","model":"x"}],"tpm":9}`), http.StatusCreated)
+		k := fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"ci","rpm":5}`), http.StatusCreated)
+		m := fresh[store.Model](h, h.do("POST", "/admin/models", `{"name":"m","deployments":[{"provider":"up","model":"x"}],"tpm":9}`), http.StatusCreated)
 		h.expect(h.do("PUT", "/admin/owners/team-a", `{"rpm":3}`), http.StatusCreated, nil)
 		dep := `"deployments":[{"provider":"up","model":"x"}]`
 		for _, c := range limitAbuse {
@@ -191,8 +189,7 @@ func TestLimitsValidation(t *testing.T) {
 		if k2.Name != "ci" || !sameLimits(k2.Limits, llm.Limits{RPM: 5}) || k2.Revision != k.Revision {
 			t.Fatalf("key changed by refused writes: %+v", k2)
 		}
-		var o store.Owner
-		o = fresh[store.Owner](h, h.do("GET", "/admin/owners/team-a", ""), http.StatusOK)
+		o := fresh[store.Owner](h, h.do("GET", "/admin/owners/team-a", ""), http.StatusOK)
 		if !sameLimits(o.Limits, llm.Limits{RPM: 3}) {
 			t.Fatalf("owner changed by refused writes: %+v", o)
 		}
@@ -337,8 +334,7 @@ func TestOwnersAPI(t *testing.T) {
 		}
 
 		// Deleting an owner leaves the keys that name it.
-		var k store.Key
-		k = fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"k","owner":"team-a"}`), http.StatusCreated)
+		k := fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"k","owner":"team-a"}`), http.StatusCreated)
 		h.expect(h.do("DELETE", "/admin/owners/team-a", ""), http.StatusNoContent, nil)
 		h.expectError(h.do("GET", "/admin/owners/team-a", ""), http.StatusNotFound, "")
 		h.expectError(h.do("DELETE", "/admin/owners/team-a", ""), http.StatusNotFound, "")
@@ -379,10 +375,8 @@ func TestQuotaOnGet(t *testing.T) {
 	}}
 	h := newHarness(t, store.DialectSQLite, func(o *Options) { o.Quotas = fq })
 	h.expect(h.do("POST", "/admin/providers", `{"name":"up","type":"openai-compatible","base_url":"http://127.0.0.1:8000/v1"}`), http.StatusCreated, nil)
-	var k store.Key
-	k = fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"ci","rpm":5}`), http.StatusCreated)
-	var m store.Model
-	m = fresh[store.Model](h, h.do("POST", "/admin/models", `{"name":"m","deployments":[{"provider":"up","model":"x"}]}`), http.StatusCreated)
+	k := fresh[store.Key](h, h.do("POST", "/admin/keys", `{"name":"ci","rpm":5}`), http.StatusCreated)
+	m := fresh[store.Model](h, h.do("POST", "/admin/models", `{"name":"m","deployments":[{"provider":"up","model":"x"}]}`), http.StatusCreated)
 	for _, n := range []string{"team-a", "broken", "none"} {
 		h.expect(h.do("PUT", "/admin/owners/"+n, `{"rpm":1}`), http.StatusCreated, nil)
 	}

@@ -28,7 +28,7 @@ type quotaCluster struct {
 	mock *mockLLM
 }
 
-//
+// newQuotaCluster starts n gateways on a fresh schema and redis.
 // quotaTimeout is SLUICE_QUOTA_TIMEOUT: the exactness tests raise it so
 // that a CI machine starved by the whole suite running in parallel is not
 // taken for a failing Redis (every timeout is a fail-open decision, and
@@ -474,7 +474,7 @@ func TestQuotaRedisOutage(t *testing.T) {
 	rs.kill()
 	down := time.Now()
 	time.Sleep(10 * time.Second)
-	rs = startPrivateRedis(t, addr)
+	startPrivateRedis(t, addr) // the new one is killed at cleanup
 	redisBack.Store(time.Now().UnixNano())
 	back := time.Now()
 	time.Sleep(4 * time.Second)

@@ -24,9 +24,6 @@ const (
 	// reservations is kept: after two minutes even a bucket in the deepest
 	// debt (−capacity) is full again, the same as a missing one.
 	idleMicros = 2 * unit
-	// maxPrune bounds the expired reservations one call releases (Redis:
-	// one script must stay short); the rest go on the next calls.
-	maxPrune = 256
 	// maxIDLen bounds a reservation id as stored; longer ids are hashed.
 	maxIDLen = 128
 )

@@ -682,13 +682,6 @@ func (b *breaker) success() {
 	b.mu.Unlock()
 }
 
-// Open reports whether the breaker is refusing calls now.
-func (b *breaker) open() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fails >= breakerFailures && b.now().Before(b.openTill)
-}
-
 // flight runs one seed per key at a time; callers for the same key share
 // its result.
 type flight struct {
