@@ -33,8 +33,11 @@ local function fmt(x)
   return string.format('%.0f', x)
 end
 
--- num is v as an integer, or nil when it is not a finite number.
+-- num is v as an integer, or nil when it is not a finite number. Hash
+-- fields are parsed once, in load: a number passes straight through
+-- (tonumber of a string costs more than the rest of an admission).
 local function num(v)
+  if type(v) == 'number' then return v end
   local x = tonumber(v)
   if x == nil or x ~= x or x == math.huge or x == -math.huge then
     return nil
@@ -181,8 +184,10 @@ local function days(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- period is the start and end (µs; end -1: never) of the period at now.
-local function period(code)
+-- period is the start and end (µs; end -1: never) of the period at now,
+-- computed once per code and call.
+local periods = {}
+local function period0(code)
   if code == 4 then return 0, -1 end
   local dn = fdiv(now, DAY)
   if code == 1 then return dn * DAY, (dn + 1) * DAY end
@@ -193,6 +198,16 @@ local function period(code)
   local y, m, d = civil(dn)
   if m == 12 then y, m = y + 1, 1 else m = m + 1 end
   return (dn - d + 1) * DAY, days(y, m, 1) * DAY
+end
+
+local function period(code)
+  local p = periods[code]
+  if not p then
+    local s, e = period0(code)
+    p = {s, e}
+    periods[code] = p
+  end
+  return p[1], p[2]
 end
 
 -- Subjects ----------------------------------------------------------
@@ -212,8 +227,16 @@ end
 -- (writing the release when write is true).
 local function load(hk, zk, write)
   local v = redis.call('HMGET', hk, unpack(FIELDS))
-  local st = {hk = hk, zk = zk}
-  for i, f in ipairs(FIELDS) do st[f] = v[i] end
+  -- o keeps the values as read, so that save writes only what changed.
+  local o = {}
+  local st = {hk = hk, zk = zk, o = o}
+  for i, f in ipairs(FIELDS) do
+    local x = v[i]
+    if x then
+      x = num(x) or x -- garbage stays a string: num gives nil for it
+    end
+    st[f], o[f] = x, x
+  end
   -- A live reservation always holds something (a slot, micro-USD or
   -- tokens): with nothing held there is nothing to prune.
   if amt(st.rp) + amt(st.ru) + amt(st.rk) == 0 then
@@ -233,6 +256,7 @@ local function load(hk, zk, write)
       redis.call('HDEL', hk, unpack(fs))
       redis.call('ZREM', zk, unpack(ids))
       redis.call('HSET', hk, 'ru', st.ru, 'rk', st.rk, 'rp', st.rp)
+      o.ru, o.rk, o.rp = st.ru, st.rk, st.rp -- as stored now
     end
   end
   return st
@@ -298,9 +322,10 @@ end
 local function save(st)
   local a = {}
   for _, f in ipairs(FIELDS) do
-    if type(st[f]) == 'number' then
+    local x = st[f]
+    if type(x) == "number" and x ~= (st.o and st.o[f]) then
       a[#a + 1] = f
-      a[#a + 1] = st[f]
+      a[#a + 1] = x
     end
   end
   if #a > 0 then
