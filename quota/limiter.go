@@ -517,8 +517,22 @@ func (r *Reservation) Settle(u llm.Usage, costMicros int64) {
 		if !needsSharedSettle(r.subjects) {
 			return
 		}
+	} else if !settleChanges(r.subjects, r.charge, actual) {
+		return // rpm only (never refunded): the store has nothing to do
 	}
 	r.l.enqueue(s)
+}
+
+// settleChanges reports whether settling changes any counter: a
+// concurrency slot or a budget to release, or tokens to true up.
+func settleChanges(subs []Subject, reserved, actual Charge) bool {
+	for i := range subs {
+		l := &subs[i].Limits
+		if l.MaxParallel > 0 || l.Budget.Active() || (l.TPM > 0 && reserved.Tokens != actual.Tokens) {
+			return true
+		}
+	}
+	return false
 }
 
 // needsSharedSettle reports whether a locally admitted request's use

@@ -394,3 +394,24 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRPMOnlySettlesNothing: a request limited only by rpm (which is never
+// refunded) costs the store one call, not two.
+func TestRPMOnlySettlesNothing(t *testing.T) {
+	c := newClock()
+	fs := &flakyStore{Memory: NewMemory(c.now)}
+	l := newTestLimiter(t, Options{Now: c.now, Store: fs, Shared: true})
+	res, e := l.Admit(context.Background(), &Request{ID: "a", Key: key("k", llm.Limits{RPM: 5})})
+	if e != nil {
+		t.Fatal(e)
+	}
+	res.Settle(llm.Usage{PromptTokens: 3}, 0)
+	time.Sleep(50 * time.Millisecond)
+	if n := fs.calls.Load(); n != 1 {
+		t.Fatalf("store calls %d, want 1 (the admission)", n)
+	}
+	// With tpm, the true-up is a call.
+	res, _ = l.Admit(context.Background(), &Request{ID: "b", Key: key("k2", llm.Limits{RPM: 5, TPM: 1000}), PromptTokens: func() int { return 3 }, MaxTokens: 10})
+	res.Settle(llm.Usage{PromptTokens: 3, CompletionTokens: 2}, 0)
+	waitFor(t, func() bool { return fs.calls.Load() == 3 })
+}
