@@ -46,6 +46,8 @@ type Balancer struct {
 	// wall-clock step (NTP) neither prolongs nor ends an ejection.
 	base   time.Time
 	health sync.Map // deployment id -> *health
+	// rr holds the weighted round-robin state per model id (*roundRobin).
+	rr sync.Map
 	// retainMu orders Retain calls; picks and reports never take it.
 	retainMu sync.Mutex
 	// managed is set by the first Retain: from then on only targets have
@@ -109,12 +111,16 @@ type Target struct {
 	// ProviderRevision identifies the configuration of the deployment's
 	// provider. When it changes, a dead credential is given another chance.
 	ProviderRevision int64
+	// Model is the id of the deployment's model, whose round-robin state
+	// is kept.
+	Model string
 }
 
 // Retain makes targets the deployments the Balancer keeps state for: their
 // health carries over, new ones start healthy, and the state of every other
 // deployment is dropped and never recreated (so deleted deployments do not
-// accumulate). A target whose ProviderRevision changed is no longer
+// accumulate). The round-robin state of models no target names is dropped
+// too (a model picked later gets a fresh one). A target whose ProviderRevision changed is no longer
 // credential-dead. Call it after a new configuration is in use: an attempt
 // already started on a dropped deployment still reports to its own state,
 // which is then simply forgotten, as are attempts on it that start later.
@@ -122,8 +128,10 @@ func (b *Balancer) Retain(targets []Target) {
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
 	keep := make(map[string]struct{}, len(targets))
+	models := make(map[string]struct{})
 	for _, t := range targets {
 		keep[t.ID] = struct{}{}
+		models[t.Model] = struct{}{}
 		h, _ := b.health.LoadOrStore(t.ID, &health{})
 		h.(*health).setRevision(t.ProviderRevision)
 	}
@@ -131,6 +139,12 @@ func (b *Balancer) Retain(targets []Target) {
 	b.health.Range(func(k, _ any) bool {
 		if _, ok := keep[k.(string)]; !ok {
 			b.health.Delete(k)
+		}
+		return true
+	})
+	b.rr.Range(func(k, _ any) bool {
+		if _, ok := models[k.(string)]; !ok {
+			b.rr.Delete(k)
 		}
 		return true
 	})
@@ -198,6 +212,10 @@ type Status struct {
 	// in milliseconds; 0 until one was measured.
 	LatencyMS float64 `json:"latency_ewma_ms"`
 	TTFTMS    float64 `json:"ttft_ewma_ms"`
+	// ErrorRate is the moving average of failures (1) and successes (0)
+	// over the deployment's recent attempts, the one the auto strategy
+	// weighs.
+	ErrorRate float64 `json:"error_rate"`
 }
 
 // Status reports the health of deployment id. An id the Balancer has no

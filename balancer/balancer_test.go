@@ -59,26 +59,24 @@ func order(b *Balancer, m *llm.Model) []string {
 	return out
 }
 
-func TestPickWeighted(t *testing.T) {
-	deps := model(1, 3, 0, 6).Deployments // 0 counts as 1: total 11
-	cands := []int{0, 1, 2, 3}
+// TestTiesFollowWeights: equal candidates share the picks by weight.
+func TestTiesFollowWeights(t *testing.T) {
+	ws := []int{1, 3, 1, 6} // total 11
 	src := rand.New(rand.NewPCG(1, 2))
 	const n = 200_000
 	var counts [4]int
 	for range n {
-		counts[pickWeighted(deps, cands, src.IntN(11))]++
-	}
-	for i, w := range []float64{1, 3, 1, 6} {
-		got, want := float64(counts[i])/n, w/11
-		if math.Abs(got-want) > 0.01 {
-			t.Errorf("deployment %d picked %.3f of the time, want %.3f ± 0.01", i, got, want)
+		tt := ties{best: -1}
+		tt.reset(0, ws[0])
+		for i := 1; i < len(ws); i++ {
+			tt.offer(src.IntN, i, ws[i])
 		}
+		counts[tt.best]++
 	}
-	// Every r in [0, total) lands on the candidate that owns it.
-	want := []int{0, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3}
-	for r, w := range want {
-		if got := pickWeighted(deps, cands, r); got != w {
-			t.Errorf("r=%d picks %d, want %d", r, got, w)
+	for i, w := range ws {
+		got, want := float64(counts[i])/n, float64(w)/11
+		if math.Abs(got-want) > 0.01 {
+			t.Errorf("candidate %d picked %.3f of the time, want %.3f ± 0.01", i, got, want)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"cmp"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,13 @@ type health struct {
 	epoch atomic.Int64
 	// rev is the provider revision of the configuration in use.
 	rev atomic.Int64
+	// first is the EWMA (ns, float64 bits) of the time to the first token
+	// of successful attempts: the TTFT of a stream, the whole latency of a
+	// non-streamed answer (its first token reaches the client with the
+	// last); 0 until one was measured. errRate is the EWMA of failures
+	// (1) and successes (0), float64 bits. Policies read both lock-free.
+	first   atomic.Uint64
+	errRate atomic.Uint64
 
 	mu          sync.Mutex
 	fails       int   // consecutive failures in the current run
@@ -93,6 +102,9 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if c != ClassOK {
+		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 1)))
+	}
 	current := h.epoch.Load() == epoch
 	switch c {
 	case ClassOK:
@@ -103,6 +115,10 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		if out.TTFT > 0 {
 			h.ttft = ewma(h.ttft, out.TTFT)
 		}
+		if f := cmp.Or(out.TTFT, out.Latency); f > 0 {
+			h.first.Store(math.Float64bits(ewma(math.Float64frombits(h.first.Load()), f)))
+		}
+		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 0)))
 		if !current {
 			// Started before the deployment was last taken out: this says
 			// nothing about it now.
@@ -170,6 +186,15 @@ func ewma(avg float64, d time.Duration) float64 {
 	return avg + ewmaWeight*(float64(d)-avg)
 }
 
+// ewmaRate moves the rate r towards sample (0 or 1).
+func ewmaRate(r, sample float64) float64 { return r + ewmaWeight*(sample-r) }
+
+// firstEWMA is the time-to-first-token average in ns; 0 until measured.
+func (h *health) firstEWMA() float64 { return math.Float64frombits(h.first.Load()) }
+
+// errorRate is the moving failure rate in [0, 1].
+func (h *health) errorRate() float64 { return math.Float64frombits(h.errRate.Load()) }
+
 func (h *health) status(id string, b *Balancer) Status {
 	now := b.now()
 	h.mu.Lock()
@@ -178,6 +203,7 @@ func (h *health) status(id string, b *Balancer) Status {
 		Deployment: id, State: stateHealthy.String(), InFlight: h.inflight.Load(),
 		Ejections: h.ejections, Successes: h.successes, Failures: h.failures,
 		LatencyMS: h.latency / float64(time.Millisecond), TTFTMS: h.ttft / float64(time.Millisecond),
+		ErrorRate: h.errorRate(),
 	}
 	switch until := h.until.Load(); {
 	case h.dead.Load():

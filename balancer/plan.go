@@ -6,21 +6,65 @@ import (
 	"github.com/sluice-ai/sluice/llm"
 )
 
+// Request is what a pick may weigh of the request being routed.
+type Request struct {
+	// PromptTokens is the estimated prompt size; 0 when unknown.
+	PromptTokens int
+	// MaxTokens is the output cap the request asked for; 0 when unset.
+	MaxTokens int
+}
+
+// Token counts the cost estimate assumes when the request does not say.
+const (
+	DefaultPromptTokens = 1000
+	DefaultOutputTokens = 1000
+)
+
+// NeedsPromptTokens reports whether Request.PromptTokens can change m's
+// picks: its strategy weighs cost (cost, auto) and its deployments do not
+// all have the same input price. The caller computes a prompt estimate
+// only then.
+func NeedsPromptTokens(m *llm.Model) bool {
+	if m == nil || len(m.Deployments) < 2 {
+		return false
+	}
+	switch m.Strategy {
+	case "", llm.StrategyAuto, llm.StrategyCost:
+	default:
+		return false
+	}
+	for i := 1; i < len(m.Deployments); i++ {
+		if m.Deployments[i].InputPerMTok != m.Deployments[0].InputPerMTok {
+			return true
+		}
+	}
+	return false
+}
+
 // Plan hands out one request's deployments one at a time. It is used by one
 // goroutine (the request's); the Balancer behind it is shared.
 type Plan struct {
 	b     *Balancer
 	m     *llm.Model
+	req   Request
 	tried []bool
 	left  int
+	// cand and hs back the candidates of models with more than 8
+	// deployments, allocated at the first pick and reused.
+	cand []int
+	hs   []*health
 	// small backs tried for models with few deployments, so a plan costs
 	// one allocation.
 	small [8]bool
 }
 
-// Plan hands out m's deployments one at a time.
-func (b *Balancer) Plan(m *llm.Model) *Plan {
-	p := &Plan{b: b, m: m}
+// Plan hands out m's deployments one at a time, for a request the
+// strategy knows nothing about (see PlanFor).
+func (b *Balancer) Plan(m *llm.Model) *Plan { return b.PlanFor(m, Request{}) }
+
+// PlanFor hands out m's deployments one at a time for req.
+func (b *Balancer) PlanFor(m *llm.Model, req Request) *Plan {
+	p := &Plan{b: b, m: m, req: req}
 	if m == nil {
 		return p
 	}
@@ -36,19 +80,25 @@ func (b *Balancer) Plan(m *llm.Model) *Plan {
 
 // Next picks the next deployment with the health and in-flight state at
 // this moment, never one it already returned; nil when none is left.
-// Available deployments come first, by weighted random pick; cooling or
-// ejected ones next (soonest back first), credential-dead ones last: a last
-// resort beats failing outright. The deployment points into the model
-// given to Plan.
+// Available deployments come first, in the order of the model's strategy;
+// cooling or ejected ones next (soonest back first), credential-dead ones
+// last: a last resort beats failing outright. The deployment points into
+// the model given to Plan.
 func (p *Plan) Next() *llm.Deployment {
 	if p.left == 0 {
 		return nil
 	}
 	now := p.b.now()
 	deps := p.m.Deployments
-	total := 0
 	var buf [8]int
-	avail := buf[:0]
+	var hbuf [8]*health
+	avail, hs := buf[:0], hbuf[:0]
+	if len(deps) > len(buf) {
+		if p.cand == nil {
+			p.cand, p.hs = make([]int, 0, len(deps)), make([]*health, 0, len(deps))
+		}
+		avail, hs = p.cand[:0], p.hs[:0]
+	}
 	fallback, fbDead, fbUntil := -1, false, int64(math.MaxInt64)
 	for i := range deps {
 		if p.tried[i] {
@@ -56,8 +106,8 @@ func (p *Plan) Next() *llm.Deployment {
 		}
 		h := p.b.get(deps[i].ID)
 		if h.available(now) {
-			total += weight(&deps[i])
 			avail = append(avail, i)
+			hs = append(hs, h)
 			continue
 		}
 		dead, until := h.dead.Load(), h.until.Load()
@@ -67,22 +117,11 @@ func (p *Plan) Next() *llm.Deployment {
 	}
 	pick := fallback
 	if len(avail) > 0 {
-		pick = pickWeighted(deps, avail, p.b.opts.Rand(total))
+		pick = p.choose(deps, avail, hs)
 	}
 	p.tried[pick] = true
 	p.left--
 	return &deps[pick]
-}
-
-// pickWeighted returns the candidate that r (in [0, sum of their weights))
-// falls on.
-func pickWeighted(deps []llm.Deployment, candidates []int, r int) int {
-	for _, i := range candidates {
-		if r -= weight(&deps[i]); r < 0 {
-			return i
-		}
-	}
-	return candidates[len(candidates)-1]
 }
 
 // MaxWeight caps a deployment's weight in picks, so the sum of a model's

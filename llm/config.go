@@ -133,6 +133,82 @@ type Deployment struct {
 	// Limits are the provider account's limits for this deployment
 	// (rpm and tpm, typically), enforced per attempt.
 	Limits
+	// Priority is the deployment's tier for the priority strategy: lower
+	// is preferred, 0 (the default) first. Other strategies ignore it.
+	Priority int `json:"priority,omitempty"`
+}
+
+// Strategy names how a model's balancer orders its healthy deployments.
+type Strategy string
+
+// Strategies. Health is the same under all of them: they only order the
+// deployments that are available.
+const (
+	// StrategyAuto (also the empty string) takes the cheapest deployment
+	// for the request unless its latency is more than LatencyTolerance
+	// worse than the fastest's; see StrategyOptions.
+	StrategyAuto Strategy = "auto"
+	// StrategyWeighted is smooth weighted round-robin on the weights.
+	StrategyWeighted Strategy = "weighted"
+	// StrategyLeastBusy picks the less busy of two random deployments
+	// (power of two choices on in-flight attempts).
+	StrategyLeastBusy Strategy = "least_busy"
+	// StrategyLatency picks the lowest moving average of time to first
+	// token (total time for non-streamed answers).
+	StrategyLatency Strategy = "latency"
+	// StrategyCost picks the cheapest for the request's estimated prompt
+	// and maximum output tokens.
+	StrategyCost Strategy = "cost"
+	// StrategyPriority picks the lowest Priority tier that has an available
+	// deployment, weighted round-robin within the tier.
+	StrategyPriority Strategy = "priority"
+)
+
+// Valid reports whether s names a strategy ("" is auto).
+func (s Strategy) Valid() bool {
+	switch s {
+	case "", StrategyAuto, StrategyWeighted, StrategyLeastBusy, StrategyLatency, StrategyCost, StrategyPriority:
+		return true
+	}
+	return false
+}
+
+// StrategyOptions tune the auto strategy; an absent field takes its
+// default. Other strategies ignore them.
+type StrategyOptions struct {
+	// LatencyTolerance is how much slower than the fastest available
+	// deployment the cheapest may be and still be picked: 0.5 (the
+	// default) takes the cheapest unless its time to first token is more
+	// than 50% above the fastest's. 0 always takes the fastest (the
+	// cheapest among equally fast ones).
+	LatencyTolerance *float64 `json:"latency_tolerance,omitempty"`
+	// ErrorWeight is how much a deployment's recent error rate counts
+	// against it: its latency and cost are both multiplied by
+	// 1 + ErrorWeight × error rate. Default 1 (a deployment failing half
+	// its attempts looks 50% slower and dearer).
+	ErrorWeight *float64 `json:"error_weight,omitempty"`
+}
+
+// Defaults of StrategyOptions.
+const (
+	DefaultLatencyTolerance = 0.5
+	DefaultErrorWeight      = 1.0
+)
+
+// Tolerance is LatencyTolerance or its default.
+func (o *StrategyOptions) Tolerance() float64 {
+	if o == nil || o.LatencyTolerance == nil {
+		return DefaultLatencyTolerance
+	}
+	return *o.LatencyTolerance
+}
+
+// ErrWeight is ErrorWeight or its default.
+func (o *StrategyOptions) ErrWeight() float64 {
+	if o == nil || o.ErrorWeight == nil {
+		return DefaultErrorWeight
+	}
+	return *o.ErrorWeight
 }
 
 // Model is a public model name and the deployments that can serve it.
@@ -141,8 +217,12 @@ type Model struct {
 	Name        string
 	Deployments []Deployment
 	// Limits apply to all callers of the model together.
-	Limits    Limits
-	CreatedAt time.Time
+	Limits Limits
+	// Strategy orders the available deployments; "" is auto.
+	Strategy Strategy
+	// StrategyOptions tune the auto strategy; nil takes the defaults.
+	StrategyOptions *StrategyOptions
+	CreatedAt       time.Time
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 }

@@ -21,7 +21,11 @@ import (
 // MaxAttempts times.
 func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 	h := x.h
-	p := h.opts.Balancer.Plan(m)
+	req := balancer.Request{MaxTokens: x.req.maxTokens}
+	if balancer.NeedsPromptTokens(m) {
+		req.PromptTokens = x.promptTokens()
+	}
+	p := h.opts.Balancer.PlanFor(m, req)
 	var last *llm.Error
 	var tried *llm.Deployment
 	for tries := 0; tries < h.opts.MaxAttempts; {

@@ -67,7 +67,7 @@ func targets(snap *llm.Snapshot) []balancer.Target {
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
 			d := &m.Deployments[i]
-			t := balancer.Target{ID: d.ID}
+			t := balancer.Target{ID: d.ID, Model: m.ID}
 			if p, ok := snap.Providers[d.Provider]; ok {
 				t.ProviderRevision = providers.ConfigRevision(p)
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -20,19 +21,27 @@ type ModelInput struct {
 	// Limits apply to all callers of the model together, at the top level
 	// of the object (rpm, tpm, max_parallel, fail_mode, budget).
 	llm.Limits
+	// Strategy orders the available deployments ("" is auto).
+	Strategy llm.Strategy `json:"strategy"`
+	// StrategyOptions tune the auto strategy; absent takes the defaults.
+	StrategyOptions *llm.StrategyOptions `json:"strategy_options"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
 func (in ModelInput) AsPatch() ModelPatch {
 	d := in.Deployments
-	return ModelPatch{Name: &in.Name, Deployments: &d, LimitsPatch: limitsPatch(in.Limits)}
+	return ModelPatch{Name: &in.Name, Deployments: &d, LimitsPatch: limitsPatch(in.Limits),
+		Strategy: &in.Strategy, StrategyOptions: Optional[*llm.StrategyOptions]{Set: true, Value: in.StrategyOptions}}
 }
 
-// ModelPatch changes the fields that are non-nil. Deployments, when given,
-// replaces the whole list. The limits: see LimitsPatch.
+// ModelPatch changes the fields that are non-nil (set). Deployments, when
+// given, replaces the whole list; strategy_options, when given, replaces
+// the whole object (null: the defaults). The limits: see LimitsPatch.
 type ModelPatch struct {
-	Name        *string           `json:"name"`
-	Deployments *[]llm.Deployment `json:"deployments"`
+	Name            *string                        `json:"name"`
+	Deployments     *[]llm.Deployment              `json:"deployments"`
+	Strategy        *llm.Strategy                  `json:"strategy"`
+	StrategyOptions Optional[*llm.StrategyOptions] `json:"strategy_options"`
 	LimitsPatch
 }
 
@@ -43,24 +52,35 @@ type Model struct {
 	Deployments []llm.Deployment `json:"deployments"`
 	// Limits are shown at the top level; a limit that is not set is absent.
 	llm.Limits
+	// Strategy is the balancing strategy, "auto" when none was set.
+	Strategy llm.Strategy `json:"strategy"`
+	// StrategyOptions are shown when set.
+	StrategyOptions *llm.StrategyOptions `json:"strategy_options,omitempty"`
 	// Revision is the configuration version that last changed the model.
 	Revision  int64     `json:"revision"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-const modelCols = `id, name, deployments, created_at, updated_at, revision, limits`
+const modelCols = `id, name, deployments, created_at, updated_at, revision, limits, strategy, strategy_options`
 
 func scanModel(sc rowScanner) (*Model, error) {
 	var m Model
-	var deps, limits string
+	var deps, limits, strategy, opts string
 	var created, updated dbTime
-	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision, &limits); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision, &limits, &strategy, &opts); err != nil {
 		return nil, err
 	}
 	var err error
 	if m.Limits, err = parseLimits("model", m.ID, limits); err != nil {
 		return nil, err
+	}
+	m.Strategy = normStrategy(llm.Strategy(strategy))
+	if opts != "" && opts != "{}" {
+		m.StrategyOptions = new(llm.StrategyOptions)
+		if err := json.Unmarshal([]byte(opts), m.StrategyOptions); err != nil {
+			return nil, fmt.Errorf("store: model %s: bad strategy_options: %w", m.ID, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(deps), &m.Deployments); err != nil {
 		return nil, fmt.Errorf("store: model %s: bad deployments: %w", m.ID, err)
@@ -110,6 +130,75 @@ func getModel(ctx context.Context, q queryer, idOrName string) (*Model, error) {
 	}
 	return m, nil
 }
+
+// normStrategy spells the default strategy out.
+func normStrategy(s llm.Strategy) llm.Strategy {
+	if s == "" {
+		return llm.StrategyAuto
+	}
+	return s
+}
+
+// strategyOptionsText is the strategy_options column of o.
+func strategyOptionsText(o *llm.StrategyOptions) string {
+	if o == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return "{}" // unreachable: two float pointers
+	}
+	return string(b)
+}
+
+// maxStrategyOption bounds latency_tolerance and error_weight.
+const maxStrategyOption = 100
+
+// validStrategy checks a model's strategy and options.
+func validStrategy(s llm.Strategy, o *llm.StrategyOptions) error {
+	if !s.Valid() {
+		return invalid("strategy", "must be one of auto, weighted, least_busy, latency, cost, priority")
+	}
+	if o == nil {
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		v    *float64
+	}{
+		{"strategy_options.latency_tolerance", o.LatencyTolerance},
+		{"strategy_options.error_weight", o.ErrorWeight},
+	} {
+		if c.v != nil && (math.IsNaN(*c.v) || *c.v < 0 || *c.v > maxStrategyOption) {
+			return invalid(c.name, "must be a number from 0 to %d", maxStrategyOption)
+		}
+	}
+	return nil
+}
+
+// cloneStrategyOptions copies o, so the stored value never aliases the
+// caller's.
+func cloneStrategyOptions(o *llm.StrategyOptions) *llm.StrategyOptions {
+	if o == nil {
+		return nil
+	}
+	c := &llm.StrategyOptions{}
+	if o.LatencyTolerance != nil {
+		v := *o.LatencyTolerance
+		c.LatencyTolerance = &v
+	}
+	if o.ErrorWeight != nil {
+		v := *o.ErrorWeight
+		c.ErrorWeight = &v
+	}
+	if c.LatencyTolerance == nil && c.ErrorWeight == nil {
+		return nil
+	}
+	return c
+}
+
+// maxPriority bounds a deployment's priority tier.
+const maxPriority = 1_000_000
 
 // normDeployments copies ds with each deployment's limits normalised.
 func normDeployments(ds []llm.Deployment) []llm.Deployment {
@@ -178,6 +267,9 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 	if err := validLimits("", &in.Limits); err != nil {
 		return err
 	}
+	if err := validStrategy(in.Strategy, in.StrategyOptions); err != nil {
+		return err
+	}
 	if len(in.Deployments) == 0 {
 		return invalid("deployments", "at least one deployment is required")
 	}
@@ -194,6 +286,9 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 		}
 		if d.Weight < 0 {
 			return invalid(f+".weight", "must be >= 0")
+		}
+		if d.Priority < 0 || d.Priority > maxPriority {
+			return invalid(f+".priority", "must be from 0 to %d", maxPriority)
 		}
 		if err := validPrices(f, d.Prices); err != nil {
 			return err
@@ -217,7 +312,8 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 	if err := validText("name", in.Name, maxNameLen, true); err != nil {
 		return Model{}, err
 	}
-	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: normDeployments(in.Deployments), Limits: normLimits(in.Limits), CreatedAt: now()}
+	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: normDeployments(in.Deployments), Limits: normLimits(in.Limits),
+		Strategy: normStrategy(in.Strategy), StrategyOptions: cloneStrategyOptions(in.StrategyOptions), CreatedAt: now()}
 	m.UpdatedAt = m.CreatedAt
 	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		m.Revision = rev
@@ -236,8 +332,9 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits))
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits),
+			string(m.Strategy), strategyOptionsText(m.StrategyOptions))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}
@@ -296,9 +393,16 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 		if err != nil {
 			return err
 		}
-		in := ModelInput{Name: m.Name, Deployments: m.Deployments, Limits: patch.LimitsPatch.apply(m.Limits)}
+		in := ModelInput{Name: m.Name, Deployments: m.Deployments, Limits: patch.LimitsPatch.apply(m.Limits),
+			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions}
 		if patch.Name != nil {
 			in.Name = *patch.Name
+		}
+		if patch.Strategy != nil {
+			in.Strategy = *patch.Strategy
+		}
+		if patch.StrategyOptions.Set {
+			in.StrategyOptions = cloneStrategyOptions(patch.StrategyOptions.Value)
 		}
 		if patch.Deployments != nil {
 			in.Deployments = normDeployments(*patch.Deployments)
@@ -317,12 +421,14 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 			}
 		}
 		m.Name, m.Deployments, m.Limits, m.UpdatedAt, m.Revision = in.Name, in.Deployments, in.Limits, now(), rev
+		m.Strategy, m.StrategyOptions = normStrategy(in.Strategy), in.StrategyOptions
 		deps, err := json.Marshal(m.Deployments)
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5, limits=$6 WHERE id=$1`,
-			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits))
+		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5, limits=$6, strategy=$7, strategy_options=$8 WHERE id=$1`,
+			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits),
+			string(m.Strategy), strategyOptionsText(m.StrategyOptions))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}

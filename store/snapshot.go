@@ -62,7 +62,8 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 		return nil, err
 	}
 	for _, m := range models {
-		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, Limits: m.Limits, CreatedAt: m.CreatedAt, Revision: m.Revision}
+		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, Limits: m.Limits,
+			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions, CreatedAt: m.CreatedAt, Revision: m.Revision}
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE revoked_at IS NULL`)
