@@ -46,8 +46,10 @@ type Balancer struct {
 	// wall-clock step (NTP) neither prolongs nor ends an ejection.
 	base   time.Time
 	health sync.Map // deployment id -> *health
-	// rr holds the weighted round-robin state per model id (*roundRobin).
-	rr sync.Map
+	// models holds the state per model id (*modelState).
+	models sync.Map
+	// gen counts the Retain calls, so cached health pointers are renewed.
+	gen atomic.Int64
 	// retainMu orders Retain calls; picks and reports never take it.
 	retainMu sync.Mutex
 	// managed is set by the first Retain: from then on only targets have
@@ -142,12 +144,13 @@ func (b *Balancer) Retain(targets []Target) {
 		}
 		return true
 	})
-	b.rr.Range(func(k, _ any) bool {
+	b.models.Range(func(k, _ any) bool {
 		if _, ok := models[k.(string)]; !ok {
-			b.rr.Delete(k)
+			b.models.Delete(k)
 		}
 		return true
 	})
+	b.gen.Add(1)
 }
 
 // Outcome is the result of one attempt on a deployment.

@@ -46,6 +46,7 @@ func NeedsPromptTokens(m *llm.Model) bool {
 type Plan struct {
 	b     *Balancer
 	m     *llm.Model
+	ms    *modelState
 	req   Request
 	tried []bool
 	left  int
@@ -68,6 +69,7 @@ func (b *Balancer) PlanFor(m *llm.Model, req Request) *Plan {
 	if m == nil {
 		return p
 	}
+	p.ms = b.modelState(m)
 	n := len(m.Deployments)
 	p.left = n
 	if n <= len(p.small) {
@@ -99,12 +101,13 @@ func (p *Plan) Next() *llm.Deployment {
 		}
 		avail, hs = p.cand[:0], p.hs[:0]
 	}
+	all := p.ms.healths(p.b, deps)
 	fallback, fbDead, fbUntil := -1, false, int64(math.MaxInt64)
 	for i := range deps {
 		if p.tried[i] {
 			continue
 		}
-		h := p.b.get(deps[i].ID)
+		h := all[i]
 		if h.available(now) {
 			avail = append(avail, i)
 			hs = append(hs, h)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-ai/sluice/llm"
 )
@@ -16,7 +17,7 @@ func (p *Plan) choose(deps []llm.Deployment, cand []int, hs []*health) int {
 	}
 	switch p.m.Strategy {
 	case llm.StrategyWeighted:
-		return p.b.roundRobin(p.m).pick(deps, cand)
+		return p.ms.rr.pick(deps, cand)
 	case llm.StrategyLeastBusy:
 		return p.leastBusy(cand, hs)
 	case llm.StrategyLatency:
@@ -170,7 +171,7 @@ func (p *Plan) priority(deps []llm.Deployment, cand []int) int {
 	if n == 1 {
 		return cand[0]
 	}
-	return p.b.roundRobin(p.m).pick(deps, cand[:n])
+	return p.ms.rr.pick(deps, cand[:n])
 }
 
 // auto scores each candidate by its latency and cost, both inflated by
@@ -220,21 +221,67 @@ type roundRobin struct {
 	cur []int64
 }
 
-// roundRobin returns m's state.
-func (b *Balancer) roundRobin(m *llm.Model) *roundRobin {
+// modelState is the Balancer's state of one model: its round-robin and
+// the health of its deployments, looked up once per configuration rather
+// than once per deployment and pick.
+type modelState struct {
+	rr roundRobin
+	hc atomic.Pointer[healthCache]
+}
+
+// healthCache is the health of a model's deployments, by position, as of
+// the Balancer's generation gen.
+type healthCache struct {
+	gen int64
+	ids []string
+	hs  []*health
+}
+
+// modelState returns m's state.
+func (b *Balancer) modelState(m *llm.Model) *modelState {
 	key := cmp.Or(m.ID, m.Name)
-	if v, ok := b.rr.Load(key); ok {
-		return v.(*roundRobin)
+	if v, ok := b.models.Load(key); ok {
+		return v.(*modelState)
 	}
-	v, _ := b.rr.LoadOrStore(key, &roundRobin{})
-	return v.(*roundRobin)
+	v, _ := b.models.LoadOrStore(key, &modelState{})
+	return v.(*modelState)
+}
+
+// healths returns the health of each of deps, by position. The cache is
+// renewed when the deployments or the Balancer's generation changed (a
+// Retain may have dropped or created states): the generation is read
+// before the lookups, so a Retain running meanwhile renews it next time.
+func (s *modelState) healths(b *Balancer, deps []llm.Deployment) []*health {
+	gen := b.gen.Load()
+	if c := s.hc.Load(); c != nil && c.gen == gen && sameIDs(c.ids, deps) {
+		return c.hs
+	}
+	c := &healthCache{gen: gen, ids: make([]string, len(deps)), hs: make([]*health, len(deps))}
+	for i := range deps {
+		c.ids[i] = deps[i].ID
+		c.hs[i] = b.get(deps[i].ID)
+	}
+	s.hc.Store(c)
+	return c.hs
+}
+
+func sameIDs(ids []string, deps []llm.Deployment) bool {
+	if len(ids) != len(deps) {
+		return false
+	}
+	for i := range deps {
+		if ids[i] != deps[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 // pick picks among cand, indexes into deps.
 func (r *roundRobin) pick(deps []llm.Deployment, cand []int) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.same(deps) {
+	if !sameIDs(r.ids, deps) {
 		// A new configuration of the model: start over.
 		r.ids = r.ids[:0]
 		for i := range deps {
@@ -254,16 +301,4 @@ func (r *roundRobin) pick(deps []llm.Deployment, cand []int) int {
 	}
 	r.cur[best] -= total
 	return best
-}
-
-func (r *roundRobin) same(deps []llm.Deployment) bool {
-	if len(r.ids) != len(deps) {
-		return false
-	}
-	for i := range deps {
-		if r.ids[i] != deps[i].ID {
-			return false
-		}
-	}
-	return true
 }
