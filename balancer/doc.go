@@ -7,7 +7,10 @@
 // place that says what an attempt's error means for the deployment.
 //
 // A request gets a Plan and asks it for one deployment at a time (Next),
-// each pick made with the health and in-flight state of that moment. Each
+// each pick made with the health and in-flight state of that moment: the
+// available deployments in the order of the model's strategy (auto,
+// weighted, least_busy, latency, cost, priority; see docs/DESIGN.md,
+// "Balancing policies"), then the unavailable ones as last resorts. Each
 // attempt is bracketed by Start and the function it returns.
 //
 // It never imports providers: it picks a deployment, and the router looks up
