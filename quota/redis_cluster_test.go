@@ -221,17 +221,24 @@ func (tc *testCluster) prefix(t testing.TB) string {
 }
 
 // masters maps every slot to the address of the master that owns it, as
-// CLUSTER SLOTS says.
+// CLUSTER SHARDS says.
 func (tc *testCluster) masters(t testing.TB) func(slot int64) string {
 	t.Helper()
-	slots, err := tc.c.ClusterSlots(context.Background()).Result()
+	shards, err := tc.c.ClusterShards(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return func(slot int64) string {
-		for _, r := range slots {
-			if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-				return r.Nodes[0].Addr
+		for _, sh := range shards {
+			for _, r := range sh.Slots {
+				if r.Start > slot || slot > r.End {
+					continue
+				}
+				for _, n := range sh.Nodes {
+					if n.Role == "master" {
+						return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+					}
+				}
 			}
 		}
 		return ""
