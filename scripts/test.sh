@@ -4,7 +4,8 @@
 # (127.0.0.1:6379) answer, starting or installing them when needed, then runs
 # gofmt, go vet and the whole test suite with the race detector, with the
 # service-backed tests required rather than skipped. It also installs
-# Debian's chromium when missing, for the dashboard's headless browser test.
+# Debian's chromium when missing, for the dashboard's headless browser test,
+# and redis-server and redis-cli, for the quota store's Redis Cluster test.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -136,11 +137,16 @@ ensure_postgres() {
 }
 
 ensure_redis() {
+	# quota/redis_cluster_test.go starts a Redis Cluster of its own with
+	# redis-server and redis-cli (Debian: redis-server, redis-tools), even
+	# when a Redis already answers on $REDIS_PORT.
+	if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+		apt_install redis-server redis-tools
+	fi
 	if redis_up; then
 		log "Redis is reachable on 127.0.0.1:$REDIS_PORT"
 		return
 	fi
-	command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 	log "starting Redis"
 	as_root mkdir -p /var/lib/redis /var/log/redis
 	as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
