@@ -68,14 +68,16 @@ func (t *ties) offer(rnd func(int) int, i, w int) {
 // reset makes i of weight w the only best so far.
 func (t *ties) reset(i, w int) { t.best, t.total = i, w }
 
-// explore returns a candidate without a latency sample and with nothing
-// in flight (weighted random among them), or -1. Such a deployment is
-// tried once so that the latency-aware strategies learn its latency; while
-// that attempt runs it counts as good as the best known.
+// explore returns a candidate that has never reported an outcome that
+// counts (no latency sample, no failure) and has nothing in flight
+// (weighted random among them), or -1. Such a deployment is tried once so
+// that the latency-aware strategies learn its latency; while that attempt
+// runs, and if it only ever fails, it counts as good as the best known
+// (failures are passive health's business, and raise auto's error rate).
 func (p *Plan) explore(deps []llm.Deployment, cand []int, hs []*health) int {
 	t := ties{best: -1}
 	for k, i := range cand {
-		if hs[k].firstEWMA() == 0 && hs[k].inflight.Load() == 0 {
+		if hs[k].firstEWMA() == 0 && hs[k].errorRate() == 0 && hs[k].inflight.Load() == 0 {
 			t.offer(p.b.opts.Rand, i, weight(&deps[i]))
 		}
 	}

@@ -153,6 +153,28 @@ func TestLatencyPolicyNonStreamedLatencyCounts(t *testing.T) {
 	}
 }
 
+// TestExploreOnlyTheUntried: a deployment that only ever failed is not
+// explored again on every pick (its failures count in its health, not as
+// an unknown latency to learn).
+func TestExploreOnlyTheUntried(t *testing.T) {
+	s := newSim(t, llm.StrategyLatency, nil, profile{}, profile{})
+	ds := s.m.Deployments
+	s.b.Start(&ds[1])(Outcome{TTFT: 100 * time.Millisecond})
+	if d := s.b.Plan(s.m).Next(); d.ID != "dep_0" {
+		t.Fatalf("the untried one is explored first, got %s", d.ID)
+	}
+	fail(s.b, &ds[0], upstream(500)) // one failure: not ejected
+	n := 0
+	for range 1000 {
+		if s.b.Plan(s.m).Next().ID == "dep_0" {
+			n++
+		}
+	}
+	if n > 600 {
+		t.Fatalf("the failing one got %d of 1000 picks", n)
+	}
+}
+
 func TestCostPolicyPrefersCheapest(t *testing.T) {
 	s := newSim(t, llm.StrategyCost, nil,
 		profile{ttft: 50 * time.Millisecond, in: 3, out: 15},
