@@ -204,6 +204,12 @@ type Status struct {
 	// CooldownUntil is when a cooling or ejected deployment is picked
 	// normally again.
 	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
+	// Until is CooldownUntil as RFC 3339, null when the deployment is not
+	// cooling or ejected (a dead credential has no end time).
+	Until *time.Time `json:"until"`
+	// Cooldown is how long until a cooling or ejected deployment is picked
+	// normally again; 0 otherwise. Not serialized (Until says it).
+	Cooldown time.Duration `json:"-"`
 	// Ejections counts the ejections since the last success.
 	Ejections int   `json:"ejections"`
 	InFlight  int64 `json:"in_flight"`

@@ -210,6 +210,8 @@ func (h *health) status(id string, b *Balancer) Status {
 		st.State = stateCredentialDead.String()
 	case isOut(until, now):
 		st.CooldownUntil = b.base.Add(time.Duration(until)).UTC().Round(0)
+		u := st.CooldownUntil
+		st.Until, st.Cooldown = &u, time.Duration(until-now)
 		st.State = stateEjected.String()
 		if h.coolingOnly {
 			st.State = stateCooling.String()

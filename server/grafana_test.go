@@ -41,7 +41,7 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 		return b
 	}
 	admin("/admin/providers", `{"name":"dead","type":"openai-compatible","base_url":"http://127.0.0.1:1/v1"}`)
-	admin("/admin/providers", `{"name":"up","type":"openai-compatible","base_url":"`+up+`/v1"}`)
+	admin("/admin/providers", `{"name":"up","type":"openai-compatible","api_key":"sk-provider-secret-graf","base_url":"`+up+`/v1"}`)
 	admin("/admin/models", `{"name":"m","deployments":[{"provider":"dead","model":"x","weight":1000000},{"provider":"up","model":"x","weight":1,"input_price_per_mtok":1,"output_price_per_mtok":1}]}`)
 	var key struct{ Key string }
 	_ = json.Unmarshal(admin("/admin/keys", `{"name":"k"}`), &key)
@@ -61,6 +61,24 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	exported := string(body)
+	// The balancer's per-deployment gauges, labelled by configured names
+	// only: the dead deployment failed once, the other is up.
+	for _, re := range []string{
+		`sluice_deployment_up\{deployment="dep_[^"]+",model="m",provider="up"\} 1\n`,
+		`sluice_deployment_up\{deployment="dep_[^"]+",model="m",provider="dead"\} 1\n`,
+		`sluice_deployment_state\{deployment="dep_[^"]+",model="m",provider="up",state="healthy"\} 1\n`,
+		`sluice_deployment_error_rate\{deployment="dep_[^"]+",model="m",provider="dead"\} 0\.\d*[1-9]\d*\n`,
+		`sluice_deployment_cooldown_seconds\{deployment="dep_[^"]+",model="m",provider="dead"\} 0\n`,
+	} {
+		if !regexp.MustCompile(re).MatchString(exported) {
+			t.Errorf("/metrics has no %s in:\n%s", re, regexp.MustCompile(`(?m)^sluice_deployment_.*$`).FindAllString(exported, -1))
+		}
+	}
+	for _, secret := range []string{key.Key, adminKey, "sk-provider-secret-graf"} {
+		if strings.Contains(exported, secret) {
+			t.Errorf("/metrics shows a secret")
+		}
+	}
 	names := regexp.MustCompile(`sluice_[a-z_]+`)
 	for _, p := range dash.Panels {
 		if len(p.Targets) == 0 {

@@ -38,3 +38,20 @@ func (s *Server) health(context.Context) any {
 	})
 	return out
 }
+
+// deploymentNames lists every deployment of the current snapshot for the
+// balancer's gauges: configured names and ids only.
+func (s *Server) deploymentNames() []balancer.Named {
+	var out []balancer.Named
+	snap := s.state.Load().Snapshot
+	if snap == nil {
+		return out
+	}
+	for _, m := range snap.Models {
+		for i := range m.Deployments {
+			d := &m.Deployments[i]
+			out = append(out, balancer.Named{Model: m.Name, Provider: d.Provider, ID: d.ID})
+		}
+	}
+	return out
+}

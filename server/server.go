@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		ConstLabels: prometheus.Labels{"version": v.Version, "commit": v.Commit},
 	})
 	info.Set(1)
-	reg.MustRegister(info)
+	reg.MustRegister(info, s.balancer.Collector(s.deploymentNames))
 
 	// The writer drains when Serve's background context ends, after the
 	// HTTP drain: its budget is the flush part of the shutdown plan.
