@@ -324,11 +324,16 @@ func (l *Limiter) call(ctx context.Context, f func(context.Context) (Decision, e
 	cctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
 	d, err := f(cctx)
 	cancel()
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case err == nil:
+		l.br.success()
+	case ctx.Err() != nil:
+		// The caller left: that says nothing of the store, but a probe
+		// it was making must let the next one through.
+		l.br.release()
+	default:
 		l.br.failure()
-		return d, err
 	}
-	l.br.success()
 	return d, err
 }
 
@@ -688,6 +693,13 @@ func (b *breaker) failure() {
 	if b.fails >= breakerFailures {
 		b.openTill = b.now().Add(breakerOpenFor)
 	}
+}
+
+// release ends a probe without judging the store.
+func (b *breaker) release() {
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
 }
 
 func (b *breaker) success() {

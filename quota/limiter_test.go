@@ -415,3 +415,31 @@ func TestRPMOnlySettlesNothing(t *testing.T) {
 	res.Settle(llm.Usage{PromptTokens: 3, CompletionTokens: 2}, 0)
 	waitFor(t, func() bool { return fs.calls.Load() == 3 })
 }
+
+// TestCanceledCallerNeitherHealsNorFailsTheBreaker: a call whose client
+// left is not a success (it used to reset the failure count) and does not
+// hold the half-open probe forever.
+func TestCanceledCallerNeitherHealsNorFailsTheBreaker(t *testing.T) {
+	c := newClock()
+	fs := &flakyStore{Memory: NewMemory(c.now)}
+	fs.down.Store(true)
+	l := newTestLimiter(t, Options{Now: c.now, Store: fs, Shared: true})
+	k := key("k", llm.Limits{RPM: 1000})
+	l.Admit(context.Background(), &Request{ID: "a", Key: k})
+	l.Admit(context.Background(), &Request{ID: "b", Key: k})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	l.Admit(gone, &Request{ID: "c", Key: k})
+	l.Admit(context.Background(), &Request{ID: "d", Key: k})
+	l.Admit(context.Background(), &Request{ID: "d2", Key: k}) // the breaker is open: not sent
+	if n := fs.calls.Load(); n != breakerFailures+1 {
+		t.Fatalf("store called %d times, want %d: the canceled call must not reset the failures", n, breakerFailures+1)
+	}
+	// Open now. After the open period a canceled probe frees the probe slot.
+	c.add(breakerOpenFor + time.Millisecond)
+	l.Admit(gone, &Request{ID: "e", Key: k})
+	fs.down.Store(false)
+	if res, e := l.Admit(context.Background(), &Request{ID: "f", Key: k}); e != nil || res.local {
+		t.Fatalf("after a canceled probe the next call must probe the store: %v", e)
+	}
+}
