@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,7 +338,7 @@ type redisConn struct{ c net.Conn }
 func dialRedis(t *testing.T, raw string) *redisConn {
 	t.Helper()
 	u := raw[len("redis://"):]
-	if i := indexByte(u, '/'); i >= 0 {
+	if i := strings.IndexByte(u, '/'); i >= 0 {
 		u = u[:i]
 	}
 	c, err := net.DialTimeout("tcp", u, 2*time.Second)
@@ -346,15 +347,6 @@ func dialRedis(t *testing.T, raw string) *redisConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &redisConn{c: c}
-}
-
-func indexByte(s string, b byte) int {
-	for i := range len(s) {
-		if s[i] == b {
-			return i
-		}
-	}
-	return -1
 }
 
 func (r *redisConn) do(t *testing.T, args ...string) string {
