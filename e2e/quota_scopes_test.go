@@ -24,20 +24,8 @@ func TestQuotaOwnerModelAndDialects(t *testing.T) {
 	var k1, k2 createdKey
 	g.adminOK(t, http.MethodPost, "/admin/keys", map[string]any{"name": "a1", "owner": "team-a"}, &k1)
 	g.adminOK(t, http.MethodPost, "/admin/keys", map[string]any{"name": "a2", "owner": "team-a"}, &k2)
-	waitKey := func(k string) {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if code, _ := g.proxyGet(t, k, "/v1/models"); code == http.StatusOK {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("key not usable within 5s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitKey(k1.Key)
-	waitKey(k2.Key)
+	g.waitKeyUsable(t, k1.Key)
+	g.waitKeyUsable(t, k2.Key)
 	for i, k := range []string{k1.Key, k2.Key, k1.Key} {
 		if _, err := g.client(k).Chat.Completions.New(ctx, chatParams("gpt-4o-mini", "hi")); err != nil {
 			t.Fatalf("request %d: %v", i, describe(err))
@@ -73,7 +61,7 @@ func TestQuotaOwnerModelAndDialects(t *testing.T) {
 		{Provider: "mock", Model: "small", Weight: 1, InputPrice: 0.1, OutputPrice: 0.2}}}, nil)
 	var k3 createdKey
 	g.adminOK(t, http.MethodPost, "/admin/keys", map[string]any{"name": "free"}, &k3)
-	waitKey(k3.Key)
+	g.waitKeyUsable(t, k3.Key)
 	deadline := time.Now().Add(5 * time.Second)
 	for { // the model reaches the snapshot
 		_, err := g.client(k3.Key).Chat.Completions.New(ctx, chatParams("small", "hi"))
@@ -101,7 +89,7 @@ func TestQuotaOwnerModelAndDialects(t *testing.T) {
 	// reservation comes back, so the bucket ends near full again.
 	var k4 createdKey
 	g.adminOK(t, http.MethodPost, "/admin/keys", map[string]any{"name": "tpm", "tpm": 100000}, &k4)
-	waitKey(k4.Key)
+	g.waitKeyUsable(t, k4.Key)
 	p := chatParams("gpt-4o-mini", "stream me")
 	p.MaxTokens = openai.Int(5000)
 	s := g.client(k4.Key).Chat.Completions.NewStreaming(ctx, p)

@@ -62,35 +62,33 @@ func (qc *quotaCluster) limitedKey(t *testing.T, name string, limits map[string]
 	}
 	var k createdKey
 	qc.gws[0].adminOK(t, http.MethodPost, "/admin/keys", body, &k)
-	// Wait until every replica knows the key.
 	for _, g := range qc.gws {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			code, _ := g.proxyGet(t, k.Key, "/v1/models")
-			if code == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("key not usable on %s within 5s (status %d)", g.Proxy, code)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		g.waitKeyUsable(t, k.Key)
 	}
 	return k
 }
 
-func (g *gateway) proxyGet(t testing.TB, key, path string) (int, []byte) {
+// waitKeyUsable waits until g accepts key (GET /v1/models answers 200):
+// a key created through one replica reaches the others within a second.
+func (g *gateway) waitKeyUsable(t testing.TB, key string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.Proxy+path, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, g.Proxy+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		code := 0
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+		}
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key not usable on %s within 5s (status %d)", g.Proxy, code)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer resp.Body.Close()
-	var b [4096]byte
-	n, _ := resp.Body.Read(b[:])
-	return resp.StatusCode, b[:n]
 }
 
 // burstOutcome counts the answers of a burst.
