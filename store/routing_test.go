@@ -27,8 +27,8 @@ func TestModelRoutingStore(t *testing.T) {
 		off := false
 		in := ModelInput{Name: "m", Deployments: deps, Routing: llm.Routing{
 			Fallbacks: []string{"other"}, ContextWindowFallbacks: []string{"big"},
-			Retry: &llm.RetryPolicy{MaxAttempts: 4, TimeoutMS: 30000},
-			Hedge: &llm.HedgePolicy{Enabled: true, DelayMS: 800, UnsafeTools: []string{"send_email"}},
+			Retry:         &llm.RetryPolicy{MaxAttempts: 4, TimeoutMS: 30000},
+			Hedge:         &llm.HedgePolicy{Enabled: true, DelayMS: 800, UnsafeTools: []string{"send_email"}},
 			CacheAffinity: &llm.AffinityPolicy{Enabled: &off, MinPrefixTokens: 2048, TTLSeconds: 600}}}
 		m, err := s.CreateModel(ctx, in)
 		if err != nil {
