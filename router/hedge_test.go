@@ -24,8 +24,8 @@ import (
 // first request's arrival, holds it until released (or until the gateway
 // cancels it, which it reports), then answers.
 type gate struct {
-	calls    atomic.Int32
-	arrived  chan struct{} // closed at the first request
+	calls   atomic.Int32
+	arrived chan struct{} // closed at the first request
 	// hold, when set, returns what the n-th request (from 1) waits for
 	// before answering; nil: answer at once.
 	hold     func(n int32) <-chan struct{}
@@ -403,9 +403,9 @@ func TestOffersUnsafeTool(t *testing.T) {
 		{`{"messages":[]}`, []string{"*"}, false},
 		{`{"tools":[{"name":"x"}]}`, []string{"*"}, true},
 		{`{"tools":[{"name":"get_weather","input_schema":{}}]}`, []string{"get_weather"}, true}, // Anthropic
-		{`{"tools":[{"type":"function","name":"pay"}]}`, []string{"pay"}, true},                  // Responses API
-		{`{"tools":[{"type":"web_search_preview"}]}`, []string{"web_search_preview"}, true},       // a built-in tool
-		{`{"tools":[{"functionDeclarations":[{"name":"f"}]}]}`, []string{"f"}, true},              // Gemini
+		{`{"tools":[{"type":"function","name":"pay"}]}`, []string{"pay"}, true},                 // Responses API
+		{`{"tools":[{"type":"web_search_preview"}]}`, []string{"web_search_preview"}, true},     // a built-in tool
+		{`{"tools":[{"functionDeclarations":[{"name":"f"}]}]}`, []string{"f"}, true},            // Gemini
 		{`{"functions":[{"name":"legacy"}]}`, []string{"legacy"}, true},
 		{`{"tools":"nonsense"}`, []string{"a"}, true}, // unreadable: not hedged
 	} {
