@@ -434,9 +434,9 @@ func TestHedgeNeedsP95Samples(t *testing.T) {
 	}
 	d := &llm.Deployment{ID: "dep_p0"}
 	for range balancer.MinQuantileSamples {
-		env.bal.Start(d)(balancer.Outcome{Latency: time.Millisecond, TTFT: time.Millisecond})
+		env.bal.Start(d)(balancer.Outcome{Latency: time.Millisecond}) // non-streamed answers
 	}
-	if p95, ok := env.bal.TTFTQuantile("dep_p0", 0.95); !ok || p95 > 2*time.Millisecond {
+	if p95, ok := env.bal.AnswerQuantile("dep_p0", 0.95); !ok || p95 > 2*time.Millisecond {
 		t.Fatalf("p95 %v %v", p95, ok)
 	}
 	resp = post(t, env.srv.URL, `{"model":"m"}`)
