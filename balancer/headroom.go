@@ -104,3 +104,18 @@ func (h *health) roomPenalty(now int64) float64 {
 	}
 	return 1 + headroomWeight*(headroomLow-f)/headroomLow
 }
+
+// knownBestAt is knownBest with each latency also inflated by the
+// deployment's headroom penalty at now (auto's scores).
+func knownBestAt(hs []*health, errWeight float64, now int64) float64 {
+	best := math.Inf(1)
+	for _, h := range hs {
+		if l := h.firstEWMA(); l > 0 {
+			best = min(best, l*(1+errWeight*h.errorRate())*h.roomPenalty(now))
+		}
+	}
+	if math.IsInf(best, 1) {
+		return 0
+	}
+	return best
+}
