@@ -28,7 +28,7 @@ func newSyncReplica(t *testing.T, prefix, origin string, poll time.Duration, ids
 	c := testRedis(t)
 	r := &syncReplica{got: make(chan quota.HealthEvent, 64), done: make(chan struct{})}
 	r.s = quota.NewHealthSync(c, quota.HealthSyncOptions{Prefix: prefix, Origin: origin, PollEvery: poll,
-		IDs:   func() []string { return ids },
+		IDs: func() []string { return ids },
 		Apply: func(ev quota.HealthEvent) {
 			select {
 			case r.got <- ev:
