@@ -2,6 +2,7 @@ package quota_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,69 @@ func TestHealthSyncStopsCleanly(t *testing.T) {
 			t.Error("a full queue dropped nothing")
 		}
 		s.Publish(quota.HealthEvent{Deployment: "dep_1", State: "healthy"}) // after Run: must not block
+	}
+}
+
+// testClusterHealthSync: on a Cluster, transitions of deployments whose
+// keys live on different masters reach another replica by pub/sub, and a
+// replica started later reads them all with one poll (pipelined per
+// node, not a cross-slot MGET).
+func testClusterHealthSync(t *testing.T, tc *testCluster) {
+	prefix := tc.prefix(t)
+	owner := tc.masters(t)
+	var ids []string
+	masters := map[string]bool{}
+	for i := range 12 {
+		id := fmt.Sprintf("dep_%d", i)
+		ids = append(ids, id)
+		masters[tc.masterOf(t, owner, quota.HealthKeyForTest(prefix, id))] = true
+	}
+	if len(masters) < 2 {
+		t.Fatalf("the keys of 12 deployments all live on one master")
+	}
+	run := func(origin string, poll time.Duration) *syncReplica {
+		r := &syncReplica{got: make(chan quota.HealthEvent, 256), done: make(chan struct{})}
+		r.s = quota.NewHealthSync(tc.c, quota.HealthSyncOptions{Prefix: prefix, Origin: origin, PollEvery: poll,
+			IDs: func() []string { return ids },
+			Apply: func(ev quota.HealthEvent) {
+				select {
+				case r.got <- ev:
+				default:
+				}
+			}})
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		go func() { r.s.Run(ctx); close(r.done) }()
+		t.Cleanup(r.stop)
+		return r
+	}
+	a := run("A", time.Hour)
+	b := run("B", time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := tc.c.PubSubNumSub(context.Background(), prefix+"events").Result()
+		if err == nil && m[prefix+"events"] >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers: %v %v", m, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range ids {
+		a.s.Publish(quota.HealthEvent{Deployment: id, State: "ejected", Until: time.Now().Add(time.Minute)})
+	}
+	got := map[string]bool{}
+	for len(got) < len(ids) {
+		got[b.next(t).Deployment] = true
+	}
+	c := run("C", 20*time.Millisecond)
+	got = map[string]bool{}
+	for len(got) < len(ids) {
+		ev := c.next(t)
+		if ev.State != "ejected" || ev.Origin != "A" {
+			t.Fatalf("C applied %+v", ev)
+		}
+		got[ev.Deployment] = true
 	}
 }
