@@ -102,7 +102,7 @@ func TestRequestsAPI(t *testing.T) {
 		wantKeys := []string{"request_id", "client_request_id", "time", "principal_id", "principal_kind", "owner", "key_id", "key_prefix",
 			"endpoint", "model", "provider", "deployment", "upstream_model",
 			"prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "cost_micros",
-			"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped"}
+			"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped", "attempts", "hedged"}
 		if len(it) != len(wantKeys) {
 			t.Fatalf("fields: %v", it)
 		}

@@ -93,6 +93,8 @@ type Provider struct {
 	// Secrets are the family's credentials beyond APIKey (Bedrock's
 	// access key pair, say), decrypted; like APIKey they never leave memory.
 	Secrets map[string]string
+	// Probe is the provider's active health check; the zero value is off.
+	Probe Probe
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 	// UpdatedAt changes whenever any field changes.
@@ -222,7 +224,10 @@ type Model struct {
 	Strategy Strategy
 	// StrategyOptions tune the auto strategy; nil takes the defaults.
 	StrategyOptions *StrategyOptions
-	CreatedAt       time.Time
+	// Routing holds fallbacks, retry bounds, hedging and prompt-cache
+	// affinity; the zero value takes the defaults.
+	Routing   Routing
+	CreatedAt time.Time
 	// Revision is the configuration version that last changed the row.
 	Revision int64
 }

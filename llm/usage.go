@@ -125,4 +125,12 @@ type Record struct {
 	Status         string // StatusOK, StatusError, …
 	ErrorType      string
 	Stream         bool
+	// Attempts counts the upstream attempts made for the request (hedges
+	// included); 0 when none was made.
+	Attempts int
+	// Hedged is true when a hedged second attempt was sent.
+	Hedged bool
+	// ServedModel is the configured model whose deployment answered when
+	// it is not Model (a fallback); "" otherwise.
+	ServedModel string
 }

@@ -49,6 +49,7 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 			h.opts.Metrics.retries.WithLabelValues(m.Name).Inc()
 		}
 		tries++
+		x.rec.Attempts = tries
 		tried = d
 		x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
 		tr := x.try(prov, d)

@@ -25,13 +25,19 @@ type ModelInput struct {
 	Strategy llm.Strategy `json:"strategy"`
 	// StrategyOptions tune the auto strategy; absent takes the defaults.
 	StrategyOptions *llm.StrategyOptions `json:"strategy_options"`
+	// Routing (fallbacks, context_window_fallbacks, retry, hedge,
+	// cache_affinity) is at the top level of the object.
+	llm.Routing
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
 func (in ModelInput) AsPatch() ModelPatch {
 	d := in.Deployments
 	return ModelPatch{Name: &in.Name, Deployments: &d, LimitsPatch: limitsPatch(in.Limits),
-		Strategy: &in.Strategy, StrategyOptions: Optional[*llm.StrategyOptions]{Set: true, Value: in.StrategyOptions}}
+		Strategy: &in.Strategy, StrategyOptions: Optional[*llm.StrategyOptions]{Set: true, Value: in.StrategyOptions},
+		Fallbacks: Optional[[]string]{Set: true, Value: in.Fallbacks}, ContextWindowFallbacks: Optional[[]string]{Set: true, Value: in.ContextWindowFallbacks},
+		Retry: Optional[*llm.RetryPolicy]{Set: true, Value: in.Retry}, Hedge: Optional[*llm.HedgePolicy]{Set: true, Value: in.Hedge},
+		CacheAffinity: Optional[*llm.AffinityPolicy]{Set: true, Value: in.CacheAffinity}}
 }
 
 // ModelPatch changes the fields that are non-nil (set). Deployments, when
@@ -42,6 +48,12 @@ type ModelPatch struct {
 	Deployments     *[]llm.Deployment              `json:"deployments"`
 	Strategy        *llm.Strategy                  `json:"strategy"`
 	StrategyOptions Optional[*llm.StrategyOptions] `json:"strategy_options"`
+	// The routing members, each replaced whole when given (null: default).
+	Fallbacks              Optional[[]string]            `json:"fallbacks"`
+	ContextWindowFallbacks Optional[[]string]            `json:"context_window_fallbacks"`
+	Retry                  Optional[*llm.RetryPolicy]    `json:"retry"`
+	Hedge                  Optional[*llm.HedgePolicy]    `json:"hedge"`
+	CacheAffinity          Optional[*llm.AffinityPolicy] `json:"cache_affinity"`
 	LimitsPatch
 }
 
@@ -56,19 +68,21 @@ type Model struct {
 	Strategy llm.Strategy `json:"strategy"`
 	// StrategyOptions are shown when set.
 	StrategyOptions *llm.StrategyOptions `json:"strategy_options,omitempty"`
+	// Routing is shown at the top level; members not set are absent.
+	llm.Routing
 	// Revision is the configuration version that last changed the model.
 	Revision  int64     `json:"revision"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-const modelCols = `id, name, deployments, created_at, updated_at, revision, limits, strategy, strategy_options`
+const modelCols = `id, name, deployments, created_at, updated_at, revision, limits, strategy, strategy_options, routing`
 
 func scanModel(sc rowScanner) (*Model, error) {
 	var m Model
-	var deps, limits, strategy, opts string
+	var deps, limits, strategy, opts, routing string
 	var created, updated dbTime
-	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision, &limits, &strategy, &opts); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &deps, &created, &updated, &m.Revision, &limits, &strategy, &opts, &routing); err != nil {
 		return nil, err
 	}
 	var err error
@@ -80,6 +94,11 @@ func scanModel(sc rowScanner) (*Model, error) {
 		m.StrategyOptions = new(llm.StrategyOptions)
 		if err := json.Unmarshal([]byte(opts), m.StrategyOptions); err != nil {
 			return nil, fmt.Errorf("store: model %s: bad strategy_options: %w", m.ID, err)
+		}
+	}
+	if routing != "" && routing != "{}" {
+		if err := json.Unmarshal([]byte(routing), &m.Routing); err != nil {
+			return nil, fmt.Errorf("store: model %s: bad routing: %w", m.ID, err)
 		}
 	}
 	if err := json.Unmarshal([]byte(deps), &m.Deployments); err != nil {
@@ -270,6 +289,9 @@ func validateModel(ctx context.Context, tx *sql.Tx, in ModelInput) error {
 	if err := validStrategy(in.Strategy, in.StrategyOptions); err != nil {
 		return err
 	}
+	if err := validRouting(ctx, tx, in.Name, &in.Routing); err != nil {
+		return err
+	}
 	if len(in.Deployments) == 0 {
 		return invalid("deployments", "at least one deployment is required")
 	}
@@ -313,7 +335,7 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 		return Model{}, err
 	}
 	m := Model{ID: newID("mdl_"), Name: in.Name, Deployments: normDeployments(in.Deployments), Limits: normLimits(in.Limits),
-		Strategy: normStrategy(in.Strategy), StrategyOptions: cloneStrategyOptions(in.StrategyOptions), CreatedAt: now()}
+		Strategy: normStrategy(in.Strategy), StrategyOptions: cloneStrategyOptions(in.StrategyOptions), Routing: cloneRouting(in.Routing), CreatedAt: now()}
 	m.UpdatedAt = m.CreatedAt
 	err := s.configTx(ctx, func(tx *sql.Tx, rev int64) error {
 		m.Revision = rev
@@ -332,9 +354,9 @@ func (s *Store) CreateModel(ctx context.Context, in ModelInput) (Model, error) {
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 			m.ID, m.Name, string(deps), s.tv(m.CreatedAt), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits),
-			string(m.Strategy), strategyOptionsText(m.StrategyOptions))
+			string(m.Strategy), strategyOptionsText(m.StrategyOptions), routingText(m.Routing))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}
@@ -394,7 +416,8 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 			return err
 		}
 		in := ModelInput{Name: m.Name, Deployments: m.Deployments, Limits: patch.LimitsPatch.apply(m.Limits),
-			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions}
+			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions, Routing: m.Routing}
+		patch.applyRouting(&in.Routing)
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -421,14 +444,14 @@ func (s *Store) UpdateModel(ctx context.Context, idOrName string, patch ModelPat
 			}
 		}
 		m.Name, m.Deployments, m.Limits, m.UpdatedAt, m.Revision = in.Name, in.Deployments, in.Limits, now(), rev
-		m.Strategy, m.StrategyOptions = normStrategy(in.Strategy), in.StrategyOptions
+		m.Strategy, m.StrategyOptions, m.Routing = normStrategy(in.Strategy), in.StrategyOptions, cloneRouting(in.Routing)
 		deps, err := json.Marshal(m.Deployments)
 		if err != nil {
 			return fmt.Errorf("store: encode deployments: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5, limits=$6, strategy=$7, strategy_options=$8 WHERE id=$1`,
+		_, err = tx.ExecContext(ctx, `UPDATE models SET name=$2, deployments=$3, updated_at=$4, revision=$5, limits=$6, strategy=$7, strategy_options=$8, routing=$9 WHERE id=$1`,
 			m.ID, m.Name, string(deps), s.tv(m.UpdatedAt), m.Revision, limitsText(m.Limits),
-			string(m.Strategy), strategyOptionsText(m.StrategyOptions))
+			string(m.Strategy), strategyOptionsText(m.StrategyOptions), routingText(m.Routing))
 		if isUniqueViolation(err) {
 			return conflict("a model named %q already exists", m.Name)
 		}

@@ -40,6 +40,8 @@ type ProviderInput struct {
 	// value containing "****" keeps it; names not mentioned are kept.
 	Secrets  map[string]*string `json:"secrets"`
 	Timeouts TimeoutsInput      `json:"timeouts"`
+	// Probe is the active health check; absent or {} is off.
+	Probe *llm.Probe `json:"probe"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every field.
@@ -59,6 +61,7 @@ func (in ProviderInput) AsPatch() ProviderPatch {
 	return ProviderPatch{
 		Name: &in.Name, Type: &in.Type, BaseURL: &in.BaseURL, APIKey: in.APIKey, Headers: &h, Options: &o, Secrets: in.Secrets,
 		Timeouts: &TimeoutsPatch{Connect: &t.Connect, FirstByte: &t.FirstByte, Idle: &t.Idle},
+		Probe:    Optional[*llm.Probe]{Set: true, Value: in.Probe},
 	}
 }
 
@@ -87,6 +90,8 @@ type ProviderPatch struct {
 	Options  *json.RawMessage   `json:"options"`
 	Secrets  map[string]*string `json:"secrets"`
 	Timeouts *TimeoutsPatch     `json:"timeouts"`
+	// Probe replaces the whole probe object (null: off).
+	Probe Optional[*llm.Probe] `json:"probe"`
 }
 
 // Provider is the admin view of a provider. It never holds the API key or
@@ -101,9 +106,11 @@ type Provider struct {
 	Options    json.RawMessage   `json:"options"`
 	SecretsSet []string          `json:"secrets_set"`
 	Timeouts   TimeoutsInput     `json:"timeouts"`
-	Revision   int64             `json:"revision"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
+	// Probe is shown when set.
+	Probe     *llm.Probe `json:"probe,omitempty"`
+	Revision  int64      `json:"revision"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // providerRow is a provider as stored.
@@ -115,6 +122,7 @@ type providerRow struct {
 	Options           json.RawMessage
 	SecretsEnc        map[string]string // name -> sealed value
 	Timeouts          llm.Timeouts
+	Probe             llm.Probe
 	Revision          int64
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -148,6 +156,7 @@ func (r *providerRow) view() Provider {
 			FirstByte: formatTimeout(r.Timeouts.FirstByte),
 			Idle:      formatTimeout(r.Timeouts.Idle),
 		},
+		Probe:     probeView(r.Probe),
 		Revision:  r.Revision,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
@@ -156,7 +165,7 @@ func (r *providerRow) view() Provider {
 // providerCandidate is a provider write being validated: the stored row's
 // new values, and the plaintext credentials it will have.
 type providerCandidate struct {
-	in      ProviderInput // name, type, base_url, headers, options, timeouts
+	in      ProviderInput // name, type, base_url, headers, options, timeouts, probe
 	apiKey  string
 	secrets map[string]string
 }
@@ -193,6 +202,10 @@ func (s *Store) validateProvider(c providerCandidate, r *providerRow) error {
 	if t.Idle, err = parseTimeout("timeouts.idle", in.Timeouts.Idle); err != nil {
 		return err
 	}
+	probe, err := validProbe(in.Probe)
+	if err != nil {
+		return err
+	}
 	p := &llm.Provider{ID: r.ID, Name: in.Name, Type: in.Type, BaseURL: in.BaseURL, APIKey: c.apiKey,
 		Headers: in.Headers, Options: opts, Secrets: c.secrets, Timeouts: t}
 	if p.Headers == nil {
@@ -207,6 +220,7 @@ func (s *Store) validateProvider(c providerCandidate, r *providerRow) error {
 		}
 	}
 	r.Name, r.Type, r.BaseURL, r.Headers, r.Options, r.Timeouts = p.Name, p.Type, p.BaseURL, p.Headers, p.Options, p.Timeouts
+	r.Probe = probe
 	return nil
 }
 
@@ -320,17 +334,22 @@ func (s *Store) openSecrets(r *providerRow) (map[string]string, error) {
 	return out, nil
 }
 
-const providerCols = `id, name, type, base_url, api_key_enc, headers, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, created_at, updated_at, options, secrets_enc, revision`
+const providerCols = `id, name, type, base_url, api_key_enc, headers, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, created_at, updated_at, options, secrets_enc, revision, probe`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanProvider(sc rowScanner) (*providerRow, error) {
 	var r providerRow
-	var headers, options, secrets string
+	var headers, options, secrets, probe string
 	var c, f, i int64
 	var created, updated dbTime
-	if err := sc.Scan(&r.ID, &r.Name, &r.Type, &r.BaseURL, &r.APIKeyEnc, &headers, &c, &f, &i, &created, &updated, &options, &secrets, &r.Revision); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.Type, &r.BaseURL, &r.APIKeyEnc, &headers, &c, &f, &i, &created, &updated, &options, &secrets, &r.Revision, &probe); err != nil {
 		return nil, err
+	}
+	if probe != "" && probe != "{}" {
+		if err := json.Unmarshal([]byte(probe), &r.Probe); err != nil {
+			return nil, fmt.Errorf("store: provider %s: bad probe: %w", r.ID, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(headers), &r.Headers); err != nil {
 		return nil, fmt.Errorf("store: provider %s: bad headers: %w", r.ID, err)
@@ -357,7 +376,7 @@ func (s *Store) writeProviderArgs(r *providerRow) []any {
 	}
 	return []any{r.ID, r.Name, string(r.Type), r.BaseURL, r.APIKeyEnc, string(h),
 		r.Timeouts.Connect.Milliseconds(), r.Timeouts.FirstByte.Milliseconds(), r.Timeouts.Idle.Milliseconds(),
-		s.tv(r.CreatedAt), s.tv(r.UpdatedAt), string(opts), string(se), r.Revision}
+		s.tv(r.CreatedAt), s.tv(r.UpdatedAt), string(opts), string(se), r.Revision, probeText(r.Probe)}
 }
 
 // queryer is *sql.DB or *sql.Tx.
@@ -421,7 +440,7 @@ func (s *Store) CreateProvider(ctx context.Context, in ProviderInput) (Provider,
 		} else if taken {
 			return conflict("a provider named %q already exists", r.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO providers (`+providerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO providers (`+providerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
 			s.writeProviderArgs(&r)...)
 		if isUniqueViolation(err) {
 			return conflict("a provider named %q already exists", r.Name)
@@ -483,7 +502,11 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 			return err
 		}
 		oldName := r.Name
-		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: r.Headers, Options: r.Options, Timeouts: r.view().Timeouts}
+		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: r.Headers, Options: r.Options, Timeouts: r.view().Timeouts,
+			Probe: probeView(r.Probe)}
+		if patch.Probe.Set {
+			in.Probe = patch.Probe.Value
+		}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -551,8 +574,8 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 		r.UpdatedAt, r.Revision = now(), rev
 		a := s.writeProviderArgs(r)
 		_, err = tx.ExecContext(ctx, `UPDATE providers SET name=$2, type=$3, base_url=$4, api_key_enc=$5, headers=$6,
-			connect_timeout_ms=$7, first_byte_timeout_ms=$8, idle_timeout_ms=$9, updated_at=$10, options=$11, secrets_enc=$12, revision=$13 WHERE id=$1`,
-			a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[10], a[11], a[12], a[13])
+			connect_timeout_ms=$7, first_byte_timeout_ms=$8, idle_timeout_ms=$9, updated_at=$10, options=$11, secrets_enc=$12, revision=$13, probe=$14 WHERE id=$1`,
+			a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[10], a[11], a[12], a[13], a[14])
 		if isUniqueViolation(err) {
 			return conflict("a provider named %q already exists", r.Name)
 		}

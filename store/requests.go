@@ -65,6 +65,12 @@ type RequestRow struct {
 	// Clamped is true when the upstream reported impossible usage and the
 	// gateway stored bounded figures instead (see llm.Usage.Sanitize).
 	Clamped bool `json:"clamped"`
+	// Attempts counts the upstream attempts (hedges included); Hedged is
+	// true when a hedge was sent; ServedModel names the fallback model
+	// that answered, "" when the requested one did.
+	Attempts    int    `json:"attempts"`
+	Hedged      bool   `json:"hedged"`
+	ServedModel string `json:"served_model,omitempty"`
 }
 
 // ValidStatus reports whether s is a usage status the request log filters
@@ -136,7 +142,7 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 const requestCols = `request_id, client_request_id, ts, principal_id, principal_kind, owner, key_id, key_prefix,
 	endpoint, model, provider, deployment, upstream_model,
 	prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttft_ms,
-	http_status, upstream_status, status, error_type, stream, estimated, clamped`
+	http_status, upstream_status, status, error_type, stream, estimated, clamped, attempts, hedged, served_model`
 
 // ListRequests returns one page of usage records matching q, newest first
 // (ties broken by request id, descending), and the number of matching
@@ -183,7 +189,8 @@ func (s *Store) ListRequests(ctx context.Context, q RequestQuery) ([]RequestRow,
 			if err := rows.Scan(&r.RequestID, &r.ClientRequestID, &ts, &r.PrincipalID, &r.PrincipalKind, &r.Owner, &r.KeyID, &r.KeyPrefix,
 				&r.Endpoint, &r.Model, &r.Provider, &r.Deployment, &r.UpstreamModel,
 				&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.CacheWriteTokens, &r.ReasoningTokens, &r.CostMicros, &r.LatencyMS, &r.TTFTMS,
-				&r.HTTPStatus, &r.UpstreamStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated, &r.Clamped); err != nil {
+				&r.HTTPStatus, &r.UpstreamStatus, &r.Status, &r.ErrorType, &r.Stream, &r.Estimated, &r.Clamped,
+				&r.Attempts, &r.Hedged, &r.ServedModel); err != nil {
 				return fmt.Errorf("store: list requests: %w", err)
 			}
 			r.Cost = float64(r.CostMicros) / 1e6

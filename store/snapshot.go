@@ -40,7 +40,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot providers: %w", err)
 		}
 		p := &llm.Provider{ID: r.ID, Name: r.Name, Type: r.Type, BaseURL: r.BaseURL,
-			Headers: r.Headers, Options: r.Options, Timeouts: r.Timeouts, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
+			Headers: r.Headers, Options: r.Options, Timeouts: r.Timeouts, Probe: r.Probe, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
 		if r.APIKeyEnc.Valid && r.APIKeyEnc.String != "" {
 			if p.APIKey, err = s.open(r.APIKeyEnc.String, r.ID); err != nil {
 				rows.Close()
@@ -63,7 +63,7 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	}
 	for _, m := range models {
 		snap.Models[m.Name] = &llm.Model{ID: m.ID, Name: m.Name, Deployments: m.Deployments, Limits: m.Limits,
-			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions, CreatedAt: m.CreatedAt, Revision: m.Revision}
+			Strategy: m.Strategy, StrategyOptions: m.StrategyOptions, Routing: m.Routing, CreatedAt: m.CreatedAt, Revision: m.Revision}
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE revoked_at IS NULL`)

@@ -19,12 +19,13 @@ import (
 var usageCols = []string{"request_id", "client_request_id", "ts", "principal_id", "principal_kind", "owner",
 	"key_id", "key_prefix", "endpoint", "model", "provider", "deployment", "upstream_model",
 	"prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_micros",
-	"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped"}
+	"latency_ms", "ttft_ms", "http_status", "upstream_status", "status", "error_type", "stream", "estimated", "clamped",
+	"attempts", "hedged", "served_model"}
 
 // usageChunkSizes are the row counts of the multi-row INSERTs a batch is
 // split into, largest first. Each size's statement is prepared once and
 // reused, so SQL is parsed once per size rather than once per batch; 256
-// rows × 19 columns stays under both databases' parameter limits.
+// rows × 31 columns stays under both databases' parameter limits.
 func usageChunkSizes() [5]int { return [5]int{256, 64, 16, 4, 1} }
 
 // stmtCache holds prepared usage INSERTs by row count.
@@ -175,10 +176,14 @@ func (s *Store) appendUsageArgs(args []any, recs []llm.Record) []any {
 		args = append(args, usageText(id), usageText(r.ClientRequestID), s.tv(ts), usageText(r.PrincipalID), usageText(r.PrincipalKind), usageText(r.Owner),
 			usageText(r.KeyID), usageText(r.KeyPrefix), usageText(string(r.Endpoint)), usageText(r.Model), usageText(r.Provider), usageText(r.Deployment), usageText(r.UpstreamModel),
 			int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.CacheReadTokens), int64(u.CacheWriteTokens), int64(u.ReasoningTokens), cost,
-			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), usageText(r.Status), usageText(r.ErrorType), r.Stream, u.Estimated, u.Clamped)
+			durMS(r.Latency), durMS(r.TTFT), int64(r.HTTPStatus), int64(r.UpstreamStatus), usageText(r.Status), usageText(r.ErrorType), r.Stream, u.Estimated, u.Clamped,
+			int64(min(max(r.Attempts, 0), maxAttempts)), r.Hedged, usageText(r.ServedModel))
 	}
 	return args
 }
+
+// maxAttempts bounds the attempts column (the router makes far fewer).
+const maxAttempts = 1000
 
 // maxUsageText bounds every text column of a usage row.
 const maxUsageText = 256
