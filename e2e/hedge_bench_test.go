@@ -36,8 +36,8 @@ func BenchmarkHedgeTTFT(b *testing.B) {
 			tailed := startMock(b, "--ttft", "50ms", "--chunks", "3", "--ttft-tail", "0.03:1s")
 			steady := startMock(b, "--ttft", "80ms", "--chunks", "3")
 			g := startGateway(b, gwOptions{})
-			g.addProvider(b, provider{Name: "tailed", BaseURL: tailed.URL})
-			g.addProvider(b, provider{Name: "steady", BaseURL: steady.URL})
+			g.addProvider(b, provider{Name: "tailed", BaseURL: tailed.URL + "/v1"})
+			g.addProvider(b, provider{Name: "steady", BaseURL: steady.URL + "/v1"})
 			model := map[string]any{"name": "hedged", "strategy": "priority", "deployments": []map[string]any{
 				{"provider": "tailed", "model": "m", "priority": 0},
 				{"provider": "steady", "model": "m", "priority": 1},
