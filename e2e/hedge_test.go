@@ -21,7 +21,7 @@ func TestHedgeEndToEnd(t *testing.T) {
 	g.addProvider(t, provider{Name: "slow", BaseURL: slow.URL + "/v1"})
 	g.addProvider(t, provider{Name: "fast", BaseURL: fast.URL + "/v1"})
 	g.adminOK(t, http.MethodPost, "/admin/models", map[string]any{"name": "hedged", "strategy": "priority",
-		"hedge": map[string]any{"enabled": true, "delay_ms": 50, "unsafe_tools": []string{"send_email"}},
+		"hedge":       map[string]any{"enabled": true, "delay_ms": 50, "unsafe_tools": []string{"send_email"}},
 		"deployments": []map[string]any{{"provider": "slow", "model": "m", "priority": 0}, {"provider": "fast", "model": "m", "priority": 1}}}, nil)
 	key := g.addKey(t, "hedge", nil).Key
 	g.waitKeyUsable(t, key)
