@@ -11,7 +11,6 @@ import (
 	"github.com/sluice-ai/sluice/llm"
 )
 
-
 func TestIssuerValidation(t *testing.T) {
 	s := openTest(t, Options{DataDir: t.TempDir(), EncryptionKey: testEncKey})
 	ctx := context.Background()
