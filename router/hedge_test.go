@@ -126,6 +126,8 @@ func statusAnswer(code int) func(http.ResponseWriter) {
 type depAdmitter struct {
 	mu   sync.Mutex
 	list []*depAdmission
+	// panicOn makes the admission of this deployment panic, as a bug would.
+	panicOn string
 }
 
 type depAdmission struct {
@@ -141,6 +143,12 @@ func (a *depAdmitter) Admit(context.Context, Ask) (Admission, *llm.Error) {
 }
 
 func (a *depAdmitter) AdmitDeployment(_ context.Context, _ Ask, d *llm.Deployment) (Admission, *llm.Error) {
+	a.mu.Lock()
+	bug := d.ID == a.panicOn
+	a.mu.Unlock()
+	if bug {
+		panic("admission bug")
+	}
 	adm := &depAdmission{dep: d.ID}
 	a.mu.Lock()
 	a.list = append(a.list, adm)
@@ -606,4 +614,22 @@ func TestHedgeNotToUnavailable(t *testing.T) {
 	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 || resp.Header.Get("X-Sluice-Hedged") != "" {
 		t.Fatalf("hedged to a cooling deployment: %s", body)
 	}
+}
+
+// TestHedgePanicEndsRace: a panic in the request's goroutine during the
+// race (here admitting the hedge) still ends the first attempt: cancelled,
+// reported to the balancer and its admission settled (newHedgeProxy's
+// cleanup checks both).
+func TestHedgePanicEndsRace(t *testing.T) {
+	first := newGate(jsonAnswer("first")).held()
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxy(t, hedgeAfter1ms, first, second)
+	env.adm.mu.Lock()
+	env.adm.panicOn = "dep_p1"
+	env.adm.mu.Unlock()
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if resp.StatusCode != 500 || second.calls.Load() != 0 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitClosed(t, first.canceled, "the first attempt's cancellation")
 }
