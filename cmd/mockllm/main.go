@@ -91,6 +91,9 @@
 //	--api-key key             when set, requests must carry "Authorization: Bearer <key>", else 401
 //	--embedding-dims n        embedding length when the request has no "dimensions" (default 8)
 //	--quiet                   do not log the listen address at start
+//	--prompt-cache            imitate a provider's prompt cache for chat completions: the prompt
+//	                          tokens of the longest run of leading messages this process saw in
+//	                          the last 5 minutes are reported as prompt_tokens_details.cached_tokens
 //
 // Durations use Go syntax (250ms, 1.5s). The total time of a stream is about
 // latency + ttft + chunks × chunk-delay.
@@ -168,6 +171,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.APIKey, "api-key", "", "require Authorization: Bearer <key>")
 	fs.IntVar(&c.EmbeddingDims, "embedding-dims", 8, "default embedding length")
 	fs.BoolVar(&c.Quiet, "quiet", false, "do not log the listen address")
+	fs.BoolVar(&c.PromptCache, "prompt-cache", false, "report cached tokens for chat prompts whose leading messages were seen in the last 5 minutes")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
