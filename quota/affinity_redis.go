@@ -2,7 +2,9 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +23,14 @@ type AffinityRedis struct {
 	timeout time.Duration
 	pending chan struct{}
 	log     *slog.Logger
+	// skipUntil (unix ns) is set by a failed lookup: until then lookups
+	// are misses without a call, so a Redis that times out costs each
+	// request its timeout at most once a second, not every time.
+	skipUntil atomic.Int64
 }
+
+// affinityBackoff is how long lookups skip Redis after one failed.
+const affinityBackoff = time.Second
 
 // AffinityRedisOptions configure an AffinityRedis. Zero values take the
 // defaults.
@@ -57,13 +66,14 @@ func NewAffinityRedis(c redis.UniversalClient, o AffinityRedisOptions) *Affinity
 // GETs are pipelined, not an MGET, so that keys in different Cluster
 // slots work.
 func (s *AffinityRedis) Lookup(ctx context.Context, keys []string) (string, bool) {
-	if len(keys) == 0 {
+	if len(keys) == 0 || time.Now().UnixNano() < s.skipUntil.Load() {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if len(keys) == 1 {
 		v, err := s.c.Get(ctx, s.prefix+keys[0]).Result()
+		s.failed(err)
 		return v, err == nil && v != ""
 	}
 	cmds := make([]*redis.StringCmd, len(keys))
@@ -74,11 +84,21 @@ func (s *AffinityRedis) Lookup(ctx context.Context, keys []string) (string, bool
 		return nil
 	})
 	for _, c := range cmds {
-		if v, err := c.Result(); err == nil && v != "" {
+		v, err := c.Result()
+		if err == nil && v != "" {
 			return v, true
 		}
+		s.failed(err)
 	}
 	return "", false
+}
+
+// failed starts the backoff after a lookup error other than a missing
+// key or the caller leaving.
+func (s *AffinityRedis) failed(err error) {
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+		s.skipUntil.Store(time.Now().Add(affinityBackoff).UnixNano())
+	}
 }
 
 // Remember sets key to dep for ttl in the background; when MaxPending
