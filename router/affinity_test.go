@@ -3,7 +3,11 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,4 +206,73 @@ func BenchmarkAffinityBelowThreshold(b *testing.B) {
 	for b.Loop() {
 		prefixKeys("mdl", r, 1024)
 	}
+}
+
+// TestAffinityRemembersTheAnsweringDeployment: a keyed request that fails
+// on its first deployment and is answered by the next remembers the one
+// that answered; later requests with the prefix go there first, and a
+// request with affinity off or a short prompt neither looks up nor
+// remembers.
+func TestAffinityRemembersTheAnsweringDeployment(t *testing.T) {
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}`)
+	}
+	var failA atomic.Bool
+	failA.Store(true)
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failA.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		ok(w, r)
+	}))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(ok))
+	defer b.Close()
+	st := &countingStore{memStore: memStore{m: map[string]string{}}}
+	var model *llm.Model
+	srv, _ := newTestProxyWith(t, func(o *Options) {
+		o.Affinity = st
+		model = o.State().Snapshot.Models["m"]
+		model.Strategy = llm.StrategyWeighted
+	}, time.Second, a.URL, b.URL)
+	sys, _ := json.Marshal(longSystem)
+	body := func(q string) string {
+		return `{"model":"m","messages":[{"role":"system","content":` + string(sys) + `},{"role":"user","content":"` + q + `"}]}`
+	}
+	// Round-robin starts at p0, which fails: p1 answers and is remembered.
+	resp := post(t, srv.URL, body("q0"))
+	if got := resp.Header.Get("X-Sluice-Provider"); resp.StatusCode != 200 || got != "p1" {
+		t.Fatalf("status %d provider %q; want p1 after p0 failed", resp.StatusCode, got)
+	}
+	if len(st.m) != 1 {
+		t.Fatalf("store holds %d prefixes; want 1", len(st.m))
+	}
+	failA.Store(false)
+	for i := range 4 {
+		resp := post(t, srv.URL, body(fmt.Sprint("q", i+1)))
+		if got := resp.Header.Get("X-Sluice-Provider"); got != "p1" {
+			t.Fatalf("request %d went to %s; want p1, where its prefix was served", i+1, got)
+		}
+	}
+	lookups := st.lookups.Load()
+	post(t, srv.URL, `{"model":"m","messages":[{"role":"user","content":"short"}]}`)
+	off := false
+	model.Routing.CacheAffinity = &llm.AffinityPolicy{Enabled: &off}
+	post(t, srv.URL, body("q9"))
+	if n := st.lookups.Load(); n != lookups {
+		t.Fatalf("a short prompt or affinity off looked up the store (%d lookups, want %d)", n, lookups)
+	}
+}
+
+// countingStore is a memStore that counts lookups.
+type countingStore struct {
+	memStore
+	lookups atomic.Int64
+}
+
+func (s *countingStore) Lookup(ctx context.Context, keys []string) (string, bool) {
+	s.lookups.Add(1)
+	return s.memStore.Lookup(ctx, keys)
 }
