@@ -1,10 +1,10 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"time"
 
 	"github.com/sluice-ai/sluice/balancer"
@@ -80,9 +80,6 @@ type affinity struct {
 // token, the usual rule for English text in JSON.
 func prefixTokens(n int) int { return n / 4 }
 
-// errStop stops a member walk early.
-var errStop = errors.New("stop")
-
 // prefixKeys computes the affinity keys of r's prompt for the model with
 // id model when its prefix is at least minTokens; ok is false when it is
 // not (or r has no prompt the router recognises).
@@ -97,7 +94,7 @@ func prefixKeys(model string, r *request, minTokens int) (a affinity, ok bool) {
 	conv := r.conv
 	if conv.len() > 0 && body[conv.vs] == '[' {
 		for i := jsonspan.SkipWS(body, conv.vs+1); i < conv.ve && body[i] != ']'; {
-			e := jsonspan.ValueEnd(body, i)
+			e := valueEnd(body, i)
 			lastElem = i
 			if firstElem < 0 {
 				firstElem = i
@@ -149,7 +146,7 @@ func prefixKeys(model string, r *request, minTokens int) (a affinity, ok bool) {
 			if second && i == prevUser {
 				a.keys[1] = hex.EncodeToString(h.Sum(sum[:0])[:16])
 			}
-			e := jsonspan.ValueEnd(body, i)
+			e := valueEnd(body, i)
 			h.Write(body[i:e])
 			h.Write([]byte{0})
 			i = jsonspan.SkipWS(body, e)
@@ -167,21 +164,80 @@ func prefixKeys(model string, r *request, minTokens int) (a affinity, ok bool) {
 	return a, true
 }
 
-// isUser reports whether the conversation element e is an object whose
-// role is "user".
+// isUser reports whether the conversation element e (valid JSON) is an
+// object whose role is "user".
 func isUser(e []byte) bool {
 	if len(e) == 0 || e[0] != '{' {
 		return false
 	}
-	user := false
-	_, _ = jsonspan.EachMember(e, func(k []byte, vs, ve int) error {
-		if string(k) != "role" {
-			return nil
+	for i := jsonspan.SkipWS(e, 1); i < len(e) && e[i] == '"'; {
+		ke := stringEnd(e, i)
+		vs := jsonspan.SkipWS(e, ke)
+		if vs >= len(e) || e[vs] != ':' {
+			return false
 		}
-		user = string(e[vs:ve]) == `"user"`
-		return errStop
-	})
-	return user
+		vs = jsonspan.SkipWS(e, vs+1)
+		if vs >= len(e) {
+			return false
+		}
+		ve := valueEnd(e, vs)
+		if string(e[i:ke]) == `"role"` {
+			return string(e[vs:ve]) == `"user"`
+		}
+		i = jsonspan.SkipWS(e, ve)
+		if i < len(e) && e[i] == ',' {
+			i = jsonspan.SkipWS(e, i+1)
+		}
+	}
+	return false
+}
+
+// valueEnd is jsonspan.ValueEnd with strings skipped by stringEnd, which
+// finds quotes with bytes.IndexByte rather than byte by byte: prompts are
+// mostly long strings.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	return jsonspan.ValueEnd(b, i)
+}
+
+// stringEnd returns the index just past the JSON string starting at
+// b[i] == '"', or len(b) when it is not closed. A quote ends the string
+// when an even number of backslashes precede it; each byte is looked at
+// at most twice (a run of backslashes ends at the previous quote).
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; ; {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		k := j + q
+		n := 0
+		for p := k - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return k + 1
+		}
+		j = k + 1
+	}
 }
 
 // affinityFor looks up the deployment m's request last went to for its
