@@ -56,6 +56,9 @@ type health struct {
 	// (1) and successes (0), float64 bits. Policies read both lock-free.
 	first   atomic.Uint64
 	errRate atomic.Uint64
+	// q estimates the quantiles of the time to first token (same samples
+	// as first), for hedging.
+	q quantiles
 
 	mu          sync.Mutex
 	fails       int   // consecutive failures in the current run
@@ -66,11 +69,20 @@ type health struct {
 	latency     float64 // EWMA, ns
 	ttft        float64 // EWMA, ns
 	coolingOnly bool    // until was set by a 429, not an ejection
+	// remoteOut and remoteDead are true while the cooldown or ejection
+	// (until) and the dead credential were set by another replica's
+	// transition (Apply); its healthy transition clears only those.
+	remoteOut  bool
+	remoteDead bool
+
+	// room is the provider account's headroom as the quota limiter last
+	// saw it (SetHeadroom); nil until then.
+	room atomic.Pointer[roomObs]
 }
 
 // available reports whether the deployment is picked normally at now.
 func (h *health) available(now int64) bool {
-	return !h.dead.Load() && !isOut(h.until.Load(), now)
+	return !h.dead.Load() && !isOut(h.until.Load(), now) && !h.drained(now)
 }
 
 // isOut reports whether a deployment whose until is until is still cooling
@@ -93,10 +105,14 @@ func (h *health) setRevision(rev int64) {
 }
 
 // report applies one attempt's outcome. epoch and rev are the health's as
-// the attempt started.
-func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
+// the attempt started. It returns the transition it made, if any, for the
+// OnTransition hook.
+func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) {
 	o := &b.opts
 	c := Classify(out.Err)
+	if out.Abandoned > 0 {
+		h.q.observe(out.Abandoned)
+	}
 	if c == ClassNeutral {
 		return
 	}
@@ -117,6 +133,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		}
 		if f := cmp.Or(out.TTFT, out.Latency); f > 0 {
 			h.first.Store(math.Float64bits(ewma(math.Float64frombits(h.first.Load()), f)))
+			h.q.observe(f)
 		}
 		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 0)))
 		if !current {
@@ -128,8 +145,9 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		if h.until.Load() != 0 || h.dead.Load() {
 			h.until.Store(0)
 			h.dead.Store(false)
-			h.coolingOnly = false
+			h.coolingOnly, h.remoteOut, h.remoteDead = false, false, false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateHealthy, rev: h.rev.Load()}
 		}
 	case ClassFailure:
 		h.failures++
@@ -152,8 +170,9 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		}
 		d = min(d, o.MaxEjection)
 		h.until.Store(max(h.until.Load(), now+int64(d)))
-		h.coolingOnly = false
+		h.coolingOnly, h.remoteOut = false, false
 		h.epoch.Add(1)
+		ch = change{ok: true, state: stateEjected, until: h.until.Load()}
 	case ClassRateLimited:
 		h.failures++
 		now := b.now()
@@ -166,7 +185,12 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 				h.coolingOnly = true
 			}
 			h.until.Store(until)
+			h.remoteOut = false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateEjected, until: until}
+			if h.coolingOnly {
+				ch.state = stateCooling
+			}
 		}
 	case ClassCredential:
 		h.failures++
@@ -174,9 +198,12 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		// under the old credential says nothing about the new one.
 		if rev == h.rev.Load() && !h.dead.Load() {
 			h.dead.Store(true)
+			h.remoteDead = false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateCredentialDead, rev: rev}
 		}
 	}
+	return ch
 }
 
 func ewma(avg float64, d time.Duration) float64 {

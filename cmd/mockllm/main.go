@@ -94,6 +94,8 @@
 //	--prompt-cache            imitate a provider's prompt cache for chat completions: the prompt
 //	                          tokens of the longest run of leading messages this process saw in
 //	                          the last 5 minutes are reported as prompt_tokens_details.cached_tokens
+//	--ttft-tail p:d           a slow tail: with probability p a request waits d more before its
+//	                          response headers, so its first token comes d later (0.05:2s)
 //
 // Durations use Go syntax (250ms, 1.5s). The total time of a stream is about
 // latency + ttft + chunks × chunk-delay.
@@ -172,6 +174,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.EmbeddingDims, "embedding-dims", 8, "default embedding length")
 	fs.BoolVar(&c.Quiet, "quiet", false, "do not log the listen address")
 	fs.BoolVar(&c.PromptCache, "prompt-cache", false, "report cached tokens for chat prompts whose leading messages were seen in the last 5 minutes")
+	fs.Func("ttft-tail", "a slow tail `p:d`: with probability p a request waits d more before its headers", func(v string) (err error) {
+		c.TailP, c.TailDelay, err = parseTail(v)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
