@@ -181,6 +181,9 @@ type Outcome struct {
 	// lower bound of the real one), so that a deployment whose slow
 	// answers are always abandoned is still seen to be slow.
 	Abandoned time.Duration
+	// Stream says which estimate an Abandoned wait feeds: streams' first
+	// tokens, or non-streamed answers (see TTFTQuantile).
+	Stream bool
 }
 
 // Start marks an attempt on d in flight. The returned function must be

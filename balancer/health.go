@@ -56,9 +56,11 @@ type health struct {
 	// (1) and successes (0), float64 bits. Policies read both lock-free.
 	first   atomic.Uint64
 	errRate atomic.Uint64
-	// q estimates the quantiles of the time to first token (same samples
-	// as first), for hedging.
-	q quantiles
+	// qStream and qWhole estimate quantiles of the time to the answer's
+	// first byte, for hedging: of streams' first tokens, and of
+	// non-streamed answers' latencies (which arrive whole), kept apart
+	// because a model serves both and they differ by the whole generation.
+	qStream, qWhole quantiles
 
 	mu          sync.Mutex
 	fails       int   // consecutive failures in the current run
@@ -111,7 +113,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) 
 	o := &b.opts
 	c := Classify(out.Err)
 	if out.Abandoned > 0 {
-		h.q.observe(out.Abandoned)
+		h.quantiles(out.Stream).observe(out.Abandoned)
 	}
 	if c == ClassNeutral {
 		return
@@ -133,7 +135,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) 
 		}
 		if f := cmp.Or(out.TTFT, out.Latency); f > 0 {
 			h.first.Store(math.Float64bits(ewma(math.Float64frombits(h.first.Load()), f)))
-			h.q.observe(f)
+			h.quantiles(out.TTFT > 0).observe(f)
 		}
 		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 0)))
 		if !current {
@@ -204,6 +206,15 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) 
 		}
 	}
 	return ch
+}
+
+// quantiles is the estimate of streams' first tokens, or of non-streamed
+// answers.
+func (h *health) quantiles(stream bool) *quantiles {
+	if stream {
+		return &h.qStream
+	}
+	return &h.qWhole
 }
 
 func ewma(avg float64, d time.Duration) float64 {
