@@ -66,11 +66,16 @@ type health struct {
 	latency     float64 // EWMA, ns
 	ttft        float64 // EWMA, ns
 	coolingOnly bool    // until was set by a 429, not an ejection
+
+	// gated is set while an ejected deployment of a probed provider waits
+	// for passing probes (probe.go); probe is that state, under mu.
+	gated atomic.Bool
+	probe probeState
 }
 
 // available reports whether the deployment is picked normally at now.
 func (h *health) available(now int64) bool {
-	return !h.dead.Load() && !isOut(h.until.Load(), now)
+	return !h.dead.Load() && !isOut(h.until.Load(), now) && !h.gated.Load()
 }
 
 // isOut reports whether a deployment whose until is until is still cooling
@@ -154,6 +159,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		h.until.Store(max(h.until.Load(), now+int64(d)))
 		h.coolingOnly = false
 		h.epoch.Add(1)
+		h.gate()
 	case ClassRateLimited:
 		h.failures++
 		now := b.now()
@@ -219,5 +225,6 @@ func (h *health) status(id string, b *Balancer) Status {
 	default:
 		st.Healthy = true
 	}
+	h.probeStatus(&st, b)
 	return st
 }

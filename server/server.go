@@ -57,6 +57,8 @@ type Server struct {
 	proxy      *router.Handler
 	admin      http.Handler
 	balancer   *balancer.Balancer
+	// probeMetrics counts the active probes of every configuration.
+	probeMetrics *state.ProbeMetrics
 
 	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
 	// certificate is loaded once, in New.
@@ -113,6 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		s.fanout = newFanout(s.rdb, log)
 	}
 	s.balancer = balancer.New(balancer.Options{})
+	s.probeMetrics = state.NewProbeMetrics(nil)
 	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
@@ -126,7 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		ConstLabels: prometheus.Labels{"version": v.Version, "commit": v.Commit},
 	})
 	info.Set(1)
-	reg.MustRegister(info, s.balancer.Collector(s.deploymentNames))
+	reg.MustRegister(info, s.balancer.Collector(s.deploymentNames), s.probeMetrics)
 
 	// The writer drains when Serve's background context ends, after the
 	// HTTP drain: its budget is the flush part of the shutdown plan.
@@ -204,7 +207,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}})
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}, ProbeMetrics: s.probeMetrics})
 	for _, e := range errs {
 		s.log.Warn("provider configuration problem (the provider is skipped, or built without what the message names)", "err", e)
 	}
@@ -391,6 +394,8 @@ func (s *Server) closeBy(deadline time.Time) {
 		_ = s.store.Close()
 		s.store = nil
 	}
+	// The probe loops of the configuration in use stop with it.
+	s.state.Load().Close()
 	s.reloadMu.Unlock()
 }
 

@@ -10,6 +10,9 @@
 package state
 
 import (
+	"context"
+	"time"
+
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
@@ -20,6 +23,17 @@ import (
 type State struct {
 	Snapshot  *llm.Snapshot
 	Providers *providers.Registry
+	// probes are the active probe loops of the providers with probes on.
+	probes *probeSet
+}
+
+// Close stops the State's probe loops and waits for them. The server
+// calls it on shutdown, on the State in use; a State that was replaced
+// had its loops stopped (or handed over) by its successor's retire.
+func (s *State) Close() {
+	if s != nil {
+		s.probes.close()
+	}
 }
 
 // Options are the long-lived parts a State is wired into.
@@ -30,6 +44,12 @@ type Options struct {
 	Balancer *balancer.Balancer
 	// Providers are the operator's settings for every provider.
 	Providers providers.Options
+	// ProbeMetrics counts the active probes; nil counts nothing.
+	ProbeMetrics *ProbeMetrics
+	// probeWait and probeJitter replace the probe loops' timer and
+	// randomness in tests.
+	probeWait   func(ctx context.Context, d time.Duration) bool
+	probeJitter func(d time.Duration) time.Duration
 }
 
 // Build compiles snap into a State, reusing the parts of prev (nil on the
@@ -50,19 +70,42 @@ func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func()
 	}
 	reg, errs := providers.NewRegistry(prevProviders, snap, o.Providers)
 	st = &State{Snapshot: snap, Providers: reg}
-	ts := targets(snap)
+	var prevProbes *probeSet
+	if prev != nil {
+		prevProbes = prev.probes
+	}
+	var pts map[string]*probeTarget
+	if o.Balancer != nil {
+		// Probes report to the balancer: without one they are pointless.
+		pts = probeTargets(snap, reg)
+		st.probes = planProbes(prevProbes, pts)
+	}
+	ts := targets(snap, pts)
+	run := &probeRun{sink: o.Balancer, metrics: o.ProbeMetrics, wait: o.probeWait, jitter: o.probeJitter}
+	if run.wait == nil {
+		run.wait = sleepCtx
+	}
+	if run.jitter == nil {
+		run.jitter = randJitter
+	}
 	retire = func() {
 		reg.Retire(prevProviders)
+		// Loops of removed or changed providers stop before the balancer
+		// forgets their deployments; new loops start once it knows the
+		// new targets, so every result lands on a target.
+		st.probes.retire(prevProbes)
 		if o.Balancer != nil {
 			o.Balancer.Retain(ts)
 		}
+		st.probes.start(run)
 	}
 	return st, retire, errs
 }
 
 // targets lists snap's deployments for the balancer, each with its
-// provider's configuration revision.
-func targets(snap *llm.Snapshot) []balancer.Target {
+// provider's configuration revision and, when a probe loop (in probed,
+// by provider id) runs for the provider, its probe thresholds.
+func targets(snap *llm.Snapshot, probed map[string]*probeTarget) []balancer.Target {
 	var out []balancer.Target
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
@@ -70,6 +113,9 @@ func targets(snap *llm.Snapshot) []balancer.Target {
 			t := balancer.Target{ID: d.ID, Model: m.ID}
 			if p, ok := snap.Providers[d.Provider]; ok {
 				t.ProviderRevision = providers.ConfigRevision(p)
+				if _, ok := probed[probeKey(p)]; ok {
+					t.ProbeHealthy, t.ProbeUnhealthy = p.Probe.Healthy(), p.Probe.Unhealthy()
+				}
 			}
 			out = append(out, t)
 		}
