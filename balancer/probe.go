@@ -30,8 +30,8 @@ import (
 // probeState is a deployment's view of its provider's probes, under
 // health.mu.
 type probeState struct {
-	healthy, unhealthy int // thresholds; healthy 0 = not probed
-	passing, failing   int // consecutive
+	healthy, unhealthy int   // thresholds; healthy 0 = not probed
+	passing, failing   int   // consecutive
 	lastOK, lastFail   int64 // balancer clock, valid when okSeen/failSeen
 	okSeen, failSeen   bool
 	lastErr            string

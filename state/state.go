@@ -1,8 +1,8 @@
 // Package state compiles the configuration snapshot into the runtime state
 // the proxy serves from. The snapshot (llm.Snapshot) is plain data read from
 // the store; everything stateful built from it — provider HTTP pools, the
-// balancer's deployment targets and their health, and later JWKS caches,
-// probe loops, route matchers and certificates — is built by Build, which
+// balancer's deployment targets and their health, the active probe loops,
+// and later JWKS caches, route matchers and certificates — is built by Build, which
 // reuses what did not change (keyed by id and revision) and hands back what
 // to stop once the new State is in use. Build's caller (server) owns every
 // goroutine a configuration starts: it runs the retire function after each

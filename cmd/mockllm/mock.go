@@ -23,7 +23,7 @@ type mock struct {
 	stats    stats
 	// forced is the status POST /_mock/status set for every model
 	// request without its own X-Mock-Status (0: normal).
-	forced atomic.Int32
+	forced   atomic.Int32
 	bufs     bufPool
 	idPrefix string        // random per process, so ids differ between runs
 	seq      atomic.Uint64 // request sequence for ids
