@@ -168,6 +168,14 @@ type Outcome struct {
 	// TTFT runs from sending the request to the first byte or event of the
 	// answer; 0 if none arrived.
 	TTFT time.Duration
+	// Abandoned is set for an attempt the router gave up before its first
+	// token because another answered first (the slow first attempt of a
+	// hedged request): how long it had waited. Its Err is then a
+	// cancellation, which says nothing of the deployment's health, but
+	// the wait counts as a time-to-first-token sample in TTFTQuantile (a
+	// lower bound of the real one), so that a deployment whose slow
+	// answers are always abandoned is still seen to be slow.
+	Abandoned time.Duration
 }
 
 // Start marks an attempt on d in flight. The returned function must be

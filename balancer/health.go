@@ -56,6 +56,9 @@ type health struct {
 	// (1) and successes (0), float64 bits. Policies read both lock-free.
 	first   atomic.Uint64
 	errRate atomic.Uint64
+	// q estimates the quantiles of the time to first token (same samples
+	// as first), for hedging.
+	q quantiles
 
 	mu          sync.Mutex
 	fails       int   // consecutive failures in the current run
@@ -102,6 +105,9 @@ func (h *health) setRevision(rev int64) {
 func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 	o := &b.opts
 	c := Classify(out.Err)
+	if out.Abandoned > 0 {
+		h.q.observe(out.Abandoned)
+	}
 	if c == ClassNeutral {
 		return
 	}
@@ -122,6 +128,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		}
 		if f := cmp.Or(out.TTFT, out.Latency); f > 0 {
 			h.first.Store(math.Float64bits(ewma(math.Float64frombits(h.first.Load()), f)))
+			h.q.observe(f)
 		}
 		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 0)))
 		if !current {
