@@ -94,14 +94,24 @@ func (q *quantiles) quantile(p float64) (time.Duration, bool) {
 }
 
 // TTFTQuantile estimates the p-quantile (0.95 for the p95) of deployment
-// id's time to first token over its recent successful attempts (and the
-// waits of attempts abandoned before their first token, see
-// Outcome.Abandoned). ok is false until the deployment has at least
+// id's time to first token on streams, over its recent successful
+// attempts (and the waits of attempts abandoned before their first token,
+// see Outcome.Abandoned). ok is false until the deployment has at least
 // MinQuantileSamples samples.
 func (b *Balancer) TTFTQuantile(id string, p float64) (d time.Duration, ok bool) {
+	return b.firstByteQuantile(id, p, true)
+}
+
+// AnswerQuantile is TTFTQuantile for non-streamed answers, whose first
+// byte comes with the last: the quantile of their latency.
+func (b *Balancer) AnswerQuantile(id string, p float64) (d time.Duration, ok bool) {
+	return b.firstByteQuantile(id, p, false)
+}
+
+func (b *Balancer) firstByteQuantile(id string, p float64, stream bool) (time.Duration, bool) {
 	v, found := b.health.Load(id)
 	if !found {
 		return 0, false
 	}
-	return v.(*health).q.quantile(p)
+	return v.(*health).quantiles(stream).quantile(p)
 }

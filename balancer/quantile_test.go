@@ -74,8 +74,8 @@ func TestQuantileDecays(t *testing.T) {
 }
 
 // TestTTFTQuantile: successes feed the estimate, failures and
-// cancellations do not, abandoned waits do; too few samples answer
-// nothing.
+// cancellations do not, abandoned waits do; streams and non-streamed
+// answers apart; too few samples answer nothing.
 func TestTTFTQuantile(t *testing.T) {
 	b := New(Options{})
 	d := &llm.Deployment{ID: "d"}
@@ -87,19 +87,27 @@ func TestTTFTQuantile(t *testing.T) {
 	}
 	b.Start(d)(Outcome{Err: llm.Errorf(llm.KindUpstream, "x"), Latency: time.Hour})
 	b.Start(d)(Outcome{Err: llm.Errorf(llm.KindCanceled, "x"), Latency: time.Hour})
+	b.Start(d)(Outcome{Latency: 3 * time.Second}) // non-streamed: its latency, apart
 	if _, ok := b.TTFTQuantile("d", 0.95); ok {
 		t.Fatal("a quantile from too few samples")
 	}
-	b.Start(d)(Outcome{Latency: 10 * time.Millisecond}) // non-streamed: its latency
+	b.Start(d)(Outcome{TTFT: 10 * time.Millisecond, Latency: 2 * time.Second})
 	p95, ok := b.TTFTQuantile("d", 0.95)
 	if !ok || p95 < 10*time.Millisecond || p95 > 13*time.Millisecond {
 		t.Fatalf("p95 %v %v", p95, ok)
 	}
 	for range 5 {
-		b.Start(d)(Outcome{Err: llm.Errorf(llm.KindCanceled, "abandoned"), Abandoned: time.Second})
+		b.Start(d)(Outcome{Err: llm.Errorf(llm.KindCanceled, "abandoned"), Abandoned: time.Second, Stream: true})
 	}
 	if p95, _ := b.TTFTQuantile("d", 0.95); p95 < time.Second {
 		t.Fatalf("abandoned waits not counted: p95 %v", p95)
+	}
+	for range MinQuantileSamples - 2 {
+		b.Start(d)(Outcome{Latency: 3 * time.Second})
+	}
+	b.Start(d)(Outcome{Err: llm.Errorf(llm.KindCanceled, "abandoned"), Abandoned: 4 * time.Second})
+	if p50, ok := b.AnswerQuantile("d", 0.5); !ok || p50 < 3*time.Second || p50 > 4*time.Second {
+		t.Fatalf("non-streamed p50 %v %v", p50, ok)
 	}
 	if st := b.Status("d"); st.Failures != 1 || st.InFlight != 0 {
 		t.Fatalf("status %+v", st)

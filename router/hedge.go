@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -48,7 +49,8 @@ func (x *exchange) tryOrHedge(st *state.State, p *balancer.Plan, m *llm.Model, p
 
 // hedgeDelay reports whether an attempt on d may be hedged, and after how
 // long without a first byte: the model's configured delay, or else d's
-// observed p95 time to first token (no hedge until it has enough samples).
+// observed p95 time to first token (of its streams, or for a non-streamed
+// request its answers' latency; no hedge until it has enough samples).
 // Never for a model with one deployment, a request already hedged or at
 // its last attempt, nor one offering a tool the policy names unsafe.
 func (x *exchange) hedgeDelay(m *llm.Model, d *llm.Deployment, tries int) (time.Duration, bool) {
@@ -58,7 +60,11 @@ func (x *exchange) hedgeDelay(m *llm.Model, d *llm.Deployment, tries int) (time.
 	}
 	delay := hp.Delay()
 	if delay <= 0 {
-		q, ok := x.h.opts.Balancer.TTFTQuantile(d.ID, 0.95)
+		quantile := x.h.opts.Balancer.AnswerQuantile
+		if x.req.stream {
+			quantile = x.h.opts.Balancer.TTFTQuantile
+		}
+		q, ok := quantile(d.ID, 0.95)
 		if !ok {
 			return 0, false
 		}
@@ -76,13 +82,14 @@ type hedgeRace struct {
 	mu      sync.Mutex
 	decided bool
 	ch      chan *contender // capacity 2: a send never blocks
+	log     *slog.Logger
 }
 
 // start opens c in a goroutine of its own. Call with r.mu held or before
 // r is shared.
 func (r *hedgeRace) start(c *contender) {
 	go func() {
-		c.open(true)
+		r.open(c)
 		r.mu.Lock()
 		if r.decided {
 			r.mu.Unlock()
@@ -95,6 +102,23 @@ func (r *hedgeRace) start(c *contender) {
 		r.ch <- c
 		r.mu.Unlock()
 	}()
+}
+
+// open opens c, a panic in its provider becoming its error (the
+// request's goroutine, which the handler's recovery guards, is not this
+// one).
+func (r *hedgeRace) open(c *contender) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("panic in a hedged attempt", "panic", v, "deployment", c.d.ID)
+			if c.resp != nil {
+				c.resp.Body.Close()
+				c.resp = nil
+			}
+			c.err = errPanicked
+		}
+	}()
+	c.open(true)
 }
 
 // join starts c unless the race is decided.
@@ -116,7 +140,7 @@ func (r *hedgeRace) join(c *contender) bool {
 // admission settled, by this goroutine or, for one still running when
 // the race was decided, by its own once its cancelled call returns.
 func (x *exchange) hedged(st *state.State, p *balancer.Plan, m *llm.Model, c *contender, delay time.Duration, tries *int) (tryResult, *contender) {
-	r := &hedgeRace{ch: make(chan *contender, 2)}
+	r := &hedgeRace{ch: make(chan *contender, 2), log: x.h.opts.Logger}
 	r.start(c)
 	all := [2]*contender{c}
 	timer := time.NewTimer(delay)
@@ -225,7 +249,7 @@ func (c *contender) abandon() {
 	if c.resp != nil {
 		c.resp.Body.Close()
 	}
-	o := balancer.Outcome{Err: errAbandoned, Latency: time.Since(c.t0)}
+	o := balancer.Outcome{Err: errAbandoned, Latency: time.Since(c.t0), Stream: c.call.Stream}
 	if c.err != nil && c.err.Kind != llm.KindCanceled {
 		o.Err = c.err
 	} else if !c.hedge {

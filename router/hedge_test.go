@@ -188,6 +188,12 @@ type hedgeEnv struct {
 // every attempt ended in the balancer and had its admission settled once.
 func newHedgeProxy(t *testing.T, hp *llm.HedgePolicy, ups ...http.Handler) *hedgeEnv {
 	t.Helper()
+	return newHedgeProxyWith(t, hp, nil, ups...)
+}
+
+// newHedgeProxyWith is newHedgeProxy with a hook to change the options.
+func newHedgeProxyWith(t *testing.T, hp *llm.HedgePolicy, tweak func(*Options), ups ...http.Handler) *hedgeEnv {
+	t.Helper()
 	snap := llm.EmptySnapshot()
 	m := &llm.Model{Name: "m", Strategy: llm.StrategyPriority, Routing: llm.Routing{Hedge: hp}}
 	for i, h := range ups {
@@ -208,8 +214,12 @@ func newHedgeProxy(t *testing.T, hp *llm.HedgePolicy, ups ...http.Handler) *hedg
 	}
 	retire()
 	env := &hedgeEnv{recs: &recs{}, bal: b, met: NewMetrics(nil), adm: &depAdmitter{}}
-	h := New(Options{State: func() *state.State { return st }, Balancer: b, Usage: env.recs, Estimator: testEstimator,
-		MaxBodyBytes: 1 << 16, Metrics: env.met, Admitter: env.adm})
+	o := Options{State: func() *state.State { return st }, Balancer: b, Usage: env.recs, Estimator: testEstimator,
+		MaxBodyBytes: 1 << 16, Metrics: env.met, Admitter: env.adm}
+	if tweak != nil {
+		tweak(&o)
+	}
+	h := New(o)
 	env.recs.handler = h
 	env.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -434,9 +444,9 @@ func TestHedgeNeedsP95Samples(t *testing.T) {
 	}
 	d := &llm.Deployment{ID: "dep_p0"}
 	for range balancer.MinQuantileSamples {
-		env.bal.Start(d)(balancer.Outcome{Latency: time.Millisecond, TTFT: time.Millisecond})
+		env.bal.Start(d)(balancer.Outcome{Latency: time.Millisecond}) // non-streamed answers
 	}
-	if p95, ok := env.bal.TTFTQuantile("dep_p0", 0.95); !ok || p95 > 2*time.Millisecond {
+	if p95, ok := env.bal.AnswerQuantile("dep_p0", 0.95); !ok || p95 > 2*time.Millisecond {
 		t.Fatalf("p95 %v %v", p95, ok)
 	}
 	resp = post(t, env.srv.URL, `{"model":"m"}`)
@@ -569,4 +579,31 @@ func TestHedgeLeaksNoGoroutine(t *testing.T) {
 		}
 	}()
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestHedgeNotWhenNoAttemptLeft: a hedge is an attempt; with one allowed,
+// none is sent.
+func TestHedgeNotWhenNoAttemptLeft(t *testing.T) {
+	first := newGate(jsonAnswer("first")).delayed(20 * time.Millisecond)
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxyWith(t, hedgeAfter1ms, func(o *Options) { o.MaxAttempts = 1 }, first, second)
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 {
+		t.Fatalf("hedged beyond the attempts allowed: %s", body)
+	}
+}
+
+// TestHedgeNotToUnavailable: the only other deployment is cooling (a
+// 429): no hedge is sent to it.
+func TestHedgeNotToUnavailable(t *testing.T) {
+	first := newGate(jsonAnswer("first")).delayed(20 * time.Millisecond)
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxy(t, hedgeAfter1ms, first, second)
+	limited := llm.Errorf(llm.KindRateLimited, "slow down")
+	limited.RetryAfter, limited.UpstreamStatus = time.Hour, http.StatusTooManyRequests
+	env.bal.Start(&llm.Deployment{ID: "dep_p1"})(balancer.Outcome{Err: limited})
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 || resp.Header.Get("X-Sluice-Hedged") != "" {
+		t.Fatalf("hedged to a cooling deployment: %s", body)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ai/sluice/admin"
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
@@ -59,6 +60,11 @@ type Server struct {
 	balancer   *balancer.Balancer
 	// probeMetrics counts the active probes of every configuration.
 	probeMetrics *state.ProbeMetrics
+	// healthSync shares the balancer's health transitions with the other
+	// replicas through Redis; nil without Redis. replica names this
+	// process in them.
+	healthSync *quota.HealthSync
+	replica    string
 
 	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
 	// certificate is loaded once, in New.
@@ -114,7 +120,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		}
 		s.fanout = newFanout(s.rdb, log)
 	}
-	s.balancer = balancer.New(balancer.Options{})
+	s.replica = newReplicaID()
+	s.balancer = balancer.New(s.balancerOptions())
 	s.probeMetrics = state.NewProbeMetrics(nil)
 	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
@@ -141,6 +148,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	est := quota.NewEstimator()
 	go est.Warm()
 	s.limiter = s.newLimiter(reg)
+	reg.MustRegister(headroomCollector(s.limiter, s.deploymentNames))
 	s.proxy = router.New(router.Options{
 		State:        s.state.Load,
 		Balancer:     s.balancer,
@@ -207,15 +215,19 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}, ProbeMetrics: s.probeMetrics})
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate},
+		Auth: auth.Options{Logger: s.log}, ProbeMetrics: s.probeMetrics})
 	for _, e := range errs {
-		s.log.Warn("provider configuration problem (the provider is skipped, or built without what the message names)", "err", e)
+		s.log.Warn("configuration problem (the provider or issuer is skipped, or built without what the message names)", "err", e)
 	}
 	s.state.Store(next)
 	// What the old state used and the new one does not (idle connections
 	// of removed providers, health of deleted deployments) goes only now:
 	// requests that loaded the old state before the swap still finish on it.
 	retire()
+	if s.limiter != nil {
+		s.limiter.RetainHeadroom(s.deploymentIDs())
+	}
 	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
 	return nil
 }
@@ -287,6 +299,9 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			}
 		})
 	})
+	if s.healthSync != nil {
+		wg.Go(func() { s.healthSync.Run(bg) })
+	}
 	if s.fanout != nil {
 		wg.Go(func() {
 			s.fanout.subscribe(bg, func() {

@@ -1,8 +1,9 @@
 // Package state compiles the configuration snapshot into the runtime state
 // the proxy serves from. The snapshot (llm.Snapshot) is plain data read from
 // the store; everything stateful built from it — provider HTTP pools, the
-// balancer's deployment targets and their health, the active probe loops,
-// and later JWKS caches, route matchers and certificates — is built by Build, which
+// balancer's deployment targets and their health, the issuers' JWKS caches,
+// the active probe loops, and later route matchers and certificates — is
+// built by Build, which
 // reuses what did not change (keyed by id and revision) and hands back what
 // to stop once the new State is in use. Build's caller (server) owns every
 // goroutine a configuration starts: it runs the retire function after each
@@ -13,6 +14,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
@@ -23,6 +25,9 @@ import (
 type State struct {
 	Snapshot  *llm.Snapshot
 	Providers *providers.Registry
+	// Auth validates credentials: keys against Snapshot, JWTs against
+	// the snapshot's issuers (their JWKS caches outlive reloads).
+	Auth *auth.Authenticator
 	// probes are the active probe loops of the providers with probes on.
 	probes *probeSet
 }
@@ -50,6 +55,8 @@ type Options struct {
 	// randomness in tests.
 	probeWait   func(ctx context.Context, d time.Duration) bool
 	probeJitter func(d time.Duration) time.Duration
+	// Auth tunes the issuers' JWKS caches.
+	Auth auth.Options
 }
 
 // Build compiles snap into a State, reusing the parts of prev (nil on the
@@ -65,11 +72,14 @@ func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func()
 		snap = llm.EmptySnapshot()
 	}
 	var prevProviders *providers.Registry
+	var prevAuth *auth.Authenticator
 	if prev != nil {
-		prevProviders = prev.Providers
+		prevProviders, prevAuth = prev.Providers, prev.Auth
 	}
 	reg, errs := providers.NewRegistry(prevProviders, snap, o.Providers)
-	st = &State{Snapshot: snap, Providers: reg}
+	authn, aerrs := auth.NewAuthenticator(prevAuth, snap.Issuers, o.Auth)
+	errs = append(errs, aerrs...)
+	st = &State{Snapshot: snap, Providers: reg, Auth: authn}
 	var prevProbes *probeSet
 	if prev != nil {
 		prevProbes = prev.probes
