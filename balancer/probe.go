@@ -23,6 +23,11 @@ import (
 //     successful attempt on it (it still serves as a last resort) counts
 //     in its statistics but does not lift the gate.
 //
+// The gate is per replica, as each replica runs its own probes: an
+// ejection another replica shares (Apply) gates the deployment here too,
+// and a shared return does not lift it. Ejections and returns by probes
+// are shared like those of attempts (OnTransition).
+//
 // A 429 answer to a probe is inconclusive (the upstream is up but busy):
 // it neither passes nor fails. A probe cancelled because its loop stopped
 // is not counted at all.
@@ -95,11 +100,19 @@ func (b *Balancer) ProbeResult(id string, err error) {
 	if !ok {
 		return
 	}
-	h := v.(*health)
 	var le *llm.Error
 	if err != nil && errors.As(err, &le) && le.Kind == llm.KindCanceled {
 		return
 	}
+	if ch := v.(*health).probeResult(b, err, le); ch.ok {
+		b.publish(id, ch)
+	}
+}
+
+// probeResult applies a probe's result and returns the transition it
+// made, if any, for the OnTransition hook: other replicas learn of an
+// ejection by probes (and gate the deployment too) and of a return.
+func (h *health) probeResult(b *Balancer, err error, le *llm.Error) (ch change) {
 	now := b.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -114,9 +127,12 @@ func (b *Balancer) ProbeResult(id string, err error) {
 		if h.gated.Load() && p.passing >= p.healthy {
 			h.gated.Store(false)
 			h.until.Store(0)
-			h.coolingOnly = false
+			h.coolingOnly, h.remoteOut = false, false
 			h.fails = 0
 			h.epoch.Add(1)
+			if !h.dead.Load() {
+				ch = change{ok: true, state: stateHealthy, rev: h.rev.Load()}
+			}
 		}
 		return
 	}
@@ -132,10 +148,11 @@ func (b *Balancer) ProbeResult(id string, err error) {
 	}
 	h.ejections++
 	h.until.Store(max(h.until.Load(), now+int64(b.backoff(h.ejections))))
-	h.coolingOnly = false
+	h.coolingOnly, h.remoteOut = false, false
 	h.fails = 0
 	h.epoch.Add(1)
 	h.gate()
+	return change{ok: true, state: stateEjected, until: h.until.Load()}
 }
 
 // backoff is the length of the n-th ejection in a row (n >= 1).

@@ -241,3 +241,41 @@ sluice_deployment_probe_gated{deployment="dep_0",model="m",provider="p0"} 1
 		t.Fatal(err)
 	}
 }
+
+// TestProbeTransitionsShared: ejections and returns by probes are handed to
+// OnTransition; another replica's ejection gates a probed deployment here
+// (its backoff ending does not bring it back), and another replica's
+// return does not lift this replica's gate.
+func TestProbeTransitionsShared(t *testing.T) {
+	c := newClock()
+	var got []Transition
+	b := New(Options{Now: c.now, Replica: "r1", OnTransition: func(tr Transition) { got = append(got, tr) }})
+	m := model(1)
+	probedTargets(b, m, 0)
+	id := m.Deployments[0].ID
+	for range 3 {
+		b.ProbeResult(id, upstream(500))
+	}
+	b.ProbeResult(id, nil)
+	b.ProbeResult(id, nil)
+	if len(got) != 2 || got[0].State != "ejected" || !got[0].Until.Equal(c.now().Add(30*time.Second)) || got[1].State != "healthy" || got[1].Origin != "r1" {
+		t.Fatalf("transitions: %+v", got)
+	}
+
+	if !b.Apply(Transition{Deployment: id, State: "ejected", Until: c.now().Add(10 * time.Second), Origin: "r2"}) {
+		t.Fatal("remote ejection not applied")
+	}
+	c.add(time.Minute)
+	if st := b.Status(id); st.Healthy || !st.Probe.Gated {
+		t.Fatalf("remote ejection ended by its timer: %+v", st)
+	}
+	b.Apply(Transition{Deployment: id, State: "healthy", Origin: "r2"})
+	if st := b.Status(id); st.Healthy {
+		t.Fatalf("remote return lifted the local gate: %+v", st)
+	}
+	b.ProbeResult(id, nil)
+	b.ProbeResult(id, nil)
+	if st := b.Status(id); !st.Healthy {
+		t.Fatalf("local probes passed: %+v", st)
+	}
+}
