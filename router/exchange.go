@@ -37,6 +37,7 @@ type exchange struct {
 	chat      *llm.ChatRequest  // the request in neutral form, decoded on first use
 	embed     *llm.EmbedRequest // the embeddings request in neutral form, likewise
 	facts     *requestFacts     // created on first use
+	aff       affinity          // the prompt prefix's affinity keys (n 0: none)
 	ask       Ask               // what admission was asked, for the attempts' own admissions
 	wdl       bool              // a write deadline was set on the connection
 	held      heldBytes         // the request body's share of h.bodies

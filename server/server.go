@@ -155,6 +155,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Usage:        s.recorder,
 		Estimator:    est,
 		Admitter:     admitter{s.limiter},
+		Affinity:     s.newAffinity(),
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
