@@ -9,7 +9,7 @@ import (
 
 // promptCache imitates a provider's prompt cache (--prompt-cache): it
 // remembers, for promptCacheTTL, a hash of every message-boundary prefix
-// of the chat requests it served (the first message, the first two, …,
+// of the chat and Messages requests it served (the first message, the first two, …,
 // all of them, each with the model); a request whose longest such prefix
 // was seen reports that prefix's prompt tokens as
 // usage.prompt_tokens_details.cached_tokens. Each mockllm process is one
