@@ -68,8 +68,9 @@ type HealthSync struct {
 	o       HealthSyncOptions
 	channel string
 	out     chan HealthEvent
-	// dropped counts events not published because the queue was full.
-	dropped atomic.Int64
+	// dropped counts events not published because the queue was full,
+	// failed those Redis did not take.
+	dropped, failed atomic.Int64
 	applyMu sync.Mutex
 }
 
@@ -90,6 +91,8 @@ const (
 	deadTTL = 24 * time.Hour
 	// healthOpTimeout bounds each Redis call.
 	healthOpTimeout = 2 * time.Second
+	// healthLogEvery spaces the warnings of failed publishes.
+	healthLogEvery = 10 * time.Second
 	// pollBatch is how many keys one pipelined poll round trip reads.
 	pollBatch = 500
 )
@@ -161,13 +164,20 @@ func (s *HealthSync) Run(ctx context.Context) {
 }
 
 func (s *HealthSync) publishLoop(ctx context.Context) {
+	var lastWarn time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-s.out:
 			if err := s.publish(ctx, ev); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("sharing a deployment health transition failed", "deployment", ev.Deployment, "state", ev.State, "err", err)
+				s.failed.Add(1)
+				// One line per healthLogEvery, not one per transition,
+				// while Redis is away.
+				if now := s.o.Now(); now.Sub(lastWarn) >= healthLogEvery {
+					lastWarn = now
+					s.o.Logger.Warn("sharing deployment health transitions failed", "deployment", ev.Deployment, "state", ev.State, "failed_so_far", s.failed.Load(), "err", err)
+				}
 			}
 		}
 	}
