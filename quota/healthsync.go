@@ -71,7 +71,7 @@ type HealthSync struct {
 	// dropped counts events not published because the queue was full,
 	// failed those Redis did not take.
 	dropped, failed atomic.Int64
-	applyMu sync.Mutex
+	applyMu         sync.Mutex
 }
 
 // healthQueue bounds the transitions waiting to be published.
