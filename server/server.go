@@ -114,6 +114,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	if err := s.store.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	if cfg.IssuersFile != "" {
+		if err := applyIssuersFile(ctx, s.store, cfg.IssuersFile, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RedisURL != "" {
 		if s.rdb, err = openRedis(ctx, cfg.RedisURL, log); err != nil {
 			return nil, err
