@@ -154,6 +154,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	go est.Warm()
 	s.limiter = s.newLimiter(reg)
 	reg.MustRegister(headroomCollector(s.limiter, s.deploymentNames))
+	if s.healthSync != nil {
+		reg.MustRegister(newHealthSyncCollector(s.healthSync))
+	}
 	s.proxy = router.New(router.Options{
 		State:        s.state.Load,
 		Balancer:     s.balancer,
