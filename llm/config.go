@@ -299,6 +299,9 @@ type Snapshot struct {
 	Models    map[string]*Model    // by public name
 	Keys      map[string]*Key      // by hex SHA-256 of the secret
 	Owners    map[string]*Owner    // by name; only owners with limits
+	// AdminKeys are the admin API keys stored in the database (not the
+	// bootstrap key), by hex SHA-256 of the secret; revoked keys are left out.
+	AdminKeys map[string]*AdminKey
 }
 
 // EmptySnapshot returns a snapshot with no configuration.
@@ -308,5 +311,6 @@ func EmptySnapshot() *Snapshot {
 		Models:    map[string]*Model{},
 		Keys:      map[string]*Key{},
 		Owners:    map[string]*Owner{},
+		AdminKeys: map[string]*AdminKey{},
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // LoadSnapshot reads the whole configuration in one read transaction and
 // builds a fresh llm.Snapshot: providers by name (API keys and secrets
-// decrypted), models by name, keys by hash (without revoked keys) and the
+// decrypted), models by name, keys and admin keys by hash (without revoked keys) and the
 // owners that have limits by name, each with its revision and limits. It is the only method that returns provider
 // credentials.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
@@ -83,6 +83,9 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 		return nil, fmt.Errorf("store: snapshot keys: %w", err)
 	}
 	if err := loadOwners(ctx, tx, snap); err != nil {
+		return nil, err
+	}
+	if err := loadAdminKeys(ctx, tx, snap); err != nil {
 		return nil, err
 	}
 	return snap, nil
