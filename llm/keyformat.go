@@ -100,9 +100,16 @@ func keyChecksum(prefix, body string) string {
 	return string(out[:])
 }
 
+// crc is the CRC-32 (IEEE) of prefix+body, computed over the strings in
+// place (crc32.Update would need them as a []byte, an allocation).
 func crc(prefix, body string) uint32 {
-	c := crc32.Update(0, crc32.IEEETable, []byte(prefix))
-	return crc32.Update(c, crc32.IEEETable, []byte(body))
+	c := ^uint32(0)
+	for _, s := range [2]string{prefix, body} {
+		for i := 0; i < len(s); i++ {
+			c = crc32.IEEETable[byte(c)^s[i]] ^ (c >> 8)
+		}
+	}
+	return ^c
 }
 
 // checksumOK reports whether body's last KeyChecksumLen characters are the
