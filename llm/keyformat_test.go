@@ -130,4 +130,3 @@ func FuzzAPIKeyFormat(f *testing.F) {
 		}
 	})
 }
-
