@@ -40,12 +40,16 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot providers: %w", err)
 		}
 		p := &llm.Provider{ID: r.ID, Name: r.Name, Type: r.Type, BaseURL: r.BaseURL,
-			Headers: r.Headers, Options: r.Options, Timeouts: r.Timeouts, Probe: r.Probe, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
+			Options: r.Options, Timeouts: r.Timeouts, Probe: r.Probe, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
 		if r.APIKeyEnc.Valid && r.APIKeyEnc.String != "" {
 			if p.APIKey, err = s.open(r.APIKeyEnc.String, r.ID); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("%w (provider %s)", err, r.Name)
 			}
+		}
+		if p.Headers, err = s.openHeaders(r); err != nil {
+			rows.Close()
+			return nil, err
 		}
 		if p.Secrets, err = s.openSecrets(r); err != nil {
 			rows.Close()
