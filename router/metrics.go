@@ -16,6 +16,7 @@ type Metrics struct {
 	cost     *prometheus.CounterVec
 	inflight prometheus.Gauge
 	retries  *prometheus.CounterVec
+	hedges   *prometheus.CounterVec
 }
 
 // durationBuckets are OpenTelemetry GenAI's operation duration buckets (s).
@@ -63,9 +64,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_upstream_retries_total",
 			Help: "Attempts moved to another deployment after a retryable upstream failure.",
 		}, []string{"model"}),
+		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_hedges_total",
+			Help: "Hedged first tokens by model and outcome: won (the hedge answered first), lost (sent, did not serve), skipped_budget (due, but the retry budget was empty).",
+		}, []string{"model", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries)
+		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.hedges)
 	}
 	return m
 }
