@@ -299,6 +299,7 @@ type Snapshot struct {
 	Models    map[string]*Model    // by public name
 	Keys      map[string]*Key      // by hex SHA-256 of the secret
 	Owners    map[string]*Owner    // by name; only owners with limits
+	Issuers   map[string]*Issuer   // by name
 	// AdminKeys are the admin API keys stored in the database (not the
 	// bootstrap key), by hex SHA-256 of the secret; revoked keys are left out.
 	AdminKeys map[string]*AdminKey
@@ -311,6 +312,7 @@ func EmptySnapshot() *Snapshot {
 		Models:    map[string]*Model{},
 		Keys:      map[string]*Key{},
 		Owners:    map[string]*Owner{},
+		Issuers:   map[string]*Issuer{},
 		AdminKeys: map[string]*AdminKey{},
 	}
 }

@@ -23,6 +23,7 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 	if balancer.NeedsPromptTokens(m) {
 		req.PromptTokens = x.promptTokens()
 	}
+	x.affinityFor(m, &req)
 	p := h.opts.Balancer.PlanFor(m, req)
 	var last *llm.Error
 	var tried *llm.Deployment
@@ -56,6 +57,9 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 			u := x.sanitize(tr.usage)
 			cost := d.Cost(u)
 			dadm.Settle(u, cost)
+			if tr.err == nil {
+				x.remember(m, d)
+			}
 			return result{usage: u, cost: cost, dep: d}
 		}
 		dadm.Settle(llm.Usage{}, 0)
