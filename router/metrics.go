@@ -16,6 +16,10 @@ type Metrics struct {
 	cost     *prometheus.CounterVec
 	inflight prometheus.Gauge
 	retries  *prometheus.CounterVec
+	// budgetExhausted counts requests a model's retry budget stopped;
+	// fallbacks the fallback models attempted, by requested model.
+	budgetExhausted *prometheus.CounterVec
+	fallbacks       *prometheus.CounterVec
 }
 
 // durationBuckets are OpenTelemetry GenAI's operation duration buckets (s).
@@ -63,9 +67,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_upstream_retries_total",
 			Help: "Attempts moved to another deployment after a retryable upstream failure.",
 		}, []string{"model"}),
+		budgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_retry_budget_exhausted_total",
+			Help: "Requests whose next attempt the model's retry budget refused (they failed with their last error).",
+		}, []string{"model"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_fallbacks_total",
+			Help: "Requests that moved to a fallback model, by requested model and fallback.",
+		}, []string{"model", "fallback"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries)
+		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks)
 	}
 	return m
 }
