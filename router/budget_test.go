@@ -71,6 +71,7 @@ func BenchmarkRetryBudget(b *testing.B) {
 	var bs retryBudgets
 	bs.ratio, bs.floor = DefaultRetryRatio, DefaultRetryFloor
 	now := time.Now()
+	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			bu := bs.of("gpt-4o", now)
