@@ -30,6 +30,16 @@ type Options struct {
 	// MaxRetryAfterCooldown caps the cooldown taken from an upstream
 	// Retry-After. Default 5m.
 	MaxRetryAfterCooldown time.Duration
+	// Replica names this replica in shared health transitions: the
+	// transitions OnTransition hands out carry it as Origin, and Apply
+	// ignores those that do (its own echoes).
+	Replica string
+	// OnTransition, when set, is called with every transition this
+	// replica's own attempts make (to cooling, ejected or credential_dead,
+	// and back to healthy by a success), outside the balancer's locks, on
+	// the goroutine reporting the attempt: it must not block (queue and
+	// return).
+	OnTransition func(Transition)
 	// Now and Rand are injectable for tests. Rand(n) returns a number in
 	// [0, n) and must be safe for concurrent use when the Balancer is.
 	Now  func() time.Time
@@ -163,6 +173,17 @@ type Outcome struct {
 	// TTFT runs from sending the request to the first byte or event of the
 	// answer; 0 if none arrived.
 	TTFT time.Duration
+	// Abandoned is set for an attempt the router gave up before its first
+	// token because another answered first (the slow first attempt of a
+	// hedged request): how long it had waited. Its Err is then a
+	// cancellation, which says nothing of the deployment's health, but
+	// the wait counts as a time-to-first-token sample in TTFTQuantile (a
+	// lower bound of the real one), so that a deployment whose slow
+	// answers are always abandoned is still seen to be slow.
+	Abandoned time.Duration
+	// Stream says which estimate an Abandoned wait feeds: streams' first
+	// tokens, or non-streamed answers (see TTFTQuantile).
+	Stream bool
 }
 
 // Start marks an attempt on d in flight. The returned function must be
@@ -171,7 +192,7 @@ type Outcome struct {
 func (b *Balancer) Start(d *llm.Deployment) func(Outcome) {
 	h := b.get(d.ID)
 	h.inflight.Add(1)
-	a := &attempt{b: b, h: h, epoch: h.epoch.Load(), rev: h.rev.Load()}
+	a := &attempt{b: b, h: h, id: d.ID, epoch: h.epoch.Load(), rev: h.rev.Load()}
 	return a.done
 }
 
@@ -179,6 +200,7 @@ func (b *Balancer) Start(d *llm.Deployment) func(Outcome) {
 type attempt struct {
 	b        *Balancer
 	h        *health
+	id       string
 	epoch    int64
 	rev      int64
 	finished atomic.Bool
@@ -189,7 +211,9 @@ func (a *attempt) done(o Outcome) {
 		return
 	}
 	a.h.inflight.Add(-1)
-	a.h.report(a.b, a.epoch, a.rev, o)
+	if ch := a.h.report(a.b, a.epoch, a.rev, o); ch.ok {
+		a.b.publish(a.id, ch)
+	}
 }
 
 // Status is the health of one deployment, for the admin API.

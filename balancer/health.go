@@ -56,6 +56,11 @@ type health struct {
 	// (1) and successes (0), float64 bits. Policies read both lock-free.
 	first   atomic.Uint64
 	errRate atomic.Uint64
+	// qStream and qWhole estimate quantiles of the time to the answer's
+	// first byte, for hedging: of streams' first tokens, and of
+	// non-streamed answers' latencies (which arrive whole), kept apart
+	// because a model serves both and they differ by the whole generation.
+	qStream, qWhole quantiles
 
 	mu          sync.Mutex
 	fails       int   // consecutive failures in the current run
@@ -66,11 +71,20 @@ type health struct {
 	latency     float64 // EWMA, ns
 	ttft        float64 // EWMA, ns
 	coolingOnly bool    // until was set by a 429, not an ejection
+	// remoteOut and remoteDead are true while the cooldown or ejection
+	// (until) and the dead credential were set by another replica's
+	// transition (Apply); its healthy transition clears only those.
+	remoteOut  bool
+	remoteDead bool
+
+	// room is the provider account's headroom as the quota limiter last
+	// saw it (SetHeadroom); nil until then.
+	room atomic.Pointer[roomObs]
 }
 
 // available reports whether the deployment is picked normally at now.
 func (h *health) available(now int64) bool {
-	return !h.dead.Load() && !isOut(h.until.Load(), now)
+	return !h.dead.Load() && !isOut(h.until.Load(), now) && !h.drained(now)
 }
 
 // isOut reports whether a deployment whose until is until is still cooling
@@ -93,10 +107,14 @@ func (h *health) setRevision(rev int64) {
 }
 
 // report applies one attempt's outcome. epoch and rev are the health's as
-// the attempt started.
-func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
+// the attempt started. It returns the transition it made, if any, for the
+// OnTransition hook.
+func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) {
 	o := &b.opts
 	c := Classify(out.Err)
+	if out.Abandoned > 0 {
+		h.quantiles(out.Stream).observe(out.Abandoned)
+	}
 	if c == ClassNeutral {
 		return
 	}
@@ -117,6 +135,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		}
 		if f := cmp.Or(out.TTFT, out.Latency); f > 0 {
 			h.first.Store(math.Float64bits(ewma(math.Float64frombits(h.first.Load()), f)))
+			h.quantiles(out.TTFT > 0).observe(f)
 		}
 		h.errRate.Store(math.Float64bits(ewmaRate(math.Float64frombits(h.errRate.Load()), 0)))
 		if !current {
@@ -128,8 +147,9 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		if h.until.Load() != 0 || h.dead.Load() {
 			h.until.Store(0)
 			h.dead.Store(false)
-			h.coolingOnly = false
+			h.coolingOnly, h.remoteOut, h.remoteDead = false, false, false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateHealthy, rev: h.rev.Load()}
 		}
 	case ClassFailure:
 		h.failures++
@@ -152,8 +172,9 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		}
 		d = min(d, o.MaxEjection)
 		h.until.Store(max(h.until.Load(), now+int64(d)))
-		h.coolingOnly = false
+		h.coolingOnly, h.remoteOut = false, false
 		h.epoch.Add(1)
+		ch = change{ok: true, state: stateEjected, until: h.until.Load()}
 	case ClassRateLimited:
 		h.failures++
 		now := b.now()
@@ -166,7 +187,12 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 				h.coolingOnly = true
 			}
 			h.until.Store(until)
+			h.remoteOut = false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateEjected, until: until}
+			if h.coolingOnly {
+				ch.state = stateCooling
+			}
 		}
 	case ClassCredential:
 		h.failures++
@@ -174,9 +200,21 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) {
 		// under the old credential says nothing about the new one.
 		if rev == h.rev.Load() && !h.dead.Load() {
 			h.dead.Store(true)
+			h.remoteDead = false
 			h.epoch.Add(1)
+			ch = change{ok: true, state: stateCredentialDead, rev: rev}
 		}
 	}
+	return ch
+}
+
+// quantiles is the estimate of streams' first tokens, or of non-streamed
+// answers.
+func (h *health) quantiles(stream bool) *quantiles {
+	if stream {
+		return &h.qStream
+	}
+	return &h.qWhole
 }
 
 func ewma(avg float64, d time.Duration) float64 {

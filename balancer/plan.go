@@ -44,10 +44,12 @@ func NeedsPromptTokens(m *llm.Model) bool {
 // Plan hands out one request's deployments one at a time. It is used by one
 // goroutine (the request's); the Balancer behind it is shared.
 type Plan struct {
-	b     *Balancer
-	m     *llm.Model
-	ms    *modelState
-	req   Request
+	b   *Balancer
+	m   *llm.Model
+	ms  *modelState
+	req Request
+	// now is the balancer's clock at the current Next, for the policies.
+	now   int64
 	tried []bool
 	left  int
 	// cand and hs back the candidates of models with more than 8
@@ -83,7 +85,8 @@ func (b *Balancer) PlanFor(m *llm.Model, req Request) *Plan {
 // Next picks the next deployment with the health and in-flight state at
 // this moment, never one it already returned; nil when none is left.
 // Available deployments come first, in the order of the model's strategy;
-// cooling or ejected ones next (soonest back first), credential-dead ones
+// cooling or ejected ones, and those whose provider account has no
+// headroom left (see SetHeadroom), next (soonest back first), credential-dead ones
 // last: a last resort beats failing outright. The deployment points into
 // the model given to Plan.
 func (p *Plan) Next() *llm.Deployment {
@@ -91,6 +94,7 @@ func (p *Plan) Next() *llm.Deployment {
 		return nil
 	}
 	now := p.b.now()
+	p.now = now
 	deps := p.m.Deployments
 	var buf [8]int
 	var hbuf [8]*health
@@ -113,7 +117,7 @@ func (p *Plan) Next() *llm.Deployment {
 			hs = append(hs, h)
 			continue
 		}
-		dead, until := h.dead.Load(), h.until.Load()
+		dead, until := h.dead.Load(), max(h.until.Load(), h.roomUntil(now))
 		if fallback < 0 || (!dead && fbDead) || (dead == fbDead && until < fbUntil) {
 			fallback, fbDead, fbUntil = i, dead, until
 		}

@@ -136,14 +136,15 @@ func estCost(d *llm.Deployment, req Request) float64 {
 	return float64(in)*d.InputPerMTok + float64(out)*d.OutputPerMTok
 }
 
-// cheapest is the cost strategy: the lowest estimated cost, fewer in
-// flight on a tie, then weighted random.
+// cheapest is the cost strategy: the lowest estimated cost (inflated by
+// low headroom, see roomPenalty), fewer in flight on a tie, then weighted
+// random.
 func (p *Plan) cheapest(deps []llm.Deployment, cand []int, hs []*health) int {
 	t := ties{best: -1}
 	var bestC float64
 	var bestIn int64
 	for k, i := range cand {
-		c := estCost(&deps[i], p.req)
+		c := estCost(&deps[i], p.req) * hs[k].roomPenalty(p.now)
 		in := hs[k].inflight.Load()
 		switch {
 		case t.best < 0 || c < bestC || (c == bestC && in < bestIn):
@@ -177,7 +178,8 @@ func (p *Plan) priority(deps []llm.Deployment, cand []int) int {
 }
 
 // auto scores each candidate by its latency and cost, both inflated by
-// its error rate e (factor 1 + ErrorWeight × e), and takes the cheapest of
+// its error rate e (factor 1 + ErrorWeight × e) and by low headroom of
+// its provider account (roomPenalty), and takes the cheapest of
 // those whose latency is within (1 + LatencyTolerance) × the fastest's.
 // Equal costs go by weighted random. A candidate without a latency sample
 // is explored first (see explore) and otherwise counts as the fastest.
@@ -186,12 +188,12 @@ func (p *Plan) auto(deps []llm.Deployment, cand []int, hs []*health) int {
 		return i
 	}
 	ew := max(p.m.StrategyOptions.ErrWeight(), 0)
-	best := knownBest(hs, ew)
+	best := knownBestAt(hs, ew, p.now)
 	limit := best * (1 + max(p.m.StrategyOptions.Tolerance(), 0))
 	t := ties{best: -1}
 	var bestC float64
 	for k, i := range cand {
-		penalty := 1 + ew*hs[k].errorRate()
+		penalty := (1 + ew*hs[k].errorRate()) * hs[k].roomPenalty(p.now)
 		if l := hs[k].firstEWMA() * penalty; l > limit {
 			continue
 		}

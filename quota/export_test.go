@@ -9,3 +9,8 @@ func KeepBudgets(m *Memory) *Memory {
 
 // IsSplit reports whether r runs one script per subject.
 func IsSplit(r *Redis) bool { return r.split }
+
+// HealthKeyForTest is the health key of deployment id under prefix.
+func HealthKeyForTest(prefix, id string) string {
+	return (&HealthSync{o: HealthSyncOptions{Prefix: prefix}}).healthKey(id)
+}

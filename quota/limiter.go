@@ -50,6 +50,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the local clock (breaker, local fallback). Default time.Now.
 	Now func() time.Time
+	// OnHeadroom, when set, is called after every admission on a
+	// deployment's own limits that the shared counters decided (not the
+	// local fallback), with the deployment's headroom (what its provider
+	// account has left); the server hands it to the balancer. It must not
+	// block.
+	OnHeadroom func(id string, h Headroom)
 }
 
 // Limiter admits requests against every limit that applies to them: the
@@ -62,6 +68,7 @@ type Limiter struct {
 	replicas atomic.Int64
 	br       breaker
 	seeds    flight
+	rooms    rooms
 	settles  chan *Settlement
 	wg       sync.WaitGroup
 	closed   chan struct{}
@@ -251,6 +258,10 @@ type Reservation struct {
 	states   []State
 	local    bool // admitted by the local fallback: the shared store took nothing
 	settled  atomic.Bool
+	// denied and retry are the refusing limit and its Retry-After, for a
+	// refusal.
+	denied Limit
+	retry  time.Duration
 }
 
 // Admit checks r against its limits. It returns the reservation (nil when
@@ -268,7 +279,14 @@ func (l *Limiter) AdmitDeployment(ctx context.Context, r *Request, d *llm.Deploy
 	if d.Limits.IsZero() {
 		return nil, nil
 	}
-	return l.admit(ctx, r, []Subject{{Scope: ScopeDeployment, ID: d.ID, Limits: d.Limits}})
+	res, e := l.admit(ctx, r, []Subject{{Scope: ScopeDeployment, ID: d.ID, Limits: d.Limits}})
+	if res != nil && !res.local && len(res.states) == 1 {
+		h := l.rooms.observe(d, res.states[0], res.denied, res.retry, l.o.Now())
+		if f := l.o.OnHeadroom; f != nil {
+			f(d.ID, h)
+		}
+	}
+	return res, e
 }
 
 func (l *Limiter) admit(ctx context.Context, r *Request, subs []Subject) (*Reservation, *llm.Error) {
@@ -290,6 +308,7 @@ func (l *Limiter) admit(ctx context.Context, r *Request, subs []Subject) (*Reser
 	res := &Reservation{l: l, id: r.ID, subjects: subs, charge: c, states: d.States}
 	if !d.Allowed {
 		l.o.Metrics.decisions.WithLabelValues("refused").Inc()
+		res.denied, res.retry = d.Limit, d.RetryAfter
 		return res, refusal(subs, d, c)
 	}
 	l.o.Metrics.decisions.WithLabelValues("admitted").Inc()

@@ -292,6 +292,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Heartbeat", func(t *testing.T) { testClusterHeartbeat(t, tc) })
 	t.Run("SlotMoved", func(t *testing.T) { testClusterSlotMoved(t, tc) })
 	t.Run("SlotMigrating", func(t *testing.T) { testClusterSlotMigrating(t, tc) })
+	t.Run("HealthSync", func(t *testing.T) { testClusterHealthSync(t, tc) })
 }
 
 // testClusterContract: the contract suite, and proof that its

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/state"
 )
 
@@ -104,7 +102,8 @@ func (x *exchange) attemptModel(st *state.State, m *llm.Model, r *run) (res resu
 			break
 		}
 		x.began(r, m, d)
-		tr := x.try(prov, d)
+		tr, c := x.tryOrHedge(st, p, m, prov, d, dadm, r)
+		d, dadm, r.dep = c.d, c.adm, c.d
 		if tr.delivered {
 			u := x.sanitize(tr.usage)
 			cost := d.Cost(u)
@@ -209,39 +208,28 @@ type tryResult struct {
 // errPanicked is the balancer's outcome of an attempt that panicked.
 var errPanicked = llm.Errorf(llm.KindInternal, "internal error")
 
-// try runs one attempt on d. The balancer's in-flight mark is released by
-// a deferred call, so even a panic in the relay reports the attempt.
-func (x *exchange) try(prov providers.Provider, d *llm.Deployment) (tr tryResult) {
-	to := timeoutsOf(prov)
-	parent := x.r.Context()
-	ctx, cancel := context.WithCancel(parent)
+// deliver completes the attempt c: its call, unless a hedge race already
+// made it, then the relay of its answer. The balancer's in-flight mark is
+// released by a deferred call, so even a panic in the relay reports the
+// attempt.
+func (x *exchange) deliver(c *contender) (tr tryResult) {
+	prov, d, to, t0, cancel := c.prov, c.d, c.to, c.t0, c.cancel
 	defer cancel()
-	t0 := time.Now()
-	done := x.h.opts.Balancer.Start(d)
 	o := balancer.Outcome{Err: errPanicked}
 	defer func() {
 		o.Latency = time.Since(t0)
-		done(o)
+		c.done(o)
 	}()
-	call := &providers.Call{Endpoint: x.ep, Dialect: x.in.dialect, Model: d.Model, Stream: x.req.stream, RequestID: x.rec.ID}
-	if prov.Native(x.in.dialect) {
-		call.Body = x.req.upstreamBody(d.Model)
-		if x.req.injectsUsage() {
-			// For upstreams that reject stream_options (the provider
-			// remembers which): the client's own request; usage is then
-			// estimated if missing.
-			call.PlainBody = func() []byte { return x.req.rewrite(d.Model, false) }
-		}
-	} else if e := x.translate(call, d); e != nil {
-		// Nothing was sent: the request cannot be expressed for this
-		// provider (neutral for its health: no upstream status).
-		o.Err = e
-		return tryResult{err: e}
+	if c.err == nil && c.resp == nil {
+		c.open(false)
 	}
-	resp, err := prov.Do(ctx, call)
-	x.upstream += time.Since(t0)
-	if err != nil {
-		e := asError(err)
+	x.upstream += c.waited
+	resp := c.resp
+	if resp == nil {
+		// Nothing was sent (the request cannot be expressed for this
+		// provider: neutral for its health, no upstream status), or the
+		// call failed.
+		e := c.err
 		if e.UpstreamStatus != 0 {
 			x.rec.UpstreamStatus = e.UpstreamStatus
 		}

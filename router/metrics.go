@@ -20,6 +20,8 @@ type Metrics struct {
 	// fallbacks the fallback models attempted, by requested model.
 	budgetExhausted *prometheus.CounterVec
 	fallbacks       *prometheus.CounterVec
+	// hedges counts hedged first tokens by model and outcome.
+	hedges *prometheus.CounterVec
 }
 
 // durationBuckets are OpenTelemetry GenAI's operation duration buckets (s).
@@ -75,9 +77,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_fallbacks_total",
 			Help: "Requests that moved to a fallback model, by requested model and fallback.",
 		}, []string{"model", "fallback"}),
+		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_hedges_total",
+			Help: "Hedged first tokens by model and outcome: won (the hedge answered first), lost (sent, did not serve), skipped_budget (due, but the retry budget was empty).",
+		}, []string{"model", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks)
+		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks, m.hedges)
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/quota"
 )
 
 // deploymentHealth is one row of GET /admin/health.
@@ -14,6 +15,10 @@ type deploymentHealth struct {
 	// UpstreamModel is the model name the provider knows the deployment by.
 	UpstreamModel string `json:"upstream_model"`
 	balancer.Status
+	// Headroom is what the deployment's provider account has left of the
+	// limits declared on it, as this replica last saw it; absent when it
+	// declares none or none was admitted on it yet.
+	Headroom *quota.DeploymentHeadroom `json:"headroom,omitempty"`
 }
 
 // health lists every deployment of the current snapshot with its balancer
@@ -27,7 +32,11 @@ func (s *Server) health(context.Context) any {
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
 			d := &m.Deployments[i]
-			out = append(out, deploymentHealth{Model: m.Name, Provider: d.Provider, UpstreamModel: d.Model, Status: s.balancer.Status(d.ID)})
+			row := deploymentHealth{Model: m.Name, Provider: d.Provider, UpstreamModel: d.Model, Status: s.balancer.Status(d.ID)}
+			if hr, ok := s.limiter.DeploymentHeadroom(d.ID); ok && !d.Limits.IsZero() {
+				row.Headroom = &hr
+			}
+			out = append(out, row)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

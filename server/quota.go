@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
@@ -18,7 +19,10 @@ import (
 // store are rebuilt from the usage records in the database.
 func (s *Server) newLimiter(reg prometheus.Registerer) *quota.Limiter {
 	o := quota.Options{Spend: s.store, Metrics: quota.NewMetrics(reg), Logger: s.log,
-		Timeout: s.cfg.QuotaTimeout, DefaultOutputTokens: s.cfg.QuotaDefaultOutputTokens}
+		Timeout: s.cfg.QuotaTimeout, DefaultOutputTokens: s.cfg.QuotaDefaultOutputTokens,
+		OnHeadroom: func(id string, h quota.Headroom) {
+			s.balancer.SetHeadroom(id, balancer.Headroom{Frac: h.Frac, Refill: h.Refill, Empty: h.Empty})
+		}}
 	if s.rdb != nil {
 		s.quotaRedis = quota.NewRedis(s.rdb, quota.RedisOptions{})
 		o.Store, o.Shared = s.quotaRedis, true

@@ -57,6 +57,11 @@ type Server struct {
 	proxy      *router.Handler
 	admin      http.Handler
 	balancer   *balancer.Balancer
+	// healthSync shares the balancer's health transitions with the other
+	// replicas through Redis; nil without Redis. replica names this
+	// process in them.
+	healthSync *quota.HealthSync
+	replica    string
 
 	// tlsConfig serves the HTTPS proxy listener; nil without TLSCert. The
 	// certificate is loaded once, in New.
@@ -112,7 +117,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		}
 		s.fanout = newFanout(s.rdb, log)
 	}
-	s.balancer = balancer.New(balancer.Options{})
+	s.replica = newReplicaID()
+	s.balancer = balancer.New(s.balancerOptions())
 	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
@@ -138,6 +144,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	est := quota.NewEstimator()
 	go est.Warm()
 	s.limiter = s.newLimiter(reg)
+	reg.MustRegister(headroomCollector(s.limiter, s.deploymentNames))
 	s.proxy = router.New(router.Options{
 		State:        s.state.Load,
 		Balancer:     s.balancer,
@@ -213,6 +220,9 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	// of removed providers, health of deleted deployments) goes only now:
 	// requests that loaded the old state before the swap still finish on it.
 	retire()
+	if s.limiter != nil {
+		s.limiter.RetainHeadroom(s.deploymentIDs())
+	}
 	s.log.Debug("configuration loaded", "version", snap.Version, "providers", len(snap.Providers), "models", len(snap.Models), "keys", len(snap.Keys))
 	return nil
 }
@@ -284,6 +294,9 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			}
 		})
 	})
+	if s.healthSync != nil {
+		wg.Go(func() { s.healthSync.Run(bg) })
+	}
 	if s.fanout != nil {
 		wg.Go(func() {
 			s.fanout.subscribe(bg, func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,6 +31,23 @@ type config struct {
 	APIKey           string        // when set, requests must carry "Authorization: Bearer <key>"
 	EmbeddingDims    int           // default embedding length
 	Quiet            bool          // no start-up log line
+	// TailP is the probability that a request is slow: it waits TailDelay
+	// more before its response headers (--ttft-tail p:d).
+	TailP     float64
+	TailDelay time.Duration
+	// rand returns a number in [0, 1); nil is math/rand/v2.Float64.
+	rand func() float64
+}
+
+// parseTail parses --ttft-tail's value p:d (0.05:2s).
+func parseTail(v string) (float64, time.Duration, error) {
+	ps, ds, ok := strings.Cut(v, ":")
+	p, err1 := strconv.ParseFloat(ps, 64)
+	d, err2 := time.ParseDuration(ds)
+	if !ok || err1 != nil || err2 != nil || !(p >= 0 && p <= 1) || d < 0 {
+		return 0, 0, fmt.Errorf("invalid --ttft-tail %q: want p:d with p in [0, 1] and d a non-negative duration (0.05:2s)", v)
+	}
+	return p, d, nil
 }
 
 // validate checks the flag values.
@@ -108,6 +126,15 @@ func resolve(c *config, h http.Header) (behaviour, error) {
 	if v, ok := header(h, hdrLatency); ok {
 		if b.latency, err = parseDuration(hdrLatency, v); err != nil {
 			return b, err
+		}
+	}
+	if c.TailP > 0 {
+		r := c.rand
+		if r == nil {
+			r = rand.Float64
+		}
+		if r() < c.TailP {
+			b.latency += c.TailDelay
 		}
 	}
 	if v, ok := header(h, hdrTTFT); ok {

@@ -91,6 +91,8 @@
 //	--api-key key             when set, requests must carry "Authorization: Bearer <key>", else 401
 //	--embedding-dims n        embedding length when the request has no "dimensions" (default 8)
 //	--quiet                   do not log the listen address at start
+//	--ttft-tail p:d           a slow tail: with probability p a request waits d more before its
+//	                          response headers, so its first token comes d later (0.05:2s)
 //
 // Durations use Go syntax (250ms, 1.5s). The total time of a stream is about
 // latency + ttft + chunks × chunk-delay.
@@ -168,6 +170,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.APIKey, "api-key", "", "require Authorization: Bearer <key>")
 	fs.IntVar(&c.EmbeddingDims, "embedding-dims", 8, "default embedding length")
 	fs.BoolVar(&c.Quiet, "quiet", false, "do not log the listen address")
+	fs.Func("ttft-tail", "a slow tail `p:d`: with probability p a request waits d more before its headers", func(v string) (err error) {
+		c.TailP, c.TailDelay, err = parseTail(v)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
