@@ -45,24 +45,6 @@ func (g *gateway) attemptRows(t testing.TB) []attemptRow {
 	return out
 }
 
-// healthRow is one item of GET /admin/health.
-type healthRow struct {
-	Model      string `json:"model"`
-	Provider   string `json:"provider"`
-	Deployment string `json:"deployment"`
-	State      string `json:"state"`
-	InFlight   int64  `json:"in_flight"`
-}
-
-func (g *gateway) health(t testing.TB) []healthRow {
-	t.Helper()
-	var env struct {
-		Items []healthRow `json:"items"`
-	}
-	g.adminOK(t, http.MethodGet, "/admin/health", nil, &env)
-	return env.Items
-}
-
 // TestKillOneDeploymentMidRun (issue 7, item 9): a model on three
 // mockllm processes of different latencies serves a steady load of
 // non-streaming and streaming requests through the official SDK, with the
@@ -153,14 +135,12 @@ func TestKillOneDeploymentMidRun(t *testing.T) {
 	}
 	t.Logf("%d answers, %d streams, %d streams broken mid-way", okCalls.Load(), okStreams.Load(), brokenStreams.Load())
 
-	var victimDep string
-	for _, h := range g.health(t) {
-		if h.Provider == "mock2" {
-			victimDep = h.Deployment
-			if h.State != "ejected" {
-				t.Errorf("killed deployment: state %q, want ejected", h.State)
-			}
-		}
+	health := g.health(t)
+	victimDep := health["mock2"].Deployment
+	if st := health["mock2"].State; st != "ejected" {
+		t.Errorf("killed deployment: state %q, want ejected", st)
+	}
+	for _, h := range health {
 		if h.InFlight != 0 {
 			t.Errorf("deployment %s: %d in flight after the run", h.Deployment, h.InFlight)
 		}
