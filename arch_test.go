@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"usage":      {"llm"},
 	"store":      {"llm", "migrations"},
 	"migrations": {},
-	"state":      {"balancer", "providers", "llm"},
+	"state":      {"auth", "balancer", "providers", "llm"},
 	"router":     {"auth", "quota", "balancer", "providers", "state", "usage", "llm", "wire"},
 	"admin":      {"store", "auth", "balancer", "usage", "llm", "web"},
 	"server":     {"router", "admin", "store", "auth", "quota", "balancer", "providers", "state", "usage", "llm", "web"},

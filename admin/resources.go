@@ -139,8 +139,8 @@ type createdKey struct {
 	Secret string `json:"key"`
 }
 
-// mountResources registers /admin/providers, /admin/models, /admin/keys
-// and /admin/owners.
+// mountResources registers /admin/providers, /admin/models, /admin/keys,
+// /admin/owners and /admin/issuers.
 func (a *api) mountResources(g *gin.RouterGroup) {
 	st := a.opts.Store
 	resource[store.ProviderInput, store.ProviderPatch, store.Provider]{
@@ -177,4 +177,6 @@ func (a *api) mountResources(g *gin.RouterGroup) {
 		remove: func(ctx context.Context, name string) (*store.Owner, error) { return nil, st.DeleteOwner(ctx, name) },
 		quota:  func(o store.Owner) (string, string) { return QuotaOwner, o.Name },
 	}.mount(a, g, "/owners")
+
+	a.mountIssuers(g)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -12,16 +13,30 @@ import (
 // is done on it.
 const MaxCredentialBytes = 8 << 10
 
-// Principal is who a request acts for: today a Sluice key, later the
-// subject of an OIDC token. ID, Kind and Owner are recorded on every usage
-// row (llm.Record.PrincipalID, PrincipalKind, Owner).
+// Principal is who a request acts for: a Sluice key or the subject of a
+// token from a configured issuer. ID, Kind and Owner are recorded on every
+// usage row (llm.Record.PrincipalID, PrincipalKind, Owner).
 type Principal struct {
-	// ID identifies the principal within its kind: the key id for a key.
+	// ID identifies the principal within its kind: the key id for a key;
+	// for a JWT the issuer's name, ":" and the subject claim (so two
+	// issuers' subjects never collide).
 	ID string
 	// Kind is llm.PrincipalKey or llm.PrincipalJWT.
 	Kind string
-	// Owner is the team or user the usage is accounted to ("" when none).
-	Owner     string
+	// Owner is the team or user the usage is accounted to ("" when none):
+	// a key's owner, or a token's team claim. The owner's limits
+	// (llm.Snapshot.Owners) apply to it.
+	Owner string
+	// Models is the allow-list: nil allows every model; a non-nil list,
+	// even empty, allows only its members.
+	Models []string
+	// Limits are the principal's own limits: the key's, or the issuer's
+	// per-subject limits for a JWT.
+	Limits llm.Limits
+	// Issuer is the issuer of a JWT principal's token (nil for a key).
+	Issuer *llm.Issuer
+	// Name is the key's name, or a JWT's subject claim. KeyID, KeyPrefix
+	// and Key describe a key principal ("" and nil for a JWT).
 	KeyID     string
 	KeyPrefix string
 	Name      string
@@ -29,7 +44,34 @@ type Principal struct {
 }
 
 // Allows reports whether p may use model.
-func (p *Principal) Allows(model string) bool { return p.Key == nil || p.Key.Allows(model) }
+func (p *Principal) Allows(model string) bool {
+	if p.Key != nil {
+		return p.Key.Allows(model)
+	}
+	if p.Models == nil {
+		return true
+	}
+	for _, m := range p.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal WithPrincipal put in ctx, nil when
+// none.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
 
 // Credential returns the client's secret from Authorization: Bearer or
 // x-api-key (Anthropic style), exactly as sent; "" when neither is
@@ -88,7 +130,8 @@ func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal,
 	if !ok || k.Disabled || k.Expired(now) {
 		return nil, invalid()
 	}
-	return &Principal{ID: k.ID, Kind: llm.PrincipalKey, Owner: k.Owner, KeyID: k.ID, KeyPrefix: k.Prefix, Name: k.Name, Key: k}, nil
+	return &Principal{ID: k.ID, Kind: llm.PrincipalKey, Owner: k.Owner, Limits: k.Limits,
+		KeyID: k.ID, KeyPrefix: k.Prefix, Name: k.Name, Key: k}, nil
 }
 
 func invalid() *llm.Error {

@@ -105,3 +105,22 @@ func TestHeadroomClamps(t *testing.T) {
 		t.Error("SetHeadroom created state for an unknown deployment")
 	}
 }
+
+// TestHeadroomAutoWithoutPrices: with no prices (all costs equal) auto
+// still moves off a deployment nearly out of headroom: its latency score
+// counts the penalty too.
+func TestHeadroomAutoWithoutPrices(t *testing.T) {
+	c := newClock()
+	b := New(Options{Now: c.now})
+	m := model(1, 1)
+	b.Retain([]Target{{ID: "dep_0", Model: "m"}, {ID: "dep_1", Model: "m"}})
+	for i := range m.Deployments {
+		b.Start(&m.Deployments[i])(Outcome{TTFT: 10 * time.Millisecond})
+	}
+	b.SetHeadroom("dep_0", Headroom{Frac: 0.1, Refill: time.Minute})
+	for range 50 {
+		if got := order(b, m)[0]; got != "dep_1" {
+			t.Fatalf("picked %s, want dep_1", got)
+		}
+	}
+}

@@ -12,6 +12,12 @@ type Request struct {
 	PromptTokens int
 	// MaxTokens is the output cap the request asked for; 0 when unset.
 	MaxTokens int
+	// Affinity is the id of the deployment that last served the
+	// request's prompt prefix (prompt-cache affinity, see affinity.go);
+	// "" for none. CachedTokens is the part of the prompt that deployment
+	// is expected to read from its provider's cache.
+	Affinity     string
+	CachedTokens int
 }
 
 // Token counts the cost estimate assumes when the request does not say.

@@ -15,6 +15,9 @@ func (p *Plan) choose(deps []llm.Deployment, cand []int, hs []*health) int {
 	if len(cand) == 1 {
 		return cand[0]
 	}
+	if i := p.pinned(deps, cand); i >= 0 {
+		return i
+	}
 	switch p.m.Strategy {
 	case llm.StrategyWeighted:
 		return p.ms.rr.pick(deps, cand)
@@ -23,11 +26,11 @@ func (p *Plan) choose(deps []llm.Deployment, cand []int, hs []*health) int {
 	case llm.StrategyLatency:
 		return p.fastest(deps, cand, hs)
 	case llm.StrategyCost:
-		return p.cheapest(deps, cand, hs)
+		return p.affineOr(deps, cand, hs, p.cheapest(deps, cand, hs))
 	case llm.StrategyPriority:
 		return p.priority(deps, cand)
 	}
-	return p.auto(deps, cand, hs)
+	return p.affineOr(deps, cand, hs, p.auto(deps, cand, hs))
 }
 
 // leastBusy is the power of two choices: of two distinct random

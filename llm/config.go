@@ -299,6 +299,7 @@ type Snapshot struct {
 	Models    map[string]*Model    // by public name
 	Keys      map[string]*Key      // by hex SHA-256 of the secret
 	Owners    map[string]*Owner    // by name; only owners with limits
+	Issuers   map[string]*Issuer   // by name
 }
 
 // EmptySnapshot returns a snapshot with no configuration.
@@ -308,5 +309,6 @@ func EmptySnapshot() *Snapshot {
 		Models:    map[string]*Model{},
 		Keys:      map[string]*Key{},
 		Owners:    map[string]*Owner{},
+		Issuers:   map[string]*Issuer{},
 	}
 }

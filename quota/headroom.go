@@ -1,6 +1,8 @@
 package quota
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -158,4 +160,43 @@ func (l *Limiter) RetainHeadroom(ids []string) {
 		keep[id] = true
 	}
 	l.rooms.retain(keep)
+}
+
+// PeekDeployments reads the shared counters of deps' own limits in one
+// store call (through the breaker) and records them as observed now, as
+// an admission on each would, so that GET /admin/health shows headroom
+// this replica has not admitted against yet. Deployments without limits
+// are skipped; on an error the earlier observations stay.
+func (l *Limiter) PeekDeployments(ctx context.Context, deps []*llm.Deployment) error {
+	subs := make([]Subject, 0, len(deps))
+	limited := make([]*llm.Deployment, 0, len(deps))
+	for _, d := range deps {
+		if lim := d.Limits; lim.RPM > 0 || lim.TPM > 0 || lim.MaxParallel > 0 {
+			subs = append(subs, Subject{Scope: ScopeDeployment, ID: d.ID, Limits: d.Limits})
+			limited = append(limited, d)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	var sts []State
+	_, err := l.call(ctx, func(ctx context.Context) (Decision, error) {
+		var err error
+		sts, err = l.o.Store.Peek(ctx, subs)
+		return Decision{}, err
+	})
+	if err != nil {
+		return err
+	}
+	if len(sts) != len(subs) {
+		return fmt.Errorf("%w: peek answered %d states for %d subjects", ErrUnavailable, len(sts), len(subs))
+	}
+	now := l.o.Now()
+	for i, d := range limited {
+		h := l.rooms.observe(d, sts[i], "", 0, now)
+		if f := l.o.OnHeadroom; f != nil {
+			f(d.ID, h)
+		}
+	}
+	return nil
 }

@@ -86,3 +86,35 @@ func TestHeadroomNotFromLocalFallback(t *testing.T) {
 		t.Fatal("headroom learned from the local fallback")
 	}
 }
+
+// TestPeekDeployments: a replica that never admitted on a deployment
+// learns its headroom from the shared counters another one used.
+func TestPeekDeployments(t *testing.T) {
+	c := newClock()
+	store := NewMemory(c.now)
+	a := newTestLimiter(t, Options{Now: c.now, Store: store})
+	var got Headroom
+	b := newTestLimiter(t, Options{Now: c.now, Store: store, OnHeadroom: func(_ string, h Headroom) { got = h }})
+	d := &llm.Deployment{ID: "dep_a", Limits: llm.Limits{RPM: 2, TPM: 100_000}}
+	free := &llm.Deployment{ID: "dep_free"}
+	for _, id := range []string{"r1", "r2"} {
+		res, e := a.AdmitDeployment(context.Background(), &Request{ID: id}, d)
+		if e != nil {
+			t.Fatal(e)
+		}
+		res.Settle(llm.Usage{}, 0)
+	}
+	if err := b.PeekDeployments(context.Background(), []*llm.Deployment{free, d}); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := b.DeploymentHeadroom("dep_a")
+	if !ok || v.Requests.Remaining != 0 || v.Tokens == nil || v.Tokens.Limit != 100_000 || v.ExhaustedUntil == nil {
+		t.Fatalf("peeked %+v", v)
+	}
+	if got.Frac != 0 || got.Empty != 30*time.Second {
+		t.Fatalf("balancer told %+v", got)
+	}
+	if _, ok := b.DeploymentHeadroom("dep_free"); ok {
+		t.Fatal("headroom for a deployment without limits")
+	}
+}

@@ -81,8 +81,9 @@ const healthQueue = 1024
 const (
 	maxHealthPayload = 1024
 	maxDeploymentID  = 256
-	// healthyTTL keeps a healthy key long enough to override, for a
-	// poller, the state it replaced (at most a maximal ejection).
+	// healthyTTL keeps a healthy key (a tombstone) long enough to
+	// override, for a poller, the state it replaced (at most a maximal
+	// ejection).
 	healthyTTL = 10 * time.Minute
 	// deadTTL bounds a credential_dead key: it only matters under its
 	// revision.
@@ -268,7 +269,14 @@ func (s *HealthSync) decode(want string, payload []byte, pttl time.Duration) (He
 			return HealthEvent{}, false
 		}
 		ev.Until = s.o.Now().Add(left)
-	case "healthy", "credential_dead":
+	case "healthy":
+		if want != "" {
+			// A healthy key is a tombstone: it keeps a poller from
+			// applying the state it replaced. Applied from a poll it could
+			// erase a newer transition whose message came before it.
+			return HealthEvent{}, false
+		}
+	case "credential_dead":
 	default:
 		return HealthEvent{}, false
 	}

@@ -284,3 +284,27 @@ func testClusterHealthSync(t *testing.T, tc *testCluster) {
 		got[ev.Deployment] = true
 	}
 }
+
+// TestHealthSyncHealthyKeyIsTombstone: a replica that missed the message
+// ending an ejection does not apply the ejection from the key (the
+// healthy key replaced it), nor the healthy key itself.
+func TestHealthSyncHealthyKeyIsTombstone(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	a := newSyncReplica(t, prefix, "A", time.Hour)
+	a.s.Publish(quota.HealthEvent{Deployment: "dep_1", State: "ejected", Until: time.Now().Add(time.Minute)})
+	a.s.Publish(quota.HealthEvent{Deployment: "dep_1", State: "healthy"})
+	k := quota.HealthKeyForTest(prefix, "dep_1")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.Get(context.Background(), k).Val(), `"healthy"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("healthy key never written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := newSyncReplica(t, prefix, "B", 10*time.Millisecond, "dep_1")
+	if err := b.s.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.none(t)
+}

@@ -150,6 +150,9 @@ type Request struct {
 	Key   *llm.Key
 	Owner *llm.Owner
 	Model *llm.Model
+	// Subject, when its Limits are set, is a JWT principal's own subject
+	// (ScopeSubject): each principal of an issuer has its own counters.
+	Subject Subject
 	// PromptTokens estimates the prompt; it is called only when a token
 	// or money limit applies, at most once.
 	PromptTokens func() int
@@ -165,6 +168,9 @@ func (r *Request) subjects() []Subject {
 	var s []Subject
 	if r.Key != nil && !r.Key.Limits.IsZero() {
 		s = append(s, Subject{Scope: ScopeKey, ID: r.Key.ID, Limits: r.Key.Limits})
+	}
+	if !r.Subject.Limits.IsZero() {
+		s = append(s, r.Subject)
 	}
 	if r.Owner != nil && !r.Owner.Limits.IsZero() {
 		s = append(s, Subject{Scope: ScopeOwner, ID: r.Owner.Name, Limits: r.Owner.Limits})

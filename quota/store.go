@@ -68,6 +68,9 @@ const (
 	ScopeOwner      Scope = "owner"
 	ScopeModel      Scope = "model"
 	ScopeDeployment Scope = "deployment"
+	// ScopeSubject is one JWT principal (issuer name ":" subject claim)
+	// under its issuer's per-subject limits.
+	ScopeSubject Scope = "subject"
 )
 
 // Subject is one thing limits apply to. ID is the key id, owner name,

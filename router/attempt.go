@@ -73,6 +73,8 @@ func (x *exchange) attemptModel(st *state.State, m *llm.Model, r *run) (res resu
 	if balancer.NeedsPromptTokens(m) {
 		req.PromptTokens = x.promptTokens()
 	}
+	x.aff = affinity{} // keyed by model: a fallback's are its own
+	x.affinityFor(m, &req)
 	p := h.opts.Balancer.PlanFor(m, req)
 	r.window = false
 	prior := len(r.upstreams) // of the models tried before m
@@ -108,6 +110,9 @@ func (x *exchange) attemptModel(st *state.State, m *llm.Model, r *run) (res resu
 			u := x.sanitize(tr.usage)
 			cost := d.Cost(u)
 			dadm.Settle(u, cost)
+			if tr.err == nil {
+				x.remember(m, d)
+			}
 			return result{usage: u, cost: cost, dep: d}, true
 		}
 		dadm.Settle(llm.Usage{}, 0)

@@ -37,6 +37,7 @@ type exchange struct {
 	chat      *llm.ChatRequest  // the request in neutral form, decoded on first use
 	embed     *llm.EmbedRequest // the embeddings request in neutral form, likewise
 	facts     *requestFacts     // created on first use
+	aff       affinity          // the prompt prefix's affinity keys (n 0: none)
 	ask       Ask               // what admission was asked, for the attempts' own admissions
 	wdl       bool              // a write deadline was set on the connection
 	held      heldBytes         // the request body's share of h.bodies
@@ -129,13 +130,15 @@ func shedError(max int64) *llm.Error {
 	return e
 }
 
-// authenticate identifies the caller.
+// authenticate identifies the caller (a Sluice key or an issuer's JWT)
+// and puts the principal in the request's context (auth.PrincipalFrom).
 func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
-	p, e := auth.AuthenticateHeader(st.Snapshot, x.r.Header, x.start)
+	p, e := st.Auth.AuthenticateHeader(x.r.Context(), st.Snapshot, x.r.Header, x.start)
 	if e != nil {
 		return nil, e
 	}
 	x.principal = p
+	x.r = x.r.WithContext(auth.WithPrincipal(x.r.Context(), p))
 	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
 	x.rec.PrincipalID, x.rec.PrincipalKind, x.rec.Owner = p.ID, p.Kind, p.Owner
 	return p, nil

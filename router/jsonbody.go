@@ -207,6 +207,10 @@ type request struct {
 	// choices the larger of n and best_of (0 when absent or not a positive
 	// integer): together they bound the completion tokens usage may report.
 	maxTokens, choices int
+	// sys and conv are the spans of the system prompt (system,
+	// instructions, systemInstruction) and of the conversation (messages,
+	// input, contents), for prompt-cache affinity; zero when absent.
+	sys, conv span
 }
 
 // utf8BOM is the byte order mark some Windows tools put before JSON.
@@ -295,6 +299,10 @@ func parseRequest(body []byte, d llm.Dialect) (*request, *llm.Error) {
 			r.maxTokens = max(r.maxTokens, positiveInt(v))
 		case "n", "best_of":
 			r.choices = max(r.choices, positiveInt(v))
+		case "system", "instructions", "systemInstruction", "system_instruction":
+			r.sys = span{vs, ve}
+		case "messages", "input", "contents":
+			r.conv = span{vs, ve}
 		default:
 			if perr = caseVariant(key, "model", "stream", "stream_options",
 				"max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of"); perr != nil {

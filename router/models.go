@@ -8,14 +8,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
 )
 
 // models serves GET /v1/models: the models the caller's key may use.
 func (h *Handler) models(c *gin.Context) {
 	st := h.opts.State()
-	p, aerr := auth.AuthenticateHeader(st.Snapshot, c.Request.Header, h.opts.Now())
+	p, aerr := st.Auth.AuthenticateHeader(c.Request.Context(), st.Snapshot, c.Request.Header, h.opts.Now())
 	if aerr != nil {
 		writeError(c.Writer, aerr)
 		return
@@ -41,7 +40,7 @@ func (h *Handler) models(c *gin.Context) {
 // model serves GET /v1/models/{model}.
 func (h *Handler) model(c *gin.Context) {
 	st := h.opts.State()
-	p, aerr := auth.AuthenticateHeader(st.Snapshot, c.Request.Header, h.opts.Now())
+	p, aerr := st.Auth.AuthenticateHeader(c.Request.Context(), st.Snapshot, c.Request.Header, h.opts.Now())
 	if aerr != nil {
 		writeError(c.Writer, aerr)
 		return

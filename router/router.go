@@ -34,6 +34,9 @@ type Options struct {
 	Usage Recorder
 	// Estimator counts tokens when an upstream reports no usage. Required.
 	Estimator *quota.Estimator
+	// Affinity remembers which deployment served a prompt prefix last
+	// (prompt-cache affinity, see affinity.go). Nil turns affinity off.
+	Affinity AffinityStore
 	// Admitter admits each request before any upstream contact (quotas and
 	// budgets) and settles it when it ends. Nil admits everything.
 	Admitter Admitter

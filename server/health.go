@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"sort"
+	"time"
 
 	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/quota"
 )
 
@@ -23,12 +25,13 @@ type deploymentHealth struct {
 
 // health lists every deployment of the current snapshot with its balancer
 // status, sorted by model then deployment.
-func (s *Server) health(context.Context) any {
+func (s *Server) health(ctx context.Context) any {
 	out := []deploymentHealth{}
 	snap := s.state.Load().Snapshot
 	if snap == nil {
 		return out
 	}
+	s.peekHeadroom(ctx, snap)
 	for _, m := range snap.Models {
 		for i := range m.Deployments {
 			d := &m.Deployments[i]
@@ -63,4 +66,31 @@ func (s *Server) deploymentNames() []balancer.Named {
 		}
 	}
 	return out
+}
+
+// healthPeekTimeout bounds the read of the shared counters for
+// GET /admin/health.
+const healthPeekTimeout = 500 * time.Millisecond
+
+// peekHeadroom refreshes the headroom of every deployment with limits
+// from the shared counters, in one store call, so the health list shows
+// what other replicas used too; on failure the list shows the latest
+// observations.
+func (s *Server) peekHeadroom(ctx context.Context, snap *llm.Snapshot) {
+	var deps []*llm.Deployment
+	for _, m := range snap.Models {
+		for i := range m.Deployments {
+			if !m.Deployments[i].Limits.IsZero() {
+				deps = append(deps, &m.Deployments[i])
+			}
+		}
+	}
+	if len(deps) == 0 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, healthPeekTimeout)
+	defer cancel()
+	if err := s.limiter.PeekDeployments(pctx, deps); err != nil {
+		s.log.Debug("reading deployment headroom failed", "err", err)
+	}
 }

@@ -82,6 +82,9 @@ func quotaRequest(ask *router.Ask) *quota.Request {
 		MaxTokens: ask.MaxTokens, Choices: ask.Choices, Embedding: ask.Endpoint == llm.EndpointEmbeddings}
 	if p := ask.Principal; p != nil {
 		r.Key = p.Key
+		if p.Kind == llm.PrincipalJWT {
+			r.Subject = quota.Subject{Scope: quota.ScopeSubject, ID: p.ID, Limits: p.Limits}
+		}
 		if p.Owner != "" && ask.Snapshot != nil {
 			r.Owner = ask.Snapshot.Owners[p.Owner]
 		}

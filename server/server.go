@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ai/sluice/admin"
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
@@ -151,6 +152,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		Usage:        s.recorder,
 		Estimator:    est,
 		Admitter:     admitter{s.limiter},
+		Affinity:     s.newAffinity(),
 		Metrics:      router.NewMetrics(reg),
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
@@ -211,9 +213,10 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate}})
+	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate},
+		Auth: auth.Options{Logger: s.log}})
 	for _, e := range errs {
-		s.log.Warn("provider configuration problem (the provider is skipped, or built without what the message names)", "err", e)
+		s.log.Warn("configuration problem (the provider or issuer is skipped, or built without what the message names)", "err", e)
 	}
 	s.state.Store(next)
 	// What the old state used and the new one does not (idle connections

@@ -1,7 +1,7 @@
 // Package state compiles the configuration snapshot into the runtime state
 // the proxy serves from. The snapshot (llm.Snapshot) is plain data read from
 // the store; everything stateful built from it — provider HTTP pools, the
-// balancer's deployment targets and their health, and later JWKS caches,
+// balancer's deployment targets and their health, the issuers' JWKS caches,
 // probe loops, route matchers and certificates — is built by Build, which
 // reuses what did not change (keyed by id and revision) and hands back what
 // to stop once the new State is in use. Build's caller (server) owns every
@@ -10,6 +10,7 @@
 package state
 
 import (
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
@@ -20,6 +21,9 @@ import (
 type State struct {
 	Snapshot  *llm.Snapshot
 	Providers *providers.Registry
+	// Auth validates credentials: keys against Snapshot, JWTs against
+	// the snapshot's issuers (their JWKS caches outlive reloads).
+	Auth *auth.Authenticator
 }
 
 // Options are the long-lived parts a State is wired into.
@@ -30,6 +34,8 @@ type Options struct {
 	Balancer *balancer.Balancer
 	// Providers are the operator's settings for every provider.
 	Providers providers.Options
+	// Auth tunes the issuers' JWKS caches.
+	Auth auth.Options
 }
 
 // Build compiles snap into a State, reusing the parts of prev (nil on the
@@ -45,11 +51,14 @@ func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func()
 		snap = llm.EmptySnapshot()
 	}
 	var prevProviders *providers.Registry
+	var prevAuth *auth.Authenticator
 	if prev != nil {
-		prevProviders = prev.Providers
+		prevProviders, prevAuth = prev.Providers, prev.Auth
 	}
 	reg, errs := providers.NewRegistry(prevProviders, snap, o.Providers)
-	st = &State{Snapshot: snap, Providers: reg}
+	authn, aerrs := auth.NewAuthenticator(prevAuth, snap.Issuers, o.Auth)
+	errs = append(errs, aerrs...)
+	st = &State{Snapshot: snap, Providers: reg, Auth: authn}
 	ts := targets(snap)
 	retire = func() {
 		reg.Retire(prevProviders)

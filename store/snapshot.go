@@ -11,8 +11,9 @@ import (
 // LoadSnapshot reads the whole configuration in one read transaction and
 // builds a fresh llm.Snapshot: providers by name (API keys and secrets
 // decrypted), models by name, keys by hash (without revoked keys) and the
-// owners that have limits by name, each with its revision and limits. It is the only method that returns provider
-// credentials.
+// owners that have limits by name, each with its revision and limits, and
+// the JWT issuers by name (HS256 secrets opened). It is the only method
+// that returns provider credentials and issuer secrets.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == DialectPostgres {
@@ -81,6 +82,9 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store: snapshot keys: %w", err)
+	}
+	if err := s.loadIssuers(ctx, tx, snap); err != nil {
+		return nil, err
 	}
 	if err := loadOwners(ctx, tx, snap); err != nil {
 		return nil, err

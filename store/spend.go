@@ -13,13 +13,15 @@ const (
 	SpendOwner      = "owner"      // id is the owner name
 	SpendModel      = "model"      // id is the public model name
 	SpendDeployment = "deployment" // id is the deployment id
+	SpendSubject    = "subject"    // id is a JWT principal's id (issuer:subject)
 )
 
 // spendColumn is the usage_records column that names a scope's subject.
-// Each has an index led by it and ts (migrations 00001 and 00007; owner's
-// and deployment's are partial, WHERE col <> ”, which SpendSince repeats
-// so the planners can prove it), so a sum reads only the subject's rows
-// since the period start.
+// Each has an index led by it and ts (migrations 00001, 00007 and 00010;
+// owner's and deployment's are partial, WHERE col <> ”, and the JWT
+// subject's WHERE principal_kind = 'jwt', which SpendSince repeats so the
+// planners can prove it), so a sum reads only the subject's rows since the
+// period start.
 func spendColumn(scope string) (string, bool) {
 	switch scope {
 	case SpendKey:
@@ -30,6 +32,8 @@ func spendColumn(scope string) (string, bool) {
 		return "model", true
 	case SpendDeployment:
 		return "deployment", true
+	case SpendSubject:
+		return "principal_id", true
 	}
 	return "", false
 }
@@ -38,12 +42,12 @@ func spendColumn(scope string) (string, bool) {
 // (inclusive): micros in micro-USD (cost_micros) and tokens (prompt plus
 // completion), the spend a budget's counters are rebuilt from. scope is
 // "key" (id = key id), "owner" (owner name), "model" (public model name)
-// or "deployment" (deployment id). Both sums saturate at the int64 maximum
+// "deployment" (deployment id) or "subject" (a JWT principal's id). Both sums saturate at the int64 maximum
 // instead of overflowing. An empty id has no spend.
 func (s *Store) SpendSince(ctx context.Context, scope, id string, since time.Time) (micros, tokens int64, err error) {
 	col, ok := spendColumn(scope)
 	if !ok {
-		return 0, 0, invalid("scope", "must be key, owner, model or deployment")
+		return 0, 0, invalid("scope", "must be key, owner, model, deployment or subject")
 	}
 	if id == "" || len(id) > maxUsageText {
 		// No row names the empty subject as its own (owner '' is "no
@@ -61,7 +65,17 @@ func (s *Store) SpendSince(ctx context.Context, scope, id string, since time.Tim
 // spendQuery is SpendSince's SQL for the subject column col.
 func (s *Store) spendQuery(col string) string {
 	return `SELECT ` + s.sum("cost_micros") + `, ` + s.sum("prompt_tokens") + `, ` + s.sum("completion_tokens") +
-		` FROM usage_records WHERE ` + col + ` = $1 AND ` + col + ` <> '' AND ts >= $2`
+		` FROM usage_records WHERE ` + col + ` = $1 AND ` + col + ` <> '' AND ts >= $2` + kindFilter(col)
+}
+
+// kindFilter narrows a principal_id sum to JWT principals: their partial
+// index (migration 00010) covers only those rows, and a key's id can
+// never be taken for a subject's.
+func kindFilter(col string) string {
+	if col == "principal_id" {
+		return ` AND principal_kind = 'jwt'`
+	}
+	return ""
 }
 
 // addSat adds two non-negative int64s, saturating at the maximum.

@@ -31,6 +31,7 @@ type config struct {
 	APIKey           string        // when set, requests must carry "Authorization: Bearer <key>"
 	EmbeddingDims    int           // default embedding length
 	Quiet            bool          // no start-up log line
+	PromptCache      bool          // report cached tokens for repeated prompt prefixes (promptcache.go)
 	// TailP is the probability that a request is slow: it waits TailDelay
 	// more before its response headers (--ttft-tail p:d).
 	TailP     float64
@@ -99,6 +100,7 @@ type behaviour struct {
 	disconnectAfter  int // -1 = off
 	stallAfter       int // -1 = off
 	noUsage          bool
+	cachedTokens     int // of the prompt, read from the prompt cache (--prompt-cache)
 	echoKey          bool
 	contentFilter    bool // Azure: refuse the prompt as its content filter does
 

@@ -25,6 +25,7 @@ type mock struct {
 	idPrefix string        // random per process, so ids differ between runs
 	seq      atomic.Uint64 // request sequence for ids
 	google   googleState   // Vertex access tokens issued by POST /token
+	cache    promptCache   // --prompt-cache
 	now      func() time.Time
 
 	defaultContent string // content of a reply with cfg.Chunks chunks

@@ -190,6 +190,9 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 	if prompt == 0 {
 		prompt = max(promptWords, 1)
 	}
+	if m.cfg.PromptCache {
+		b.cachedTokens = m.cachedTokens(body, model, b.promptTokens == 0, prompt)
+	}
 
 	seq := m.nextID()
 	created := m.now().Unix()
@@ -225,7 +228,7 @@ func (m *mock) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 	}
 	if !b.noUsage {
 		buf = append(buf, `,"usage":`...)
-		buf = appendUsage(buf, prompt, b.completionTokens)
+		buf = appendUsageCached(buf, prompt, b.completionTokens, b.cachedTokens)
 	}
 	if b.azure {
 		buf = append(buf, `,"prompt_filter_results":`+azurePromptFilterResults...)
@@ -268,7 +271,7 @@ func (m *mock) streamChat(w http.ResponseWriter, r *http.Request, b *behaviour, 
 		case withUsage && i == n+2:
 			buf = append(buf, head...)
 			buf = append(buf, `[],"usage":`...)
-			buf = appendUsage(buf, prompt, b.completionTokens)
+			buf = appendUsageCached(buf, prompt, b.completionTokens, b.cachedTokens)
 			buf = append(buf, '}')
 		default:
 			buf = append(buf, "[DONE]"...)

@@ -374,13 +374,21 @@ func (bp *bufPool) put(b *[]byte) {
 
 // appendUsage appends an OpenAI usage object for a chat or text completion.
 func appendUsage(b []byte, prompt, completion int) []byte {
+	return appendUsageCached(b, prompt, completion, 0)
+}
+
+// appendUsageCached is appendUsage with cached of the prompt tokens read
+// from the prompt cache.
+func appendUsageCached(b []byte, prompt, completion, cached int) []byte {
 	b = append(b, `{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt), 10)
 	b = append(b, `,"completion_tokens":`...)
 	b = strconv.AppendInt(b, int64(completion), 10)
 	b = append(b, `,"total_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt+completion), 10)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0}`+
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = strconv.AppendInt(b, int64(cached), 10)
+	b = append(b, `,"audio_tokens":0}`+
 		`,"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,`+
 		`"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`...)
 	return b

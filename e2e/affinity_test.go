@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// Prices of the affinity demo's deployments (USD per million tokens).
+const (
+	affInPrice     = 1.0
+	affCachedPrice = 0.1
+	affOutPrice    = 4.0
+)
+
+// addAffinityModel creates model name (upstream model up) on providers
+// with weighted round-robin and the given cache_affinity.
+func (g *gateway) addAffinityModel(t testing.TB, name, up string, affinity map[string]any, providers ...string) {
+	t.Helper()
+	deps := make([]map[string]any, 0, len(providers))
+	for _, p := range providers {
+		deps = append(deps, map[string]any{"provider": p, "model": up, "weight": 1,
+			"input_price_per_mtok": affInPrice, "output_price_per_mtok": affOutPrice, "cached_input_price_per_mtok": affCachedPrice})
+	}
+	body := map[string]any{"name": name, "deployments": deps, "strategy": "weighted"}
+	if affinity != nil {
+		body["cache_affinity"] = affinity
+	}
+	g.adminOK(t, http.MethodPost, "/admin/models", body, nil)
+}
+
+// convStats are the figures of one run of conversations.
+type convStats struct {
+	requests, hits       int
+	prompt, cached, comp int64
+	// switches counts the turns after the first that went to another
+	// deployment than the conversation's previous turn.
+	switches int
+	costUSD  float64
+}
+
+func (s convStats) String() string {
+	return fmt.Sprintf("requests %d, cache hits %d (%.0f%%), cached tokens %d of %d prompt (%.1f%%), deployment switches %d, cost $%.6f",
+		s.requests, s.hits, 100*float64(s.hits)/float64(s.requests), s.cached, s.prompt,
+		100*float64(s.cached)/float64(s.prompt), s.switches, s.costUSD)
+}
+
+// runConversations runs convs conversations of turns turns each, one
+// after another (turn by turn within a conversation), each with its own
+// long system prompt (a document of about 1 100 words, 6 KB), sending the
+// requests to the gateways' clients in turn.
+func runConversations(t *testing.T, clients []*openai.Client, model string, convs, turns int) convStats {
+	t.Helper()
+	ctx := testCtx(t, 2*time.Minute)
+	var s convStats
+	n := 0
+	for c := range convs {
+		doc := strings.Repeat(fmt.Sprintf("Document %d, clause: the tenant's answer is %d. ", c, c*7), 120)
+		msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(doc)}
+		prev := ""
+		for turn := range turns {
+			msgs = append(msgs, openai.UserMessage(fmt.Sprintf("Question %d of conversation %d?", turn, c)))
+			var hr *http.Response
+			resp, err := clients[n%len(clients)].Chat.Completions.New(ctx,
+				openai.ChatCompletionNewParams{Model: openai.ChatModel(model), Messages: msgs}, option.WithResponseInto(&hr))
+			n++
+			if err != nil {
+				t.Fatalf("%s conversation %d turn %d: %v", model, c, turn, describe(err))
+			}
+			dep := hr.Header.Get("X-Sluice-Deployment")
+			if turn > 0 && dep != prev {
+				s.switches++
+			}
+			prev = dep
+			u := resp.Usage
+			cached := u.PromptTokensDetails.CachedTokens
+			s.requests++
+			if cached > 0 {
+				s.hits++
+			}
+			s.prompt += u.PromptTokens
+			s.cached += cached
+			s.comp += u.CompletionTokens
+			s.costUSD += (float64(u.PromptTokens-cached)*affInPrice + float64(cached)*affCachedPrice + float64(u.CompletionTokens)*affOutPrice) / 1e6
+			msgs = append(msgs, openai.AssistantMessage(resp.Choices[0].Message.Content))
+		}
+	}
+	return s
+}
+
+// TestPromptCacheAffinity shows the effect of prompt-cache affinity: three
+// mockllm deployments imitating a provider's prompt cache
+// (--prompt-cache), weighted round-robin, six conversations of four turns
+// each with its own 6 KB system prompt. Without affinity round-robin sends
+// a conversation's turns to a new deployment each time, whose cache has
+// not seen its prefix; with it every turn after the first goes where the
+// conversation's prefix is cached. Then the same across two replicas
+// sharing Redis, alternating requests between them.
+func TestPromptCacheAffinity(t *testing.T) {
+	t.Parallel()
+	const convs, turns = 6, 4
+	mocks := []*mockLLM{startMock(t, "--prompt-cache"), startMock(t, "--prompt-cache"), startMock(t, "--prompt-cache")}
+	setup := func(g *gateway) {
+		for i, m := range mocks {
+			g.addProvider(t, provider{Name: fmt.Sprintf("mock%d", i), BaseURL: m.URL + "/v1", APIKey: "sk-upstream-" + randHex(t, 8)})
+		}
+	}
+	t.Run("single", func(t *testing.T) {
+		g := startGateway(t, gwOptions{})
+		setup(g)
+		g.addAffinityModel(t, "aff-off", "up-off", map[string]any{"enabled": false}, "mock0", "mock1", "mock2")
+		g.addAffinityModel(t, "aff-on", "up-on", nil, "mock0", "mock1", "mock2")
+		k := g.addKey(t, "affinity", nil)
+		cl := []*openai.Client{g.client(k.Key)}
+		off := runConversations(t, cl, "aff-off", convs, turns)
+		on := runConversations(t, cl, "aff-on", convs, turns)
+		t.Logf("affinity off: %v", off)
+		t.Logf("affinity on:  %v", on)
+		// Off: the first three turns of each conversation reach three
+		// different deployments (all misses), the fourth the first one's.
+		if off.hits != convs*(turns-3) || off.switches != convs*(turns-1) {
+			t.Errorf("affinity off: %v; want %d hits and a switch every turn", off, convs*(turns-3))
+		}
+		// On: only first turns miss; no conversation changes deployment.
+		if on.hits != convs*(turns-1) || on.switches != 0 {
+			t.Errorf("affinity on: %v; want %d hits and no switch", on, convs*(turns-1))
+		}
+		if on.cached < 2*off.cached || on.costUSD >= off.costUSD {
+			t.Errorf("affinity on saved too little: cached %d vs %d, cost $%.6f vs $%.6f", on.cached, off.cached, on.costUSD, off.costUSD)
+		}
+		// The gateway's own accounting prices the cached tokens at the
+		// cache-read price too.
+		for _, want := range []struct {
+			model string
+			s     convStats
+		}{{"aff-off", off}, {"aff-on", on}} {
+			r := g.waitUsage(t, "model", want.model, func(r usageRow) bool { return r.Requests == int64(convs*turns) })
+			if r.CachedTokens != want.s.cached || r.Cost < want.s.costUSD*0.99 || r.Cost > want.s.costUSD*1.01 {
+				t.Errorf("%s usage: cached %d, cost %v; want %d, $%.6f", want.model, r.CachedTokens, r.Cost, want.s.cached, want.s.costUSD)
+			}
+		}
+	})
+	t.Run("replicas_redis", func(t *testing.T) {
+		shared := gwOptions{DatabaseURL: freshPostgres(t), RedisURL: redisURL(t), AdminKey: randHex(t, 32),
+			Env: []string{"SLUICE_ENCRYPTION_KEY=" + randHex(t, 32)}}
+		a, b := startGateway(t, shared), startGateway(t, shared)
+		setup(a)
+		// A fresh upstream model name: the mocks' caches of the single
+		// gateway's run do not count.
+		up := "up-replicas-" + randHex(t, 4)
+		a.addAffinityModel(t, "aff-on", up, nil, "mock0", "mock1", "mock2")
+		k := a.addKey(t, "affinity", nil)
+		a.waitKeyUsable(t, k.Key)
+		b.waitKeyUsable(t, k.Key)
+		b.waitModel(t, k.Key, "aff-on")
+		on := runConversations(t, []*openai.Client{a.client(k.Key), b.client(k.Key)}, "aff-on", convs, turns)
+		t.Logf("affinity on, 2 replicas + Redis: %v", on)
+		// The write of a turn's prefix is asynchronous: the next turn, on
+		// the other replica, may rarely miss it. Allow one.
+		if on.hits < convs*(turns-1)-1 || on.switches > 1 {
+			t.Errorf("affinity across replicas: %v; want about %d hits and no switch", on, convs*(turns-1))
+		}
+	})
+}
+
+// waitModel polls GET /v1/models/name until the gateway knows the model.
+func (g *gateway) waitModel(t testing.TB, key, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, g.Proxy+"/v1/models/"+name, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		code := 0
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+		}
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("model %s not on %s within 5s (status %d)", name, g.Proxy, code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

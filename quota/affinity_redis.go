@@ -1,0 +1,139 @@
+package quota
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// AffinityRedis is the prompt-cache affinity store every replica shares
+// (the router's AffinityStore on Redis): a key per prompt prefix holding
+// the deployment id, with the TTL as the key's expiry. A lookup is one
+// pipelined round trip of GETs bounded by a short timeout; a write is a
+// SET PX sent in the background, at most MaxPending at a time (more are
+// dropped). Every failure is a miss: affinity is an optimisation, and a
+// slow or dead Redis must cost a request at most the lookup timeout.
+type AffinityRedis struct {
+	c       redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	pending chan struct{}
+	log     *slog.Logger
+	// skipUntil (unix ns) is set by a failed lookup: until then lookups
+	// are misses without a call, so a Redis that times out costs each
+	// request its timeout at most once a second, not every time.
+	skipUntil atomic.Int64
+}
+
+// affinityBackoff is how long lookups skip Redis after one failed.
+const affinityBackoff = time.Second
+
+// AffinityRedisOptions configure an AffinityRedis. Zero values take the
+// defaults.
+type AffinityRedisOptions struct {
+	// Prefix starts every key; default "sluice:aff:".
+	Prefix string
+	// Timeout bounds a lookup; default 25ms.
+	Timeout time.Duration
+	// MaxPending bounds the writes in flight; default 256.
+	MaxPending int
+	// Logger receives write failures at debug level. Nil discards.
+	Logger *slog.Logger
+}
+
+// NewAffinityRedis returns the affinity store on c.
+func NewAffinityRedis(c redis.UniversalClient, o AffinityRedisOptions) *AffinityRedis {
+	if o.Prefix == "" {
+		o.Prefix = "sluice:aff:"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 25 * time.Millisecond
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &AffinityRedis{c: c, prefix: o.Prefix, timeout: o.Timeout, pending: make(chan struct{}, o.MaxPending), log: o.Logger}
+}
+
+// Lookup returns the deployment of the first of keys Redis holds. The
+// GETs are pipelined, not an MGET, so that keys in different Cluster
+// slots work.
+func (s *AffinityRedis) Lookup(ctx context.Context, keys []string) (string, bool) {
+	if len(keys) == 0 || time.Now().UnixNano() < s.skipUntil.Load() {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if len(keys) == 1 {
+		v, err := s.c.Get(ctx, s.prefix+keys[0]).Result()
+		s.failed(err)
+		return v, err == nil && v != ""
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, s.prefix+k)
+		}
+		return nil
+	})
+	for _, c := range cmds {
+		v, err := c.Result()
+		if err == nil && v != "" {
+			return v, true
+		}
+		s.failed(err)
+	}
+	return "", false
+}
+
+// failed starts the backoff after a lookup error other than a missing
+// key or the caller leaving.
+func (s *AffinityRedis) failed(err error) {
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+		s.skipUntil.Store(time.Now().Add(affinityBackoff).UnixNano())
+	}
+}
+
+// Remember sets key to dep for ttl in the background; when MaxPending
+// writes are already in flight it drops this one.
+func (s *AffinityRedis) Remember(key, dep string, ttl time.Duration) {
+	select {
+	case s.pending <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-s.pending }()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.c.Set(ctx, s.prefix+key, dep, ttl).Err(); err != nil {
+			s.log.Debug("prompt-cache affinity: redis write failed", "err", err)
+		}
+	}()
+}
+
+// Flush waits until the writes in flight are done or ctx ends (for tests
+// and shutdown).
+func (s *AffinityRedis) Flush(ctx context.Context) error {
+	for i := 0; i < cap(s.pending); i++ {
+		select {
+		case s.pending <- struct{}{}:
+		case <-ctx.Done():
+			for ; i > 0; i-- {
+				<-s.pending
+			}
+			return ctx.Err()
+		}
+	}
+	for i := 0; i < cap(s.pending); i++ {
+		<-s.pending
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package quota_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ai/sluice/quota"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestAffinityMemoryTTL: an entry is found until its TTL, not after; the
+// first key of a lookup that has one wins; Remember refreshes the TTL.
+func TestAffinityMemoryTTL(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	s := quota.NewAffinityMemory(quota.AffinityMemoryOptions{Now: c.now})
+	ctx := context.Background()
+	if _, ok := s.Lookup(ctx, []string{"a"}); ok {
+		t.Fatal("empty store hit")
+	}
+	s.Remember("a", "dep_a", time.Minute)
+	s.Remember("b", "dep_b", time.Minute)
+	if d, ok := s.Lookup(ctx, []string{"x", "b", "a"}); !ok || d != "dep_b" {
+		t.Fatalf("lookup = %q, %v; want dep_b (first key that has one)", d, ok)
+	}
+	c.add(59 * time.Second)
+	s.Remember("b", "dep_c", time.Minute) // refreshed and moved
+	c.add(time.Second)
+	if _, ok := s.Lookup(ctx, []string{"a"}); ok {
+		t.Fatal("entry found at its TTL")
+	}
+	if d, ok := s.Lookup(ctx, []string{"a", "b"}); !ok || d != "dep_c" {
+		t.Fatalf("refreshed lookup = %q, %v; want dep_c", d, ok)
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("Len = %d after the expired entry was looked up; want 1", n)
+	}
+}
+
+// TestAffinityMemoryBounded: a flood of unique prefixes never holds more
+// than MaxEntries; the least recently used go first.
+func TestAffinityMemoryBounded(t *testing.T) {
+	s := quota.NewAffinityMemory(quota.AffinityMemoryOptions{MaxEntries: 100})
+	ctx := context.Background()
+	s.Remember("keep", "dep_k", time.Hour)
+	for i := range 10_000 {
+		if i%50 == 0 {
+			s.Lookup(ctx, []string{"keep"}) // recently used: survives
+		}
+		s.Remember(fmt.Sprint(i), "dep", time.Hour)
+		if n := s.Len(); n > 100 {
+			t.Fatalf("Len = %d > MaxEntries after %d keys", n, i+1)
+		}
+	}
+	if d, ok := s.Lookup(ctx, []string{"keep"}); !ok || d != "dep_k" {
+		t.Fatalf("recently used key evicted: %q, %v", d, ok)
+	}
+	if _, ok := s.Lookup(ctx, []string{"0"}); ok {
+		t.Fatal("least recently used key kept")
+	}
+}
+
+// TestAffinityMemoryConcurrent is for -race.
+func TestAffinityMemoryConcurrent(t *testing.T) {
+	s := quota.NewAffinityMemory(quota.AffinityMemoryOptions{MaxEntries: 64})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				k := fmt.Sprint((g*7 + i) % 200)
+				s.Remember(k, "d", time.Minute)
+				s.Lookup(context.Background(), []string{k, "z"})
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestAffinityRedis: what one replica remembers another finds, with the
+// TTL as the key's expiry; the first key that has one wins.
+func TestAffinityRedis(t *testing.T) {
+	c := testRedis(t)
+	o := quota.AffinityRedisOptions{Timeout: time.Second}
+	o.Prefix = testPrefix(t, c)
+	a, b := quota.NewAffinityRedis(c, o), quota.NewAffinityRedis(c, o)
+	ctx := testContext(t)
+	if _, ok := b.Lookup(ctx, []string{"k1", "k2"}); ok {
+		t.Fatal("empty store hit")
+	}
+	a.Remember("k2", "dep_2", time.Minute)
+	a.Remember("k1", "dep_1", 300*time.Millisecond)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := b.Lookup(ctx, []string{"k1", "k2"}); !ok || d != "dep_1" {
+		t.Fatalf("lookup = %q, %v; want dep_1", d, ok)
+	}
+	if d, ok := b.Lookup(ctx, []string{"k2"}); !ok || d != "dep_2" {
+		t.Fatalf("single-key lookup = %q, %v; want dep_2", d, ok)
+	}
+	ttl, err := c.PTTL(ctx, o.Prefix+"k1").Result()
+	if err != nil || ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Fatalf("PTTL of k1 = %v, %v; want (0, 300ms]", ttl, err)
+	}
+	// Expiry is Redis's: poll until k1 is gone, then k2 answers.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, ok := b.Lookup(ctx, []string{"k1", "k2"})
+		if ok && d == "dep_2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("k1 never expired: lookup = %q, %v", d, ok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAffinityRedisDownIsAMiss: a dead Redis makes lookups misses within
+// the timeout and writes vanish; nothing errors or blocks.
+func TestAffinityRedisDownIsAMiss(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	defer c.Close()
+	s := quota.NewAffinityRedis(c, quota.AffinityRedisOptions{Timeout: 50 * time.Millisecond, MaxPending: 2})
+	ctx := testContext(t)
+	for range 10 {
+		s.Remember("k", "dep", time.Minute) // beyond MaxPending: dropped, never blocks
+	}
+	if d, ok := s.Lookup(ctx, []string{"k", "j"}); ok {
+		t.Fatalf("dead Redis hit: %q", d)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
