@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
@@ -187,5 +189,73 @@ func (g *gateway) waitModel(t testing.TB, key, name string) {
 			t.Fatalf("model %s not on %s within 5s (status %d)", name, g.Proxy, code)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runMessagesConversations is runConversations on POST /v1/messages with
+// the Anthropic SDK: the document is the top-level system prompt.
+func runMessagesConversations(t *testing.T, c *anthropic.Client, model string, convs, turns int) convStats {
+	t.Helper()
+	ctx := testCtx(t, 2*time.Minute)
+	var s convStats
+	for conv := range convs {
+		doc := strings.Repeat(fmt.Sprintf("Document %d, clause: the tenant's answer is %d. ", conv, conv*7), 120)
+		var msgs []anthropic.MessageParam
+		prev := ""
+		for turn := range turns {
+			msgs = append(msgs, anthropic.NewUserMessage(anthropic.NewTextBlock(fmt.Sprintf("Question %d of conversation %d?", turn, conv))))
+			var hr *http.Response
+			msg, err := c.Messages.New(ctx, anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: 256,
+				System: []anthropic.TextBlockParam{{Text: doc}}, Messages: msgs}, aoption.WithResponseInto(&hr))
+			if err != nil {
+				t.Fatalf("%s conversation %d turn %d: %v", model, conv, turn, err)
+			}
+			dep := hr.Header.Get("X-Sluice-Deployment")
+			if turn > 0 && dep != prev {
+				s.switches++
+			}
+			prev = dep
+			u := msg.Usage
+			s.requests++
+			if u.CacheReadInputTokens > 0 {
+				s.hits++
+			}
+			s.prompt += u.InputTokens + u.CacheReadInputTokens
+			s.cached += u.CacheReadInputTokens
+			s.comp += u.OutputTokens
+			s.costUSD += (float64(u.InputTokens)*affInPrice + float64(u.CacheReadInputTokens)*affCachedPrice + float64(u.OutputTokens)*affOutPrice) / 1e6
+			msgs = append(msgs, anthropic.NewAssistantMessage(anthropic.NewTextBlock(messageText(msg))))
+		}
+	}
+	return s
+}
+
+// TestPromptCacheAffinityMessages is TestPromptCacheAffinity's single
+// gateway run on Anthropic's Messages API (top-level system prompt,
+// cache_read_input_tokens) with anthropic providers.
+func TestPromptCacheAffinityMessages(t *testing.T) {
+	t.Parallel()
+	const convs, turns = 6, 4
+	g := startGateway(t, gwOptions{})
+	for i := range 3 {
+		m := startMock(t, "--prompt-cache")
+		g.addProvider(t, provider{Name: fmt.Sprintf("claude%d", i), Type: "anthropic", BaseURL: m.URL, APIKey: "sk-ant-" + randHex(t, 8)})
+	}
+	g.addAffinityModel(t, "claude-off", "claude-up-off", map[string]any{"enabled": false}, "claude0", "claude1", "claude2")
+	g.addAffinityModel(t, "claude-on", "claude-up-on", nil, "claude0", "claude1", "claude2")
+	k := g.addKey(t, "affinity", nil)
+	c := g.anthropicClient(k.Key)
+	off := runMessagesConversations(t, c, "claude-off", convs, turns)
+	on := runMessagesConversations(t, c, "claude-on", convs, turns)
+	t.Logf("messages, affinity off: %v", off)
+	t.Logf("messages, affinity on:  %v", on)
+	if off.hits != convs*(turns-3) || off.switches != convs*(turns-1) {
+		t.Errorf("affinity off: %v; want %d hits and a switch every turn", off, convs*(turns-3))
+	}
+	if on.hits != convs*(turns-1) || on.switches != 0 {
+		t.Errorf("affinity on: %v; want %d hits and no switch", on, convs*(turns-1))
+	}
+	if on.cached < 2*off.cached || on.costUSD >= off.costUSD {
+		t.Errorf("affinity on saved too little: cached %d vs %d, cost $%.6f vs $%.6f", on.cached, off.cached, on.costUSD, off.costUSD)
 	}
 }

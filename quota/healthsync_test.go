@@ -3,6 +3,8 @@ package quota_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +309,73 @@ func TestHealthSyncHealthyKeyIsTombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.none(t)
+}
+
+// startRedisAt runs a redis-server of the test's own on addr and returns
+// a function that kills it.
+func startRedisAt(t *testing.T, addr string) (kill func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		needService(t, "redis-server not found: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	var once sync.Once
+	kill = func() { once.Do(func() { _ = cmd.Process.Kill(); <-exited }) }
+	t.Cleanup(kill)
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	if err := waitFor(10*time.Second, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
+		t.Fatalf("private redis-server on %s: %v", addr, err)
+	}
+	return kill
+}
+
+// TestHealthSyncSurvivesRedisRestart: after Redis goes away and comes
+// back (empty), the subscriptions are renewed by themselves: a transition
+// published then reaches the other replica by pub/sub (the poll is off).
+func TestHealthSyncSurvivesRedisRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	kill := startRedisAt(t, addr)
+	client := func() *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	mk := func(origin string) *syncReplica {
+		r := &syncReplica{got: make(chan quota.HealthEvent, 64), done: make(chan struct{})}
+		r.s = quota.NewHealthSync(client(), quota.HealthSyncOptions{Origin: origin, PollEvery: time.Hour,
+			Apply: func(ev quota.HealthEvent) {
+				select {
+				case r.got <- ev:
+				default:
+				}
+			}})
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		go func() { r.s.Run(ctx); close(r.done) }()
+		t.Cleanup(r.stop)
+		return r
+	}
+	a, b := mk("A"), mk("B")
+	probe := client()
+	waitSubscribers(t, probe, "sluice:h:", 2)
+	kill()
+	startRedisAt(t, addr)
+	waitSubscribers(t, probe, "sluice:h:", 2)
+	a.s.Publish(quota.HealthEvent{Deployment: "dep_9", State: "cooling", Until: time.Now().Add(time.Minute)})
+	if ev := b.next(t); ev.Deployment != "dep_9" || ev.State != "cooling" {
+		t.Fatalf("B applied %+v", ev)
+	}
 }

@@ -74,6 +74,7 @@ type affinity struct {
 	keys   [2]string
 	n      int
 	tokens int
+	dep    string // the deployment the store remembered, "" for none
 }
 
 // prefixTokens is the token estimate of n bytes of prompt: four bytes a
@@ -260,16 +261,27 @@ func (x *exchange) affinityFor(m *llm.Model, req *balancer.Request) {
 	if !ok {
 		return
 	}
-	x.aff = a
 	if dep, ok := store.Lookup(x.r.Context(), a.keys[:a.n]); ok {
 		req.Affinity, req.CachedTokens = dep, a.tokens
+		a.dep = dep
 	}
+	x.aff = a
 }
 
-// remember records that d answered the request's prompt prefix.
+// remember records that d answered the request's prompt prefix, and
+// counts the outcome.
 func (x *exchange) remember(m *llm.Model, d *llm.Deployment) {
 	if x.aff.n == 0 {
 		return
 	}
+	outcome := "miss"
+	switch x.aff.dep {
+	case "":
+	case d.ID:
+		outcome = "stuck"
+	default:
+		outcome = "moved"
+	}
+	x.h.opts.Metrics.affinity.WithLabelValues(m.Name, outcome).Inc()
 	x.h.opts.Affinity.Remember(x.aff.keys[0], d.ID, m.Routing.CacheAffinity.TTL())
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
@@ -229,12 +231,21 @@ func TestAffinityRemembersTheAnsweringDeployment(t *testing.T) {
 		ok(w, r)
 	}))
 	defer a.Close()
-	b := httptest.NewServer(http.HandlerFunc(ok))
+	var failB atomic.Bool
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failB.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		ok(w, r)
+	}))
 	defer b.Close()
 	st := &countingStore{memStore: memStore{m: map[string]string{}}}
 	var model *llm.Model
+	met := NewMetrics(nil)
 	srv, _ := newTestProxyWith(t, func(o *Options) {
 		o.Affinity = st
+		o.Metrics = met
 		model = o.State().Snapshot.Models["m"]
 		model.Strategy = llm.StrategyWeighted
 	}, time.Second, a.URL, b.URL)
@@ -255,6 +266,20 @@ func TestAffinityRemembersTheAnsweringDeployment(t *testing.T) {
 		resp := post(t, srv.URL, body(fmt.Sprint("q", i+1)))
 		if got := resp.Header.Get("X-Sluice-Provider"); got != "p1" {
 			t.Fatalf("request %d went to %s; want p1, where its prefix was served", i+1, got)
+		}
+	}
+	// The remembered deployment fails: the answer comes from p0, which the
+	// prefix then follows.
+	failB.Store(true)
+	for i, want := range []string{"p0", "p0"} {
+		resp := post(t, srv.URL, body(fmt.Sprint("r", i)))
+		if got := resp.Header.Get("X-Sluice-Provider"); resp.StatusCode != 200 || got != want {
+			t.Fatalf("after p1 failed: request %d status %d provider %q; want %s", i, resp.StatusCode, got, want)
+		}
+	}
+	for outcome, want := range map[string]float64{"miss": 1, "stuck": 5, "moved": 1} {
+		if got := testutil.ToFloat64(met.affinity.WithLabelValues("m", outcome)); got != want {
+			t.Errorf("sluice_prompt_affinity_total{outcome=%q} = %v; want %v", outcome, got, want)
 		}
 	}
 	lookups := st.lookups.Load()

@@ -21,7 +21,8 @@ type Metrics struct {
 	budgetExhausted *prometheus.CounterVec
 	fallbacks       *prometheus.CounterVec
 	// hedges counts hedged first tokens by model and outcome.
-	hedges *prometheus.CounterVec
+	hedges   *prometheus.CounterVec
+	affinity *prometheus.CounterVec
 }
 
 // durationBuckets are OpenTelemetry GenAI's operation duration buckets (s).
@@ -81,9 +82,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_hedges_total",
 			Help: "Hedged first tokens by model and outcome: won (the hedge answered first), lost (sent, did not serve), skipped_budget (due, but the retry budget was empty).",
 		}, []string{"model", "outcome"}),
+		affinity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_prompt_affinity_total",
+			Help: "Answered requests keyed for prompt-cache affinity, by model and outcome: stuck (served by the deployment that served the prefix last), moved (served elsewhere: it was unavailable, without headroom, failed or dearer), miss (no deployment remembered).",
+		}, []string{"model", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks, m.hedges)
+		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks, m.hedges, m.affinity)
 	}
 	return m
 }

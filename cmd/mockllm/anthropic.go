@@ -151,6 +151,7 @@ type anthropicCall struct {
 	req        anthropicRequest
 	words      int
 	cached     bool
+	read       int // prompt tokens reported read from the cache
 	toolResult bool
 }
 
@@ -201,14 +202,9 @@ func contentWords(raw json.RawMessage) int {
 	return n
 }
 
-// anthropicUsage appends a usage object: with prompt caching asked for,
-// half the prompt is reported as read from the cache (input_tokens
-// excludes it, as Anthropic's does).
-func anthropicUsage(buf []byte, prompt, output int, cached bool) []byte {
-	read := 0
-	if cached {
-		read = prompt / 2
-	}
+// anthropicUsage appends a usage object with read of the prompt tokens
+// read from the cache (input_tokens excludes them, as Anthropic's does).
+func anthropicUsage(buf []byte, prompt, output, read int) []byte {
 	buf = append(buf, `{"input_tokens":`...)
 	buf = strconv.AppendInt(buf, int64(prompt-read), 10)
 	buf = append(buf, `,"cache_creation_input_tokens":0,"cache_read_input_tokens":`...)
@@ -231,6 +227,13 @@ func (m *mock) handleMessages(w http.ResponseWriter, r *http.Request) outcome {
 	prompt := b.promptTokens
 	if prompt == 0 {
 		prompt = max(c.words, 1)
+	}
+	// With --prompt-cache, the prompt cache says what was read from it;
+	// otherwise a request using cache_control reads half its prompt.
+	if m.cfg.PromptCache {
+		c.read = m.anthropicCached(body, c, b.promptTokens == 0, prompt)
+	} else if c.cached {
+		c.read = prompt / 2
 	}
 	chunks, output, stop := b.chunks, b.completionTokens, "end_turn"
 	if limit := *c.req.MaxTokens; output > limit {
@@ -277,7 +280,7 @@ func (m *mock) handleMessages(w http.ResponseWriter, r *http.Request) outcome {
 	buf = append(buf, `","stop_sequence":null`...)
 	if usage {
 		buf = append(buf, `,"usage":`...)
-		buf = anthropicUsage(buf, prompt, output, c.cached)
+		buf = anthropicUsage(buf, prompt, output, c.read)
 	}
 	buf = append(buf, '}')
 	*bp = buf
@@ -334,7 +337,7 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 			buf = append(buf, `,"content":[],"stop_reason":null,"stop_sequence":null`...)
 			if usage {
 				buf = append(buf, `,"usage":`...)
-				buf = anthropicUsage(buf, prompt, min(output, 1), c.cached)
+				buf = anthropicUsage(buf, prompt, min(output, 1), c.read)
 			}
 			buf = append(buf, "}}"...)
 		case i == 1 && thinking:
@@ -385,7 +388,7 @@ func (m *mock) streamMessages(w http.ResponseWriter, r *http.Request, b *behavio
 			buf = append(buf, `","stop_sequence":null}`...)
 			if usage {
 				buf = append(buf, `,"usage":`...)
-				buf = anthropicUsage(buf, prompt, output, c.cached)
+				buf = anthropicUsage(buf, prompt, output, c.read)
 			}
 			buf = append(buf, '}')
 		default:

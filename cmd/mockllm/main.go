@@ -91,9 +91,11 @@
 //	--api-key key             when set, requests must carry "Authorization: Bearer <key>", else 401
 //	--embedding-dims n        embedding length when the request has no "dimensions" (default 8)
 //	--quiet                   do not log the listen address at start
-//	--prompt-cache            imitate a provider's prompt cache for chat completions: the prompt
-//	                          tokens of the longest run of leading messages this process saw in
-//	                          the last 5 minutes are reported as prompt_tokens_details.cached_tokens
+//	--prompt-cache            imitate a provider's prompt cache for chat completions and Messages:
+//	                          the prompt tokens of the longest run of leading messages (Messages:
+//	                          the system prompt first) this process saw in the last 5 minutes are
+//	                          reported as prompt_tokens_details.cached_tokens (Messages:
+//	                          cache_read_input_tokens, instead of half the prompt for cache_control)
 //	--ttft-tail p:d           a slow tail: with probability p a request waits d more before its
 //	                          response headers, so its first token comes d later (0.05:2s)
 //
@@ -173,7 +175,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.APIKey, "api-key", "", "require Authorization: Bearer <key>")
 	fs.IntVar(&c.EmbeddingDims, "embedding-dims", 8, "default embedding length")
 	fs.BoolVar(&c.Quiet, "quiet", false, "do not log the listen address")
-	fs.BoolVar(&c.PromptCache, "prompt-cache", false, "report cached tokens for chat prompts whose leading messages were seen in the last 5 minutes")
+	fs.BoolVar(&c.PromptCache, "prompt-cache", false, "report cached tokens for chat and Messages prompts whose leading messages were seen in the last 5 minutes")
 	fs.Func("ttft-tail", "a slow tail `p:d`: with probability p a request waits d more before its headers", func(v string) (err error) {
 		c.TailP, c.TailDelay, err = parseTail(v)
 		return err

@@ -9,7 +9,7 @@ import (
 
 // promptCache imitates a provider's prompt cache (--prompt-cache): it
 // remembers, for promptCacheTTL, a hash of every message-boundary prefix
-// of the chat requests it served (the first message, the first two, …,
+// of the chat and Messages requests it served (the first message, the first two, …,
 // all of them, each with the model); a request whose longest such prefix
 // was seen reports that prefix's prompt tokens as
 // usage.prompt_tokens_details.cached_tokens. Each mockllm process is one
@@ -105,4 +105,33 @@ func (m *mock) cachedTokens(body []byte, model string, countWords bool, prompt i
 		}
 	}
 	return m.cache.cachedTokens(m.now(), model, raw.Messages, words, prompt)
+}
+
+// anthropicCached is the prompt cache's answer for a Messages request: the
+// system prompt counts as the first message.
+func (m *mock) anthropicCached(body []byte, c anthropicCall, countWords bool, prompt int) int {
+	var raw struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if json.Unmarshal(body, &raw) != nil || len(raw.Messages) != len(c.req.Messages) {
+		return 0
+	}
+	msgs := make([]json.RawMessage, 0, len(raw.Messages)+1)
+	var words []int
+	if countWords {
+		words = make([]int, 0, len(raw.Messages)+1)
+	}
+	if len(c.req.System) > 0 {
+		msgs = append(msgs, c.req.System)
+		if countWords {
+			words = append(words, contentWords(c.req.System))
+		}
+	}
+	for i, msg := range raw.Messages {
+		msgs = append(msgs, msg)
+		if countWords {
+			words = append(words, contentWords(c.req.Messages[i].Content))
+		}
+	}
+	return m.cache.cachedTokens(m.now(), c.req.Model, msgs, words, prompt)
 }

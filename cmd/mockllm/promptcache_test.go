@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,41 @@ func TestPromptCache(t *testing.T) {
 		if !strings.Contains(data, `"cached_tokens":0`) {
 			t.Fatalf("without --prompt-cache: %s", data)
 		}
+	}
+}
+
+// TestPromptCacheAnthropic: Messages report a repeated system prompt as
+// cache_read_input_tokens (input_tokens the rest); without the flag,
+// cache_control still reads half the prompt.
+func TestPromptCacheAnthropic(t *testing.T) {
+	cfg := testConfig()
+	cfg.PromptCache = true
+	srv := newTestServer(t, cfg)
+	sys := strings.Repeat("word ", 50)
+	hdr := map[string]string{"anthropic-version": "2023-06-01"}
+	msgs := func(turn string) string {
+		return fmt.Sprintf(`{"model":"claude","max_tokens":10,"system":%q,"messages":[{"role":"user","content":%q}]}`, sys, turn)
+	}
+	usage := func(srv *httptest.Server, body string) (in, read int) {
+		t.Helper()
+		var r struct {
+			Usage struct {
+				In   int `json:"input_tokens"`
+				Read int `json:"cache_read_input_tokens"`
+			} `json:"usage"`
+		}
+		decode(t, readAll(t, post(t, srv, "/v1/messages", body, hdr)), &r)
+		return r.Usage.In, r.Usage.Read
+	}
+	if _, read := usage(srv, msgs("one")); read != 0 {
+		t.Fatalf("first request read %d from the cache; want 0", read)
+	}
+	if in, read := usage(srv, msgs("two three")); read != 50 || in != 2 {
+		t.Fatalf("repeated system: input %d, read %d; want 2, 50", in, read)
+	}
+	legacy := newTestServer(t, testConfig())
+	body := fmt.Sprintf(`{"model":"claude","max_tokens":10,"system":[{"type":"text","text":%q,"cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}`, sys)
+	if in, read := usage(legacy, body); read != 25 || in != 26 {
+		t.Fatalf("cache_control without --prompt-cache: input %d, read %d; want 26, 25", in, read)
 	}
 }
