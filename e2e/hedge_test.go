@@ -39,7 +39,7 @@ func TestHedgeEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "[DONE]") {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
-	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Provider") != "fast" {
+	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Provider") != "fast" || resp.Header.Get("X-Sluice-Attempts") != "2" {
 		t.Fatalf("headers %v", resp.Header)
 	}
 	if d := time.Since(t0); d > 8*time.Second {

@@ -291,7 +291,7 @@ func TestHedgeWinsWhenFirstIsSlow(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "fast") {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
-	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Deployment") != "dep_p1" {
+	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Deployment") != "dep_p1" || resp.Header.Get("X-Sluice-Attempts") != "2" {
 		t.Fatalf("headers %v", resp.Header)
 	}
 	waitClosed(t, slow.canceled, "the slow attempt's cancellation")
@@ -632,4 +632,19 @@ func TestHedgePanicEndsRace(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	waitClosed(t, first.canceled, "the first attempt's cancellation")
+}
+
+// TestHedgeDrawsOnRetryBudget: a hedge takes a retry token; with none
+// left it is not sent, and counted as skipped.
+func TestHedgeDrawsOnRetryBudget(t *testing.T) {
+	first := newGate(jsonAnswer("first")).delayed(20 * time.Millisecond)
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxyWith(t, hedgeAfter1ms, func(o *Options) { o.RetryRatio, o.RetryFloor = 0.001, 0.001 }, first, second)
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 {
+		t.Fatalf("hedged without a retry token: %s", body)
+	}
+	if env.hedges(hedgeSkippedBudget) != 1 {
+		t.Fatal("the skipped hedge was not counted")
+	}
 }
