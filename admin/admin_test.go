@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -63,6 +64,10 @@ func TestAuthMatrix(t *testing.T) {
 		{"X-API-KEY": testAdminKey[:len(testAdminKey)-1]},
 		{"X-API-KEY": "wrong", "Authorization": "Bearer " + testAdminKey},
 		{"X-API-KEY": testAdminKey, "Authorization": "Bearer wrong"},
+		// T12: JWTs (an expired one, one for another audience) are never
+		// admin credentials.
+		{"Authorization": "Bearer " + jwtShaped(`{"iss":"https://idp","aud":"sluice","exp":1}`)},
+		{"Authorization": "Bearer " + jwtShaped(`{"iss":"https://idp","aud":"other","exp":4102444800}`)},
 	}
 	good := []map[string]string{
 		{"Authorization": "Bearer " + testAdminKey},
@@ -416,4 +421,10 @@ func TestRecoveryRendersJSON(t *testing.T) {
 	if w.Code != 500 || strings.Contains(w.Body.String(), "boom") || !strings.Contains(w.Body.String(), `"internal_error"`) {
 		t.Fatalf("panic = %d %s", w.Code, w.Body)
 	}
+}
+
+// jwtShaped is a compact JWT with claims (RS256 header, junk signature).
+func jwtShaped(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","kid":"k"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("signature"))
 }

@@ -126,6 +126,10 @@ type Target struct {
 	// Model is the id of the deployment's model, whose round-robin state
 	// is kept.
 	Model string
+	// ProbeHealthy and ProbeUnhealthy are the thresholds of the active
+	// probes of the deployment's provider (see ProbeResult); 0 when it
+	// has none, and then an ejection ends with its backoff as before.
+	ProbeHealthy, ProbeUnhealthy int
 }
 
 // Retain makes targets the deployments the Balancer keeps state for: their
@@ -146,6 +150,7 @@ func (b *Balancer) Retain(targets []Target) {
 		models[t.Model] = struct{}{}
 		h, _ := b.health.LoadOrStore(t.ID, &health{})
 		h.(*health).setRevision(t.ProviderRevision)
+		h.(*health).setProbe(t.ProbeHealthy, t.ProbeUnhealthy)
 	}
 	b.managed.Store(true)
 	b.health.Range(func(k, _ any) bool {
@@ -249,6 +254,9 @@ type Status struct {
 	// over the deployment's recent attempts, the one the auto strategy
 	// weighs.
 	ErrorRate float64 `json:"error_rate"`
+	// Probe is the active probes' view of the deployment; nil when its
+	// provider has none.
+	Probe *ProbeStatus `json:"probe,omitempty"`
 }
 
 // Status reports the health of deployment id. An id the Balancer has no

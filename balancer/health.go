@@ -80,11 +80,16 @@ type health struct {
 	// room is the provider account's headroom as the quota limiter last
 	// saw it (SetHeadroom); nil until then.
 	room atomic.Pointer[roomObs]
+
+	// gated is set while an ejected deployment of a probed provider waits
+	// for passing probes (probe.go); probe is that state, under mu.
+	gated atomic.Bool
+	probe probeState
 }
 
 // available reports whether the deployment is picked normally at now.
 func (h *health) available(now int64) bool {
-	return !h.dead.Load() && !isOut(h.until.Load(), now) && !h.drained(now)
+	return !h.dead.Load() && !isOut(h.until.Load(), now) && !h.drained(now) && !h.gated.Load()
 }
 
 // isOut reports whether a deployment whose until is until is still cooling
@@ -174,6 +179,7 @@ func (h *health) report(b *Balancer, epoch, rev int64, out Outcome) (ch change) 
 		h.until.Store(max(h.until.Load(), now+int64(d)))
 		h.coolingOnly, h.remoteOut = false, false
 		h.epoch.Add(1)
+		h.gate()
 		ch = change{ok: true, state: stateEjected, until: h.until.Load()}
 	case ClassRateLimited:
 		h.failures++
@@ -257,5 +263,6 @@ func (h *health) status(id string, b *Balancer) Status {
 	default:
 		st.Healthy = true
 	}
+	h.probeStatus(&st, b)
 	return st
 }

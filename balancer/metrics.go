@@ -18,7 +18,7 @@ type collector struct {
 	b    *Balancer
 	list func() []Named
 
-	up, state, inflight, ttft, latency, errRate, cooldown *prometheus.Desc
+	up, state, inflight, ttft, latency, errRate, cooldown, gated *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of per-deployment gauges for
@@ -39,12 +39,13 @@ func (b *Balancer) Collector(list func() []Named) prometheus.Collector {
 		latency:  d("sluice_deployment_latency_ewma_seconds", "Moving average of the latency of successful attempts; 0 until measured."),
 		errRate:  d("sluice_deployment_error_rate", "Moving average of the deployment's failures (1) and successes (0)."),
 		cooldown: d("sluice_deployment_cooldown_seconds", "Time until a cooling or ejected deployment is picked normally again; 0 otherwise."),
+		gated:    d("sluice_deployment_probe_gated", "1 while an ejected deployment waits for passing active probes, 0 otherwise."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.state, c.inflight, c.ttft, c.latency, c.errRate, c.cooldown} {
+	for _, d := range []*prometheus.Desc{c.up, c.state, c.inflight, c.ttft, c.latency, c.errRate, c.cooldown, c.gated} {
 		ch <- d
 	}
 }
@@ -71,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.latency, st.LatencyMS/1e3)
 		gauge(c.errRate, st.ErrorRate)
 		gauge(c.cooldown, st.Cooldown.Seconds())
+		gauge(c.gated, boolGauge(st.Probe != nil && st.Probe.Gated))
 	}
 }
 

@@ -103,9 +103,9 @@ func TestCollectorStates(t *testing.T) {
 	if v := got["sluice_deployment_ttft_ewma_seconds"+l0]; math.Abs(v-0.05) > 1e-9 {
 		t.Errorf("ttft = %v, want 0.05", v)
 	}
-	// 4 deployments × (6 gauges + 4 state series); the duplicate adds none.
-	if len(got) != 4*10 {
-		t.Errorf("%d series, want 40", len(got))
+	// 4 deployments × (7 gauges + 4 state series); the duplicate adds none.
+	if len(got) != 4*11 {
+		t.Errorf("%d series, want 44", len(got))
 	}
 
 	// The cooldown ends: the gauges follow the clock, no report needed.
@@ -147,8 +147,8 @@ func TestCollectorLabelsCarryNoSecrets(t *testing.T) {
 			}
 		}
 	}
-	if n := len(scrape(t, reg)); n != 20 {
-		t.Errorf("%d series, want 20", n)
+	if n := len(scrape(t, reg)); n != 22 {
+		t.Errorf("%d series, want 22", n)
 	}
 	// An empty list is an empty scrape, not an error.
 	reg = prometheus.NewRegistry()

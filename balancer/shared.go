@@ -104,6 +104,9 @@ func (h *health) apply(b *Balancer, t Transition) bool {
 		h.until.Store(until)
 		h.remoteOut = true
 		h.coolingOnly = cooling && (!out || h.coolingOnly)
+		if !cooling {
+			h.gate() // a probed deployment returns after this replica's probes pass
+		}
 		if !out {
 			// Attempts already running started before the deployment was
 			// taken out: their outcomes do not undo it.

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -211,6 +213,42 @@ func TestJWTEndToEnd(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(body), `"hs256_secret_set":false`) {
 		t.Fatalf("GET issuer: %d %s", code, body)
 	}
+	_, err = g.client(alice).Chat.Completions.New(ctx, chatParams("not-allowed", "hi"))
+	wantAPIError(t, err, http.StatusNotFound, "")
+
+	// HS256 with a configured secret (write-only: never in an admin
+	// answer or the logs); no JWKS involved.
+	secret := "sk-canary-" + randHex(t, 16)
+	g.adminOK(t, http.MethodPost, "/admin/issuers", map[string]any{
+		"name": "hs", "issuer": "http://127.0.0.1:1/hs", "audiences": []string{"sluice"}, "algorithms": []string{"HS256"},
+		"allow_insecure_http": true, "hs256_secret": secret,
+	}, nil)
+	g.adminOK(t, http.MethodPatch, "/admin/issuers/hs", map[string]any{"hs256_secret": "****", "models": []string{"gpt-4o-mini"}}, nil)
+	hs := hs256(map[string]any{"iss": "http://127.0.0.1:1/hs", "sub": "svc", "aud": "sluice", "exp": time.Now().Add(time.Minute).Unix()}, secret)
+	g.waitKeyUsable(t, hs)
+	if _, err := g.client(hs).Chat.Completions.New(ctx, chatParams("gpt-4o-mini", "hi")); err != nil {
+		t.Fatalf("HS256: %v", describe(err))
+	}
+	g.adminOK(t, http.MethodGet, "/admin/issuers", nil, nil)
+	accessLog, _ := os.ReadFile(g.AccessLog)
+	if !strings.Contains(string(accessLog), `"principal_kind":"jwt"`) {
+		t.Fatalf("access log without the JWT principal: %.500s", accessLog)
+	}
+	for _, s := range append(g.adminBodies, g.logs(), string(accessLog)) {
+		if strings.Contains(s, secret[:20]) || strings.Contains(s, alice) {
+			t.Fatalf("a secret or token leaked: %.300s", s)
+		}
+	}
+}
+
+// hs256 signs claims with HMAC-SHA256.
+func hs256(claims map[string]any, secret string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	p, _ := json.Marshal(claims)
+	signing := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc(p)
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(signing))
+	return signing + "." + enc(m.Sum(nil))
 }
 
 // jwtUsage counts successful usage rows by "principal_id/kind/owner".

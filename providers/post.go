@@ -61,6 +61,9 @@ func acceptFor(stream bool) string {
 
 // request is one upstream call.
 type request struct {
+	// method is POST when empty; a GET (a probe of the model list) sends
+	// no body and no Content-Type.
+	method    string
 	url       string
 	body      []byte
 	accept    string
@@ -71,21 +74,27 @@ type request struct {
 	sign func(ctx context.Context, req *http.Request, body []byte) (string, error)
 }
 
-// do sends r with a POST. It returns the 2xx answer, or the error:
+// do sends r with a POST (or r.method). It returns the 2xx answer, or the error:
 // transport failures classified, error statuses mapped by upstreamError —
 // then resp is returned too, its body closed, for a family to refine the
 // mapping from its headers. No field of any error holds the provider's
 // credentials. It calls RoundTrip straight on the transport: http.Client
 // would clone the headers for redirects, which provider calls never follow.
 func (u *upstream) do(ctx context.Context, r request) (*http.Response, *llm.Error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
+	method := r.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.url, bytes.NewReader(r.body))
 	if err != nil {
 		e := llm.Errorf(llm.KindInternal, "cannot build upstream request")
 		e.Err = u.red.redactErr(err)
 		return nil, e
 	}
 	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
+	if method == http.MethodPost {
+		h["Content-Type"] = []string{"application/json"}
+	}
 	h["Accept"] = []string{r.accept}
 	if r.requestID != "" {
 		h["X-Request-Id"] = []string{r.requestID}

@@ -85,6 +85,10 @@ func (l *AccessLog) write(rec *llm.Record, path string, overhead time.Duration, 
 	}
 	b = append(b, `,"key_prefix":`...)
 	b = appendJSONString(b, rec.KeyPrefix)
+	b = append(b, `,"principal":`...)
+	b = appendJSONString(b, rec.PrincipalID)
+	b = append(b, `,"principal_kind":`...)
+	b = appendJSONString(b, rec.PrincipalKind)
 	b = append(b, `,"path":`...)
 	b = appendJSONString(b, path)
 	b = append(b, `,"model":`...)

@@ -140,6 +140,7 @@ func (x *exchange) authenticate(st *state.State) (*auth.Principal, *llm.Error) {
 	x.r = x.r.WithContext(auth.WithPrincipal(x.r.Context(), p))
 	x.rec.KeyID, x.rec.KeyPrefix = p.KeyID, p.KeyPrefix
 	x.rec.PrincipalID, x.rec.PrincipalKind, x.rec.Owner = p.ID, p.Kind, p.Owner
+	x.h.opts.Metrics.principals.WithLabelValues(p.Kind).Inc()
 	return p, nil
 }
 

@@ -18,6 +18,10 @@ type Metrics struct {
 	retries  *prometheus.CounterVec
 	hedges   *prometheus.CounterVec
 	affinity *prometheus.CounterVec
+	// principals counts authenticated requests by principal kind (key,
+	// jwt); the principal id is on usage rows, never a label (a JWT
+	// subject is an unbounded value).
+	principals *prometheus.CounterVec
 }
 
 // durationBuckets are OpenTelemetry GenAI's operation duration buckets (s).
@@ -73,8 +77,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_prompt_affinity_total",
 			Help: "Answered requests keyed for prompt-cache affinity, by model and outcome: stuck (served by the deployment that served the prefix last), moved (served elsewhere: it was unavailable, without headroom, failed or dearer), miss (no deployment remembered).",
 		}, []string{"model", "outcome"}),
+		principals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_principal_requests_total",
+			Help: "Authenticated proxy requests by principal kind (key: a Sluice key, jwt: an issuer's token).",
+		}, []string{"kind"}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.principals)
 		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.hedges, m.affinity)
 	}
 	return m

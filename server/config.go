@@ -53,6 +53,10 @@ type Config struct {
 	// admin write for IP literals and localhost, and at connect time for
 	// every resolved address.
 	UpstreamDenyPrivate bool
+	// IssuersFile, when set, is a JSON file {"issuers": [...]} of JWT/OIDC
+	// issuers (each as POST /admin/issuers takes it) created or replaced
+	// by name at start; issuers it does not list are left alone.
+	IssuersFile string
 	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (behind admin auth).
 	Pprof bool
 	// MaxBodyBytes bounds request bodies. Default 10 MiB.

@@ -58,6 +58,8 @@ type Server struct {
 	proxy      *router.Handler
 	admin      http.Handler
 	balancer   *balancer.Balancer
+	// probeMetrics counts the active probes of every configuration.
+	probeMetrics *state.ProbeMetrics
 	// healthSync shares the balancer's health transitions with the other
 	// replicas through Redis; nil without Redis. replica names this
 	// process in them.
@@ -112,6 +114,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	if err := s.store.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	if cfg.IssuersFile != "" {
+		if err := applyIssuersFile(ctx, s.store, cfg.IssuersFile, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RedisURL != "" {
 		if s.rdb, err = openRedis(ctx, cfg.RedisURL, log); err != nil {
 			return nil, err
@@ -120,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	}
 	s.replica = newReplicaID()
 	s.balancer = balancer.New(s.balancerOptions())
+	s.probeMetrics = state.NewProbeMetrics(nil)
 	s.state.Store(&state.State{})
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
@@ -133,7 +141,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		ConstLabels: prometheus.Labels{"version": v.Version, "commit": v.Commit},
 	})
 	info.Set(1)
-	reg.MustRegister(info, s.balancer.Collector(s.deploymentNames))
+	reg.MustRegister(info, s.balancer.Collector(s.deploymentNames), s.probeMetrics)
 
 	// The writer drains when Serve's background context ends, after the
 	// HTTP drain: its budget is the flush part of the shutdown plan.
@@ -214,7 +222,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 		return fmt.Errorf("load configuration: %w", err)
 	}
 	next, retire, errs := state.Build(cur, snap, state.Options{Balancer: s.balancer, Providers: providers.Options{DenyPrivate: s.cfg.UpstreamDenyPrivate},
-		Auth: auth.Options{Logger: s.log}})
+		Auth: auth.Options{Logger: s.log}, ProbeMetrics: s.probeMetrics})
 	for _, e := range errs {
 		s.log.Warn("configuration problem (the provider or issuer is skipped, or built without what the message names)", "err", e)
 	}
@@ -407,6 +415,8 @@ func (s *Server) closeBy(deadline time.Time) {
 		_ = s.store.Close()
 		s.store = nil
 	}
+	// The probe loops of the configuration in use stop with it.
+	s.state.Load().Close()
 	s.reloadMu.Unlock()
 }
 

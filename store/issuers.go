@@ -363,6 +363,20 @@ func issuerUnique(ctx context.Context, tx *sql.Tx, r *Issuer) error {
 	return nil
 }
 
+// ApplyIssuer creates the issuer in.Name, or replaces the one of that name
+// (as PUT: the write-only secret follows patch rules); created reports
+// which. The issuers file applies its entries with it.
+func (s *Store) ApplyIssuer(ctx context.Context, in IssuerInput) (out Issuer, created bool, err error) {
+	if _, err := s.GetIssuer(ctx, in.Name); errors.Is(err, ErrNotFound) {
+		out, err = s.CreateIssuer(ctx, in)
+		return out, err == nil, err
+	} else if err != nil {
+		return Issuer{}, false, err
+	}
+	out, err = s.UpdateIssuer(ctx, in.Name, in.AsPatch())
+	return out, false, err
+}
+
 // GetIssuer returns the issuer with the given id or name.
 func (s *Store) GetIssuer(ctx context.Context, idOrName string) (Issuer, error) {
 	r, err := getIssuer(ctx, s.rdb, idOrName)

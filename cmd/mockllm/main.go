@@ -21,6 +21,10 @@
 //	GET  /healthz              "ok"
 //	GET  /_mock/stats          {"requests","completed","canceled","aborted","in_flight","last_headers","last_body"}
 //	POST /_mock/reset          zero the counters (in_flight is left alone) and forget the last request
+//	POST /_mock/status?code=N  answer every model request with status N (400-599) as X-Mock-Status
+//	                           does, unless the request sets X-Mock-Status itself; code=200 (or 0)
+//	                           returns to normal. For outages that start and end while clients
+//	                           (and health probes) keep asking
 //
 // Anthropic's endpoints check its headers instead: x-api-key (when --api-key
 // is set; 401 authentication_error otherwise) and anthropic-version (400

@@ -21,6 +21,9 @@ type mock struct {
 	cfg      config
 	wantAuth []byte // "Bearer <key>", nil when no key is required
 	stats    stats
+	// forced is the status POST /_mock/status set for every model
+	// request without its own X-Mock-Status (0: normal).
+	forced   atomic.Int32
 	bufs     bufPool
 	idPrefix string        // random per process, so ids differ between runs
 	seq      atomic.Uint64 // request sequence for ids
@@ -72,6 +75,7 @@ func (m *mock) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /_mock/stats", m.handleStats)
 	mux.HandleFunc("POST /_mock/reset", m.handleReset)
+	mux.HandleFunc("POST /_mock/status", m.handleForceStatus)
 	mux.HandleFunc("/", m.counted(m.handleUnknown))
 	return mux
 }
@@ -80,6 +84,9 @@ func (m *mock) handler() http.Handler {
 // panics (http.ErrAbortHandler) counts as aborted.
 func (m *mock) counted(h func(http.ResponseWriter, *http.Request) outcome) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if f := m.forced.Load(); f != 0 && r.Header.Get(hdrStatus) == "" {
+			r.Header.Set(hdrStatus, strconv.Itoa(int(f)))
+		}
 		m.stats.begin()
 		o := outcomeAborted
 		defer func() { m.stats.end(o) }()

@@ -1002,3 +1002,36 @@ func BenchmarkChat(b *testing.B) {
 		})
 	})
 }
+
+// TestForcedStatus: POST /_mock/status makes every model request fail until
+// it is set back to 200; a request's own X-Mock-Status still wins.
+func TestForcedStatus(t *testing.T) {
+	srv := newTestServer(t, testConfig())
+	ctx := context.Background()
+	status := func(method, path, body string, hdr map[string]string) int {
+		resp := do(t, ctx, srv, method, path, body, hdr)
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	if c := status(http.MethodPost, "/_mock/status?code=500", "", nil); c != http.StatusNoContent {
+		t.Fatalf("set: %d", c)
+	}
+	if c := status(http.MethodPost, "/v1/chat/completions", chatBody, nil); c != 500 {
+		t.Fatalf("chat while forced: %d", c)
+	}
+	if c := status(http.MethodGet, "/v1/models", "", nil); c != 500 {
+		t.Fatalf("models while forced: %d", c)
+	}
+	if c := status(http.MethodPost, "/v1/chat/completions", chatBody, map[string]string{"X-Mock-Status": "429"}); c != 429 {
+		t.Fatalf("own header while forced: %d", c)
+	}
+	for _, bad := range []string{"abc", "302", "600", ""} {
+		if c := status(http.MethodPost, "/_mock/status?code="+bad, "", nil); c != http.StatusBadRequest {
+			t.Fatalf("code=%s: %d", bad, c)
+		}
+	}
+	status(http.MethodPost, "/_mock/status?code=200", "", nil)
+	if c := status(http.MethodPost, "/v1/chat/completions", chatBody, nil); c != 200 {
+		t.Fatalf("chat after recovery: %d", c)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,5 +113,20 @@ func (m *mock) handleStats(w http.ResponseWriter, _ *http.Request) {
 // handleReset serves POST /_mock/reset.
 func (m *mock) handleReset(w http.ResponseWriter, _ *http.Request) {
 	m.stats.reset()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleForceStatus serves POST /_mock/status?code=N: every model request
+// without its own X-Mock-Status answers N from now on (200 or 0: normal).
+func (m *mock) handleForceStatus(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(r.URL.Query().Get("code"))
+	if err != nil || (code != 0 && code != 200 && (code < 400 || code > 599)) {
+		http.Error(w, "code must be 200, 0 or 400-599", http.StatusBadRequest)
+		return
+	}
+	if code == 200 {
+		code = 0
+	}
+	m.forced.Store(int32(code))
 	w.WriteHeader(http.StatusNoContent)
 }

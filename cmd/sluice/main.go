@@ -205,6 +205,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.StringVar(&c.AccessLog, "access-log", env("SLUICE_ACCESS_LOG", "stdout"), "access log: stdout, stderr, off or a file (SLUICE_ACCESS_LOG)")
 	fs.BoolVar(&c.AccessLogBodies, "access-log-bodies", ep.bool("SLUICE_ACCESS_LOG_BODIES"), "add request bodies (prompts) to the access log (SLUICE_ACCESS_LOG_BODIES=true)")
 	fs.BoolVar(&c.UpstreamDenyPrivate, "upstream-deny-private", ep.bool("SLUICE_UPSTREAM_DENY_PRIVATE"), "refuse provider base URLs at private, loopback, link-local or other non-public addresses, checked again at connect time (SLUICE_UPSTREAM_DENY_PRIVATE=true)")
+	fs.StringVar(&c.IssuersFile, "issuers-file", env("SLUICE_ISSUERS_FILE", ""), "JSON file of JWT/OIDC issuers {\"issuers\":[...]} created or replaced by name at start (SLUICE_ISSUERS_FILE)")
 	fs.BoolVar(&c.Pprof, "pprof", ep.bool("SLUICE_PPROF"), "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
 	retention := fs.String("usage-retention", env("SLUICE_USAGE_RETENTION", ""), "delete usage records older than this, e.g. 90d or 720h; empty keeps them (SLUICE_USAGE_RETENTION)")
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
