@@ -124,6 +124,9 @@ func (p *Plan) Next() *llm.Deployment {
 			continue
 		}
 		dead, until := h.dead.Load(), max(h.until.Load(), h.roomUntil(now))
+		if h.gated.Load() {
+			until = math.MaxInt64 // back when its probes pass: after every timed return
+		}
 		if fallback < 0 || (!dead && fbDead) || (dead == fbDead && until < fbUntil) {
 			fallback, fbDead, fbUntil = i, dead, until
 		}

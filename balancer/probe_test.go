@@ -279,3 +279,23 @@ func TestProbeTransitionsShared(t *testing.T) {
 		t.Fatalf("local probes passed: %+v", st)
 	}
 }
+
+// TestGatedIsLateLastResort: among last resorts a gated deployment (back
+// only when its probes pass) comes after one that is merely cooling, and
+// before a credential-dead one.
+func TestGatedIsLateLastResort(t *testing.T) {
+	c := newClock()
+	b := New(Options{Now: c.now})
+	m := model(1, 1, 1)
+	m.Strategy = llm.StrategyWeighted
+	probedTargets(b, m, 0)
+	for range 3 {
+		fail(b, &m.Deployments[0], upstream(500))
+	}
+	c.add(time.Hour) // the backoff is long over
+	fail(b, &m.Deployments[1], upstream(http.StatusTooManyRequests))
+	fail(b, &m.Deployments[2], upstream(http.StatusUnauthorized))
+	if got := order(b, m); strings.Join(got, ",") != "dep_1,dep_0,dep_2" {
+		t.Fatalf("last resorts in order %v", got)
+	}
+}

@@ -254,3 +254,24 @@ func TestProbeHostileUpstreams(t *testing.T) {
 		t.Fatal("completion without a model passed")
 	}
 }
+
+// TestProbeVertex: Vertex AI has no model list to probe; its completion
+// probe goes to :generateContent with a fresh access token.
+func TestProbeVertex(t *testing.T) {
+	ts := newTokenServer(t)
+	s := &seen{}
+	v := newTestVertex(t, ts, func(w http.ResponseWriter, r *http.Request) {
+		s.record(r)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, geminiPong)
+	})
+	if err := Probe(context.Background(), v, llm.ProbeModels, ""); !errors.Is(err, ErrProbeUnsupported) {
+		t.Fatalf("vertex models probe: %v", err)
+	}
+	if err := Probe(context.Background(), v, llm.ProbeCompletion, "gemini-2.0-flash"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(s.uri, "/models/gemini-2.0-flash:generateContent") || !strings.HasPrefix(s.header.Get("Authorization"), "Bearer ") || !strings.Contains(s.body, `"maxOutputTokens":1`) {
+		t.Fatalf("vertex probe sent %s %s auth %q", s.uri, s.body, s.header.Get("Authorization"))
+	}
+}

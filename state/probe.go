@@ -131,14 +131,24 @@ func (s *probeSet) start(o *probeRun) {
 	}
 }
 
-// retire stops the loops of prev that s does not have, and waits for them.
-func (s *probeSet) retire(prev *probeSet) {
+// retire stops the loops of prev that s does not have, and waits for them;
+// the metrics of providers no longer probed are dropped.
+func (s *probeSet) retire(prev *probeSet, m *ProbeMetrics) {
 	if prev == nil {
 		return
+	}
+	names := map[string]bool{}
+	if s != nil {
+		for _, l := range s.loops {
+			names[l.t.name] = true
+		}
 	}
 	for k, l := range prev.loops {
 		if s == nil || s.loops[k] != l {
 			l.stop()
+			if !names[l.t.name] {
+				m.forget(l.t.name)
+			}
 		}
 	}
 }

@@ -43,6 +43,15 @@ func (m *ProbeMetrics) observe(provider, result string, d time.Duration) {
 	m.duration.WithLabelValues(provider).Observe(d.Seconds())
 }
 
+// forget drops the series of a provider no longer probed.
+func (m *ProbeMetrics) forget(provider string) {
+	if m == nil {
+		return
+	}
+	m.total.DeletePartialMatch(prometheus.Labels{"provider": provider})
+	m.duration.DeletePartialMatch(prometheus.Labels{"provider": provider})
+}
+
 // Describe implements prometheus.Collector.
 func (m *ProbeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.total.Describe(ch)

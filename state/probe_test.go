@@ -171,6 +171,9 @@ func TestProbeLoopsFollowReloads(t *testing.T) {
 	if len(st4.probes.loops) != 0 || b.Status("dep_a").Probe != nil {
 		t.Fatalf("probes off: %v %+v", st4.probes.loops, b.Status("dep_a"))
 	}
+	if n := testutil.CollectAndCount(metrics); n != 0 {
+		t.Fatalf("%d probe series left for a provider no longer probed", n)
+	}
 
 	// Back on, then shut down.
 	snap5 := withProbe(snapshot(up.URL+"/v1", map[string]int64{"a": 4, "b": 1}), "a", probe)
@@ -278,4 +281,20 @@ func TestCompletionProbeOnePerModel(t *testing.T) {
 	_, retire, _ = Build(st, llm.EmptySnapshot(), o)
 	retire()
 	up.Close()
+}
+
+// TestUnbuiltProviderIsNotProbedOrGated: a provider with probes on that
+// could not be built has no loop, and its deployments are not gated (no
+// probe could ever lift the gate).
+func TestUnbuiltProviderIsNotProbedOrGated(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b := balancer.New(balancer.Options{})
+	snap := withProbe(snapshot("http://127.0.0.1:1/v1", map[string]int64{"a": 1}), "a", llm.Probe{Kind: llm.ProbeModels})
+	snap.Providers["a"].Type = "no-such-type"
+	st, retire, errs := Build(nil, snap, Options{Balancer: b})
+	retire()
+	if len(errs) == 0 || len(st.probes.loops) != 0 || b.Status("dep_a").Probe != nil {
+		t.Fatalf("errs %v loops %v status %+v", errs, st.probes.loops, b.Status("dep_a"))
+	}
+	st.Close()
 }

@@ -103,7 +103,7 @@ func Build(prev *State, snap *llm.Snapshot, o Options) (st *State, retire func()
 		// Loops of removed or changed providers stop before the balancer
 		// forgets their deployments; new loops start once it knows the
 		// new targets, so every result lands on a target.
-		st.probes.retire(prevProbes)
+		st.probes.retire(prevProbes, o.ProbeMetrics)
 		if o.Balancer != nil {
 			o.Balancer.Retain(ts)
 		}
