@@ -163,6 +163,12 @@ func TestCooldownSharedAcrossReplicas(t *testing.T) {
 	if !strings.Contains(m, `sluice_deployment_state{deployment=`) || !cooling(m, "hot") {
 		t.Fatalf("replica 2 metrics do not show hot cooling")
 	}
+	if v := metricValue(m, `sluice_health_sync_events_total{result="applied"}`); v < 1 {
+		t.Fatalf("replica 2 applied %v shared transitions, want ≥ 1", v)
+	}
+	if v := metricValue(sc.gws[0].metrics(t), `sluice_health_sync_events_total{result="published"}`); v < 1 {
+		t.Fatalf("replica 0 published %v transitions, want ≥ 1", v)
+	}
 	sc.idle(t)
 }
 

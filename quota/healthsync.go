@@ -38,8 +38,9 @@ type HealthSyncOptions struct {
 	// events that do are not applied back.
 	Origin string
 	// Apply receives the other replicas' transitions (from pub/sub and
-	// from the poll). It is called from one goroutine at a time.
-	Apply func(HealthEvent)
+	// from the poll, which repeats them) and reports whether one changed
+	// anything. It is called from one goroutine at a time.
+	Apply func(HealthEvent) bool
 	// IDs lists the deployments to poll (the current configuration's).
 	IDs func() []string
 	// PollEvery is the safety-net poll of every deployment's key, for
@@ -68,9 +69,11 @@ type HealthSync struct {
 	o       HealthSyncOptions
 	channel string
 	out     chan HealthEvent
-	// dropped counts events not published because the queue was full.
-	dropped atomic.Int64
-	applyMu sync.Mutex
+	// published counts events Redis took, dropped those not published
+	// because the queue was full, failed those Redis did not take, and
+	// applied the other replicas' events that changed something here.
+	published, dropped, failed, applied atomic.Int64
+	applyMu                             sync.Mutex
 }
 
 // healthQueue bounds the transitions waiting to be published.
@@ -90,6 +93,8 @@ const (
 	deadTTL = 24 * time.Hour
 	// healthOpTimeout bounds each Redis call.
 	healthOpTimeout = 2 * time.Second
+	// healthLogEvery spaces the warnings of failed publishes.
+	healthLogEvery = 10 * time.Second
 	// pollBatch is how many keys one pipelined poll round trip reads.
 	pollBatch = 500
 )
@@ -112,7 +117,7 @@ func NewHealthSync(c redis.UniversalClient, o HealthSyncOptions) *HealthSync {
 		o.Now = time.Now
 	}
 	if o.Apply == nil {
-		o.Apply = func(HealthEvent) {}
+		o.Apply = func(HealthEvent) bool { return false }
 	}
 	if o.IDs == nil {
 		o.IDs = func() []string { return nil }
@@ -161,13 +166,24 @@ func (s *HealthSync) Run(ctx context.Context) {
 }
 
 func (s *HealthSync) publishLoop(ctx context.Context) {
+	var lastWarn time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-s.out:
-			if err := s.publish(ctx, ev); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("sharing a deployment health transition failed", "deployment", ev.Deployment, "state", ev.State, "err", err)
+			err := s.publish(ctx, ev)
+			if err == nil {
+				s.published.Add(1)
+			}
+			if err != nil && ctx.Err() == nil {
+				s.failed.Add(1)
+				// One line per healthLogEvery, not one per transition,
+				// while Redis is away.
+				if now := s.o.Now(); now.Sub(lastWarn) >= healthLogEvery {
+					lastWarn = now
+					s.o.Logger.Warn("sharing deployment health transitions failed", "deployment", ev.Deployment, "state", ev.State, "failed_so_far", s.failed.Load(), "err", err)
+				}
 			}
 		}
 	}
@@ -239,7 +255,9 @@ func (s *HealthSync) receive(want string, payload []byte, pttl time.Duration) {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	s.o.Apply(ev)
+	if s.o.Apply(ev) {
+		s.applied.Add(1)
+	}
 }
 
 // decode checks a payload; false for garbage, echoes and events that are
@@ -348,3 +366,16 @@ func (s *HealthSync) pollBatch(ctx context.Context, ids []string) error {
 // Dropped is how many events were not published because the queue was
 // full.
 func (s *HealthSync) Dropped() int64 { return s.dropped.Load() }
+
+// HealthSyncCounts are a HealthSync's totals since it was made.
+type HealthSyncCounts struct {
+	// Published events Redis took; Dropped when the queue was full;
+	// Failed when Redis did not take them; Applied events of other
+	// replicas that changed something here (Apply said so).
+	Published, Dropped, Failed, Applied int64
+}
+
+// Counts returns the totals, for metrics.
+func (s *HealthSync) Counts() HealthSyncCounts {
+	return HealthSyncCounts{Published: s.published.Load(), Dropped: s.dropped.Load(), Failed: s.failed.Load(), Applied: s.applied.Load()}
+}

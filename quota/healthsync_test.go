@@ -32,11 +32,12 @@ func newSyncReplica(t *testing.T, prefix, origin string, poll time.Duration, ids
 	r := &syncReplica{got: make(chan quota.HealthEvent, 64), done: make(chan struct{})}
 	r.s = quota.NewHealthSync(c, quota.HealthSyncOptions{Prefix: prefix, Origin: origin, PollEvery: poll,
 		IDs: func() []string { return ids },
-		Apply: func(ev quota.HealthEvent) {
+		Apply: func(ev quota.HealthEvent) bool {
 			select {
 			case r.got <- ev:
 			default: // the poll repeats itself; the test reads the first ones
 			}
+			return true
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -244,11 +245,12 @@ func testClusterHealthSync(t *testing.T, tc *testCluster) {
 		r := &syncReplica{got: make(chan quota.HealthEvent, 256), done: make(chan struct{})}
 		r.s = quota.NewHealthSync(tc.c, quota.HealthSyncOptions{Prefix: prefix, Origin: origin, PollEvery: poll,
 			IDs: func() []string { return ids },
-			Apply: func(ev quota.HealthEvent) {
+			Apply: func(ev quota.HealthEvent) bool {
 				select {
 				case r.got <- ev:
 				default:
 				}
+				return true
 			}})
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
@@ -356,11 +358,12 @@ func TestHealthSyncSurvivesRedisRestart(t *testing.T) {
 	mk := func(origin string) *syncReplica {
 		r := &syncReplica{got: make(chan quota.HealthEvent, 64), done: make(chan struct{})}
 		r.s = quota.NewHealthSync(client(), quota.HealthSyncOptions{Origin: origin, PollEvery: time.Hour,
-			Apply: func(ev quota.HealthEvent) {
+			Apply: func(ev quota.HealthEvent) bool {
 				select {
 				case r.got <- ev:
 				default:
 				}
+				return true
 			}})
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
