@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sluice-ai/sluice/auth"
+	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/store"
 )
 
@@ -26,9 +25,19 @@ const MinAdminKeyLen = 32
 type Options struct {
 	// Store persists the configuration. Required.
 	Store *store.Store
-	// AdminKey authenticates every route but the health probes. At least
-	// MinAdminKeyLen characters.
+	// AdminKey is the bootstrap key: it authenticates every route but the
+	// health probes with the admin role. At least MinAdminKeyLen characters.
 	AdminKey string
+	// PreviousAdminKeys are earlier bootstrap keys still accepted (with
+	// the admin role) during a rotation, each at least MinAdminKeyLen
+	// characters. May be empty.
+	PreviousAdminKeys []string
+	// Snapshot returns the current configuration; its AdminKeys
+	// authenticate admin keys stored in the database. Nil accepts only the
+	// bootstrap keys.
+	Snapshot func() *llm.Snapshot
+	// Now is the clock for admin keys' expiry. Nil means time.Now.
+	Now func() time.Time
 	// Metrics serves GET /metrics (behind auth). Nil means no /metrics route.
 	Metrics http.Handler
 	// Ready backs GET /readyz. Its error message is shown (with URL
@@ -67,13 +76,21 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	if len(opts.AdminKey) < MinAdminKeyLen {
 		return nil, errors.New("admin: the admin key must be at least 32 characters")
 	}
+	for _, k := range opts.PreviousAdminKeys {
+		if len(k) < MinAdminKeyLen {
+			return nil, errors.New("admin: a previous admin key must be at least 32 characters")
+		}
+	}
 	if opts.Store == nil {
 		return nil, errors.New("admin: Options.Store is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{opts: opts, keyHash: sha256.Sum256([]byte(opts.AdminKey)), log: opts.Logger}
+	a := &api{opts: opts, log: opts.Logger}
+	for _, k := range append([]string{opts.AdminKey}, opts.PreviousAdminKeys...) {
+		a.bootstrap = append(a.bootstrap, sha256.Sum256([]byte(k)))
+	}
 
 	e := gin.New()
 	// Redirects would answer before the auth middleware runs.
@@ -107,6 +124,8 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 	g := e.Group("/admin")
 	a.mountResources(g)
 
+	a.mountAdminKeys(g)
+	g.GET("/whoami", a.whoami)
 	g.GET("/usage", a.usage)
 	g.GET("/usage/summary", a.usageSummary)
 	g.GET("/requests", a.listRequests)
@@ -121,9 +140,18 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 
 // api holds the handlers' dependencies.
 type api struct {
-	opts    Options
-	keyHash [sha256.Size]byte
-	log     *slog.Logger
+	opts Options
+	// bootstrap are the SHA-256 of Options.AdminKey, then of each of
+	// Options.PreviousAdminKeys.
+	bootstrap [][sha256.Size]byte
+	log       *slog.Logger
+}
+
+func (a *api) now() time.Time {
+	if a.opts.Now != nil {
+		return a.opts.Now()
+	}
+	return time.Now()
 }
 
 // publicRoute reports whether the matched route needs no admin key: the
@@ -142,26 +170,6 @@ func publicRoute(c *gin.Context) bool {
 		}
 	}
 	return false
-}
-
-// auth requires the admin key in X-API-KEY or Authorization: Bearer (one
-// of them, or both with the same value). The value is compared exactly (no
-// trimming, case-sensitive) in constant time.
-func (a *api) auth(c *gin.Context) {
-	if publicRoute(c) {
-		c.Next()
-		return
-	}
-	// More than one credential (auth.Credential's ok) is refused like a
-	// wrong key: every failure is the same 401.
-	presented, ok := auth.Credential(c.Request.Header)
-	sum := sha256.Sum256([]byte(presented))
-	if !ok || subtle.ConstantTimeCompare(sum[:], a.keyHash[:]) != 1 {
-		a.error(c, http.StatusUnauthorized, "invalid admin key", "authentication_error", "", "invalid_admin_key")
-		c.Abort()
-		return
-	}
-	c.Next()
 }
 
 // singleParams refuses a query that names a parameter twice

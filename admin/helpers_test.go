@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/store"
 )
@@ -55,6 +56,15 @@ func newHarness(t *testing.T, dialect string, mod func(*Options)) *harness {
 		Store: h.store, AdminKey: testAdminKey,
 		Metrics:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("sluice_up 1\n")) }),
 		OnChange: func() { h.changes.Add(1) },
+		// The database's admin keys, read afresh on every request.
+		Snapshot: func() *llm.Snapshot {
+			snap, err := h.store.LoadSnapshot(context.Background())
+			if err != nil {
+				t.Errorf("snapshot: %v", err)
+				return nil
+			}
+			return snap
+		},
 	}
 	if mod != nil {
 		mod(&opts)

@@ -180,3 +180,32 @@ func (a *api) mountResources(g *gin.RouterGroup) {
 
 	a.mountIssuers(g)
 }
+
+// createdAdminKey is the one response that carries an admin key's secret.
+type createdAdminKey struct {
+	store.AdminKey
+	Secret string `json:"key"`
+}
+
+// mountAdminKeys registers /admin/admin-keys: admin keys with a role, for
+// admins only (see viewerMay). The creator's principal id is recorded as
+// created_by; DELETE revokes.
+func (a *api) mountAdminKeys(g *gin.RouterGroup) {
+	st := a.opts.Store
+	resource[store.AdminKeyInput, store.AdminKeyPatch, store.AdminKey]{
+		list: st.ListAdminKeys, get: st.GetAdminKey, update: st.UpdateAdminKey,
+		create: func(ctx context.Context, in store.AdminKeyInput) (any, error) {
+			by := ""
+			if p := PrincipalFrom(ctx); p != nil {
+				by = p.Actor()
+			}
+			k, secret, err := st.CreateAdminKey(ctx, in, by)
+			return createdAdminKey{AdminKey: k, Secret: secret}, err
+		},
+		createSecret: true,
+		remove: func(ctx context.Context, id string) (*store.AdminKey, error) {
+			k, err := st.RevokeAdminKey(ctx, id)
+			return &k, err
+		},
+	}.mount(a, g, "/admin-keys")
+}

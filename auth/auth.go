@@ -125,6 +125,11 @@ func Authenticate(snap *llm.Snapshot, secret string, now time.Time) (*Principal,
 	if len(secret) > MaxCredentialBytes || !strings.HasPrefix(secret, "sk-") {
 		return nil, invalid()
 	}
+	// A Sluice-shaped key with a bad checksum, length or alphabet was never
+	// issued, and an admin key is no gateway key: refused without a lookup.
+	if f := llm.ParseKey(secret); f == llm.KeyMalformed || f == llm.KeyAdmin {
+		return nil, invalid()
+	}
 	var buf [64]byte
 	k, ok := snap.Keys[string(llm.AppendKeyHash(buf[:0], secret))] // no allocation for the lookup
 	if !ok || k.Disabled || k.Expired(now) {

@@ -123,6 +123,34 @@ func TestSecretCanary(t *testing.T) {
 	g.adminOK(t, http.MethodGet, "/admin/keys", nil, nil)
 	g.adminOK(t, http.MethodGet, "/admin/keys/"+key.ID, nil, nil)
 	_, _ = g.adminDo(t, http.MethodGet, "/admin/health", nil)
+	// An admin key (viewer) reads every admin GET, as does the bootstrap key.
+	var viewer adminKeyCreated
+	g.adminOK(t, http.MethodPost, "/admin/admin-keys", map[string]string{"name": "canary-viewer", "role": "viewer"}, &viewer)
+	afterAdminKey := len(g.adminBodies)
+	for _, path := range []string{"/admin/providers", "/admin/providers/good", "/admin/providers/hdr", "/admin/providers/echo401",
+		"/admin/models", "/admin/models/good", "/admin/keys", "/admin/keys/" + key.ID, "/admin/owners", "/admin/whoami",
+		"/admin/usage", "/admin/usage?group_by=key", "/admin/usage/summary", "/admin/requests", "/admin/requests?status=error",
+		"/admin/health", "/admin/admin-keys", "/admin/admin-keys/" + viewer.ID, "/metrics"} {
+		for _, cred := range []string{viewer.Key, g.AdminKey} {
+			code, body := call(t, http.MethodGet, g.Admin+path, cred, nil)
+			if code >= 500 || code == 401 {
+				t.Errorf("GET %s: %d %s", path, code, body)
+			}
+			g.mu.Lock()
+			g.adminBodies = append(g.adminBodies, body)
+			g.mu.Unlock()
+		}
+	}
+	// T15: an SQL injection corpus as the credential, on both listeners.
+	for _, inj := range []string{"' OR 1=1 --", "sk-' OR '1'='1", "sk-sluice-' OR 1=1 --", "sk-sluice-admin-'; DROP TABLE api_keys; --",
+		`" OR ""="`, "1; SELECT pg_sleep(5)", "admin'--", "' UNION SELECT hash FROM admin_keys --"} {
+		if code, body := call(t, http.MethodGet, g.Proxy+"/v1/models", inj, nil); code != 401 {
+			t.Errorf("proxy with an injection: %d %s", code, body)
+		}
+		if code, body := call(t, http.MethodGet, g.Admin+"/admin/providers", inj, nil); code != 401 {
+			t.Errorf("admin with an injection: %d %s", code, body)
+		}
+	}
 	// The key kept after the patches still works upstream.
 	if _, err := c.Chat.Completions.New(ctx, chatParams("good", "after patch")); err != nil {
 		t.Errorf("chat after PATCH: %v", err)
@@ -137,15 +165,24 @@ func TestSecretCanary(t *testing.T) {
 	g.mu.Lock()
 	adminAll := strings.Join(g.adminBodies, "\n")
 	adminAfterCreate := strings.Join(g.adminBodies[adminStart:], "\n")
+	adminAfterAdminKey := strings.Join(g.adminBodies[afterAdminKey:], "\n")
 	g.mu.Unlock()
 	proxyAll := rb.all()
 	logs := g.logs()
+	dump := sqliteDump(t, g.DataDir)
+	if !strings.Contains(dump, "usage_records") || !strings.Contains(dump, "admin_keys") {
+		t.Fatalf("the database dump lacks usage rows or admin keys")
+	}
+	if l := strings.ToLower(logs); strings.Contains(l, "sql error") || strings.Contains(l, "syntax error") || strings.Contains(l, "sqlstate") {
+		t.Errorf("an SQL error in the logs")
+	}
 
 	places := []struct{ name, text string }{
 		{"admin responses", adminAll},
 		{"proxy responses", proxyAll},
 		{"/metrics", metrics},
 		{"sluice stdout/stderr and access log", logs},
+		{"the database (every table)", dump},
 	}
 	for _, p := range places {
 		if p.text == "" {
@@ -164,10 +201,17 @@ func TestSecretCanary(t *testing.T) {
 		{"/metrics", metrics},
 		{"sluice stdout/stderr and access log", logs},
 		{"proxy responses", proxyAll},
+		{"the database (every table)", dump},
 	} {
-		secretPart := key.Key[len(key.Key)-16:]
-		if strings.Contains(p.text, key.Key) || strings.Contains(p.text, secretPart) {
-			t.Errorf("Sluice key secret leaked into %s", p.name)
+		// The display prefix (12 characters) may be shown; the rest not.
+		if where := leak(p.text, key.Key[12:]); where != "" {
+			t.Errorf("Sluice key secret leaked into %s: %s", p.name, where)
 		}
+		if where := leak(p.text, viewer.Key[len(viewer.Prefix):]); p.name != "admin responses after key creation" && where != "" {
+			t.Errorf("admin key secret leaked into %s: %s", p.name, where)
+		}
+	}
+	if where := leak(adminAfterAdminKey, viewer.Key[len(viewer.Prefix):]); where != "" {
+		t.Errorf("admin key secret leaked into admin responses after its creation: %s", where)
 	}
 }

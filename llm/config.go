@@ -300,6 +300,9 @@ type Snapshot struct {
 	Keys      map[string]*Key      // by hex SHA-256 of the secret
 	Owners    map[string]*Owner    // by name; only owners with limits
 	Issuers   map[string]*Issuer   // by name
+	// AdminKeys are the admin API keys stored in the database (not the
+	// bootstrap key), by hex SHA-256 of the secret; revoked keys are left out.
+	AdminKeys map[string]*AdminKey
 }
 
 // EmptySnapshot returns a snapshot with no configuration.
@@ -310,5 +313,6 @@ func EmptySnapshot() *Snapshot {
 		Keys:      map[string]*Key{},
 		Owners:    map[string]*Owner{},
 		Issuers:   map[string]*Issuer{},
+		AdminKeys: map[string]*AdminKey{},
 	}
 }

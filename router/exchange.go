@@ -41,6 +41,7 @@ type exchange struct {
 	ask       Ask               // what admission was asked, for the attempts' own admissions
 	wdl       bool              // a write deadline was set on the connection
 	held      heldBytes         // the request body's share of h.bodies
+	run       run               // the attempts, once admitted
 }
 
 func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
@@ -177,7 +178,11 @@ func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*l
 	}
 	x.rec.Model, x.modelOK = m.Name, true
 	if !p.Allows(m.Name) {
-		e := llm.Errorf(llm.KindPermissionDenied, "this API key is not allowed to use model %q", m.Name)
+		who := "API key"
+		if p.Kind == llm.PrincipalJWT {
+			who = "token"
+		}
+		e := llm.Errorf(llm.KindPermissionDenied, "this %s is not allowed to use model %q", who, m.Name)
 		e.Param = "model"
 		return nil, e
 	}
@@ -228,9 +233,18 @@ func (x *exchange) sanitize(u llm.Usage) llm.Usage {
 	return u.Sanitize(x.req.usageLimits())
 }
 
+// setHeaders names, before the answer's first byte, the deployment that
+// answered (or failed last), the attempts made and, when a fallback model
+// answered, that model.
 func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
 	hd["X-Sluice-Provider"] = []string{d.Provider}
 	hd["X-Sluice-Deployment"] = []string{d.ID}
+	if x.rec.Attempts > 0 {
+		hd["X-Sluice-Attempts"] = []string{strconv.Itoa(x.rec.Attempts)}
+	}
+	if x.rec.ServedModel != "" {
+		hd["X-Sluice-Model"] = []string{x.rec.ServedModel}
+	}
 	hd["X-Sluice-Overhead-Ms"] = []string{strconv.FormatFloat(ms(x.overhead), 'f', 3, 64)}
 }
 

@@ -22,6 +22,10 @@ type Config struct {
 	// AdminKey authenticates the admin API; at least 32 characters. When
 	// empty, New generates one (GeneratedAdminKey reports it).
 	AdminKey string
+	// PreviousAdminKeys are earlier admin keys still accepted during a
+	// rotation (SLUICE_ADMIN_KEY_PREVIOUS, comma-separated); each is
+	// checked like AdminKey. They need AdminKey.
+	PreviousAdminKeys []string
 	// DatabaseURL: "" = SQLite in DataDir; postgres://… = PostgreSQL.
 	DatabaseURL string
 	// DataDir holds the SQLite file and the generated encryption key. Default "./data".
@@ -137,6 +141,17 @@ func (c *Config) Validate() error {
 		}
 		if isExampleAdminKey(c.AdminKey) {
 			return errors.New("admin key (SLUICE_ADMIN_KEY) is a documented example; generate your own")
+		}
+	}
+	if len(c.PreviousAdminKeys) > 0 && c.AdminKey == "" {
+		return errors.New("SLUICE_ADMIN_KEY_PREVIOUS needs SLUICE_ADMIN_KEY: the previous keys are accepted beside the current one during a rotation")
+	}
+	for _, k := range c.PreviousAdminKeys {
+		if len(k) < 32 {
+			return errors.New("a previous admin key (SLUICE_ADMIN_KEY_PREVIOUS) must be at least 32 characters")
+		}
+		if isExampleAdminKey(k) {
+			return errors.New("a previous admin key (SLUICE_ADMIN_KEY_PREVIOUS) is a documented example; generate your own")
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-ai/sluice/admin"
 	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/balancer"
+	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/providers"
 	"github.com/sluice-ai/sluice/quota"
 	"github.com/sluice-ai/sluice/router"
@@ -181,14 +182,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 	s.admin, err = admin.New(admin.Options{
 		Store:    s.store,
 		AdminKey: s.cfg.AdminKey,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready:    s.ready,
-		OnChange: s.configChanged,
-		Pprof:    cfg.Pprof,
-		Logger:   log,
-		UI:       web.Handler(),
-		Health:   s.health,
-		Quotas:   quotaReporter{s},
+		// A rotation's previous keys, and the database's admin keys
+		// through the snapshot every replica follows.
+		PreviousAdminKeys: s.cfg.PreviousAdminKeys,
+		Snapshot:          func() *llm.Snapshot { return s.state.Load().Snapshot },
+		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:             s.ready,
+		OnChange:          s.configChanged,
+		Pprof:             cfg.Pprof,
+		Logger:            log,
+		UI:                web.Handler(),
+		Health:            s.health,
+		Quotas:            quotaReporter{s},
 	})
 	if err != nil {
 		return nil, err

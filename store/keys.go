@@ -8,36 +8,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"strings"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
 )
 
-// Sluice key format.
-const (
-	// KeyPrefix starts every Sluice key secret.
-	KeyPrefix = "sk-sluice-"
-	// keySecretBytes is the random part's size: 192 bits.
-	keySecretBytes = 24
-	// keyBodyLen is the base62 length of keySecretBytes (62^33 > 2^192).
-	keyBodyLen = 33
-	// displayPrefixLen is how much of the secret is stored for display.
-	displayPrefixLen = 12
-)
+// KeyPrefix starts every Sluice key secret (llm.KeyPrefix; see
+// llm.ParseKey for the whole format).
+const KeyPrefix = llm.KeyPrefix
 
-// newSecret returns a fresh "sk-sluice-" key with 192 random bits.
-func newSecret() (string, error) {
-	b := make([]byte, keySecretBytes)
-	if _, err := rand.Read(b); err != nil {
+// displayPrefixLen is how much of the secret is stored for display.
+const displayPrefixLen = llm.KeyDisplayLen
+
+// newSecret returns a fresh checksummed key of the given type prefix with
+// 192 random bits (llm.FormatKey).
+func newSecret(prefix string) (string, error) {
+	var b [llm.KeyRandomBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	body := new(big.Int).SetBytes(b).Text(62)
-	if len(body) < keyBodyLen {
-		body = strings.Repeat("0", keyBodyLen-len(body)) + body
-	}
-	return KeyPrefix + body, nil
+	return llm.FormatKey(prefix, b), nil
 }
 
 // OptionalTime is a JSON field that distinguishes "absent" (Set false) from
@@ -233,7 +223,7 @@ func (s *Store) CreateKey(ctx context.Context, in KeyInput) (Key, string, error)
 	if err := validateKey(in); err != nil {
 		return Key{}, "", err
 	}
-	secret, err := newSecret()
+	secret, err := newSecret(KeyPrefix)
 	if err != nil {
 		return Key{}, "", err
 	}

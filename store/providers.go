@@ -219,7 +219,11 @@ func (s *Store) validateProvider(c providerCandidate, r *providerRow) error {
 			return err
 		}
 	}
-	r.Name, r.Type, r.BaseURL, r.Headers, r.Options, r.Timeouts = p.Name, p.Type, p.BaseURL, p.Headers, p.Options, p.Timeouts
+	r.Name, r.Type, r.BaseURL, r.Options, r.Timeouts = p.Name, p.Type, p.BaseURL, p.Options, p.Timeouts
+	// Credential-like header values are stored sealed (openHeaders).
+	if r.Headers, err = s.sealHeaders(r.ID, p.Headers); err != nil {
+		return err
+	}
 	r.Probe = probe
 	return nil
 }
@@ -502,7 +506,11 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 			return err
 		}
 		oldName := r.Name
-		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: r.Headers, Options: r.Options, Timeouts: r.view().Timeouts,
+		headers, err := s.openHeaders(r)
+		if err != nil {
+			return err
+		}
+		in := ProviderInput{Name: r.Name, Type: r.Type, BaseURL: r.BaseURL, Headers: headers, Options: r.Options, Timeouts: r.view().Timeouts,
 			Probe: probeView(r.Probe)}
 		if patch.Probe.Set {
 			in.Probe = patch.Probe.Value
@@ -520,7 +528,7 @@ func (s *Store) UpdateProvider(ctx context.Context, idOrName string, patch Provi
 			h := make(map[string]string, len(*patch.Headers))
 			for k, v := range *patch.Headers {
 				if strings.Contains(v, maskPlaceholder) {
-					if old, ok := r.Headers[http.CanonicalHeaderKey(k)]; ok {
+					if old, ok := headers[http.CanonicalHeaderKey(k)]; ok {
 						v = old
 					}
 				}

@@ -10,10 +10,10 @@ import (
 
 // LoadSnapshot reads the whole configuration in one read transaction and
 // builds a fresh llm.Snapshot: providers by name (API keys and secrets
-// decrypted), models by name, keys by hash (without revoked keys) and the
-// owners that have limits by name, each with its revision and limits, and
-// the JWT issuers by name (HS256 secrets opened). It is the only method
-// that returns provider credentials and issuer secrets.
+// decrypted), models by name, keys and admin keys by hash (without revoked
+// keys) and the owners that have limits by name, each with its revision and
+// limits, and the JWT issuers by name (HS256 secrets opened). It is the only
+// method that returns provider credentials and issuer secrets.
 func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == DialectPostgres {
@@ -41,12 +41,16 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 			return nil, fmt.Errorf("store: snapshot providers: %w", err)
 		}
 		p := &llm.Provider{ID: r.ID, Name: r.Name, Type: r.Type, BaseURL: r.BaseURL,
-			Headers: r.Headers, Options: r.Options, Timeouts: r.Timeouts, Probe: r.Probe, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
+			Options: r.Options, Timeouts: r.Timeouts, Probe: r.Probe, Revision: r.Revision, UpdatedAt: r.UpdatedAt}
 		if r.APIKeyEnc.Valid && r.APIKeyEnc.String != "" {
 			if p.APIKey, err = s.open(r.APIKeyEnc.String, r.ID); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("%w (provider %s)", err, r.Name)
 			}
+		}
+		if p.Headers, err = s.openHeaders(r); err != nil {
+			rows.Close()
+			return nil, err
 		}
 		if p.Secrets, err = s.openSecrets(r); err != nil {
 			rows.Close()
@@ -87,6 +91,9 @@ func (s *Store) LoadSnapshot(ctx context.Context) (*llm.Snapshot, error) {
 		return nil, err
 	}
 	if err := loadOwners(ctx, tx, snap); err != nil {
+		return nil, err
+	}
+	if err := loadAdminKeys(ctx, tx, snap); err != nil {
 		return nil, err
 	}
 	return snap, nil

@@ -323,7 +323,7 @@ func TestKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(secret, "sk-sluice-") || len(secret) != len("sk-sluice-")+33 {
+		if llm.ParseKey(secret) != llm.KeyGateway || len(secret) != len("sk-sluice-")+33+6 {
 			t.Fatalf("secret format %q", secret)
 		}
 		if k.Prefix != secret[:12] || k.ExpiresAt == nil || !k.ExpiresAt.Equal(exp) || k.RevokedAt != nil {

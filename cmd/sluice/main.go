@@ -10,7 +10,7 @@
 //
 // Settings come from flags or the environment: SLUICE_LISTEN,
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
-// SLUICE_ADMIN_KEY, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
+// SLUICE_ADMIN_KEY, SLUICE_ADMIN_KEY_PREVIOUS, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
 // SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_MAX_BUFFERED_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
 // SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT, SLUICE_USAGE_RETENTION.
@@ -229,6 +229,11 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	// Secrets come only from the environment, never from flags (which show
 	// up in process listings).
 	c.AdminKey = os.Getenv("SLUICE_ADMIN_KEY")
+	for _, k := range strings.Split(os.Getenv("SLUICE_ADMIN_KEY_PREVIOUS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.PreviousAdminKeys = append(c.PreviousAdminKeys, k)
+		}
+	}
 	c.EncryptionKey = os.Getenv("SLUICE_ENCRYPTION_KEY")
 	c.MaxBodyBytes = *maxBody
 	c.MaxBufferedBytes = *maxBuffered

@@ -116,3 +116,22 @@ func TestGoodEnvParsed(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 }
+
+// TestPreviousAdminKeysFromEnv: SLUICE_ADMIN_KEY_PREVIOUS is a
+// comma-separated list; a short entry stops serve without echoing it.
+func TestPreviousAdminKeysFromEnv(t *testing.T) {
+	a, b := strings.Repeat("a", 32), strings.Repeat("b", 33)
+	t.Setenv("SLUICE_ADMIN_KEY", strings.Repeat("k", 32))
+	t.Setenv("SLUICE_ADMIN_KEY_PREVIOUS", " "+a+", ,"+b+" ")
+	c, _, err := parseConfig("serve", nil, io.Discard)
+	if err != nil || len(c.PreviousAdminKeys) != 2 || c.PreviousAdminKeys[0] != a || c.PreviousAdminKeys[1] != b {
+		t.Fatalf("PreviousAdminKeys = %d keys, %v", len(c.PreviousAdminKeys), err)
+	}
+	t.Setenv("SLUICE_ADMIN_KEY_PREVIOUS", "prev-too-short")
+	t.Setenv("SLUICE_DATA_DIR", t.TempDir())
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "SLUICE_ADMIN_KEY_PREVIOUS") || strings.Contains(errb.String()+out.String(), "prev-too-short") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
