@@ -110,9 +110,11 @@ func TestProbesGateEjectedDeployment(t *testing.T) {
 	})
 
 	forceStatus(t, flaky, 500)
+	outAt := time.Now()
 	h := g.waitHealth(t, "flaky", "ejection by probes", func(h probeHealth) bool {
 		return h.State == "ejected" && h.Probe != nil && h.Probe.Gated
 	})
+	t.Logf("ejected by probes %v after the outage began (interval 1s, unhealthy_threshold 2)", time.Since(outAt).Round(10*time.Millisecond))
 	if !strings.Contains(h.Probe.LastError, "HTTP 500") || strings.Contains(h.Probe.LastError, "sk-flaky") {
 		t.Fatalf("last_error %q", h.Probe.LastError)
 	}
@@ -136,9 +138,11 @@ func TestProbesGateEjectedDeployment(t *testing.T) {
 	}
 
 	forceStatus(t, flaky, 200)
+	backAt := time.Now()
 	g.waitHealth(t, "flaky", "re-admission after passing probes", func(h probeHealth) bool {
 		return h.Healthy && h.State == "healthy" && h.Probe != nil && !h.Probe.Gated && h.Probe.Passing >= 2
 	})
+	t.Logf("re-admitted %v after the upstream recovered (healthy_threshold 2)", time.Since(backAt).Round(10*time.Millisecond))
 	back := false
 	for i := 0; i < 60 && !back; i++ {
 		last = fmt.Sprintf("probe-e2e-back-%d", i)

@@ -92,3 +92,15 @@ func Errorf(kind ErrorKind, format string, args ...any) *Error {
 	}
 	return e
 }
+
+// CodeContextLengthExceeded is the error code of an upstream answer saying
+// the request does not fit the model's context window. Providers normalise
+// their own wordings of it to this code (OpenAI's own).
+const CodeContextLengthExceeded = "context_length_exceeded"
+
+// ContextLength reports whether e says the request exceeds the context
+// window of the model that answered: another deployment of the same model
+// would say the same, a model with a larger window may not.
+func (e *Error) ContextLength() bool {
+	return e != nil && e.Code == CodeContextLengthExceeded && e.UpstreamStatus >= 400 && e.UpstreamStatus < 500
+}

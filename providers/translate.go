@@ -125,5 +125,6 @@ func scrubError(e *llm.Error, name string, status int, redact func(string) strin
 	if c.Message == "" {
 		c.Message = fmt.Sprintf("upstream %s reported an error", name)
 	}
+	markContextLength(&c)
 	return &c
 }

@@ -103,6 +103,7 @@ func upstreamError(name string, resp *http.Response, red *redactor, readTimeout 
 			e.Type = "invalid_request_error"
 		}
 	}
+	markContextLength(e)
 	return e
 }
 

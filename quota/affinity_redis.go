@@ -13,16 +13,18 @@ import (
 // AffinityRedis is the prompt-cache affinity store every replica shares
 // (the router's AffinityStore on Redis): a key per prompt prefix holding
 // the deployment id, with the TTL as the key's expiry. A lookup is one
-// pipelined round trip of GETs bounded by a short timeout; a write is a
-// SET PX sent in the background, at most MaxPending at a time (more are
-// dropped). Every failure is a miss: affinity is an optimisation, and a
+// pipelined round trip of GETs, waited for at most a short timeout; a
+// write is a SET PX sent in the background, at most MaxPending at a time
+// (more are dropped). Every failure is a miss: affinity is an optimisation, and a
 // slow or dead Redis must cost a request at most the lookup timeout.
 type AffinityRedis struct {
 	c       redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	pending chan struct{}
+	pending chan struct{} // writes in flight
+	lookups chan struct{} // lookups in flight
 	log     *slog.Logger
+	now     func() time.Time
 	// skipUntil (unix ns) is set by a failed lookup: until then lookups
 	// are misses without a call, so a Redis that times out costs each
 	// request its timeout at most once a second, not every time.
@@ -39,10 +41,13 @@ type AffinityRedisOptions struct {
 	Prefix string
 	// Timeout bounds a lookup; default 25ms.
 	Timeout time.Duration
-	// MaxPending bounds the writes in flight; default 256.
+	// MaxPending bounds the writes in flight, and the lookups; default
+	// 256 each.
 	MaxPending int
 	// Logger receives write failures at debug level. Nil discards.
 	Logger *slog.Logger
+	// Now is injectable for tests (the lookup backoff's clock).
+	Now func() time.Time
 }
 
 // NewAffinityRedis returns the affinity store on c.
@@ -59,18 +64,55 @@ func NewAffinityRedis(c redis.UniversalClient, o AffinityRedisOptions) *Affinity
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &AffinityRedis{c: c, prefix: o.Prefix, timeout: o.Timeout, pending: make(chan struct{}, o.MaxPending), log: o.Logger}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &AffinityRedis{c: c, prefix: o.Prefix, timeout: o.Timeout, pending: make(chan struct{}, o.MaxPending),
+		lookups: make(chan struct{}, o.MaxPending), log: o.Logger, now: o.Now}
 }
 
 // Lookup returns the deployment of the first of keys Redis holds. The
 // GETs are pipelined, not an MGET, so that keys in different Cluster
-// slots work.
+// slots work. The call runs in its own goroutine and Lookup waits for it
+// at most Timeout: the client's own I/O timeouts (a second or more) do not
+// heed a context deadline, and a Redis that accepts connections but never
+// answers must cost a request Timeout, not them. At most MaxPending
+// lookups run at once; beyond that, and during the backoff after a
+// failure, a lookup is a miss without a call.
 func (s *AffinityRedis) Lookup(ctx context.Context, keys []string) (string, bool) {
-	if len(keys) == 0 || time.Now().UnixNano() < s.skipUntil.Load() {
+	if len(keys) == 0 || s.now().UnixNano() < s.skipUntil.Load() {
+		return "", false
+	}
+	select {
+	case s.lookups <- struct{}{}:
+	default:
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	type answer struct {
+		dep string
+		ok  bool
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		defer func() { <-s.lookups }()
+		defer cancel()
+		dep, ok := s.get(ctx, keys)
+		ch <- answer{dep, ok}
+	}()
+	t := time.NewTimer(s.timeout)
+	defer t.Stop()
+	select {
+	case a := <-ch:
+		return a.dep, a.ok
+	case <-t.C:
+		s.failed(context.DeadlineExceeded)
+		return "", false
+	}
+}
+
+// get is Lookup's call.
+func (s *AffinityRedis) get(ctx context.Context, keys []string) (string, bool) {
 	if len(keys) == 1 {
 		v, err := s.c.Get(ctx, s.prefix+keys[0]).Result()
 		s.failed(err)
@@ -97,7 +139,7 @@ func (s *AffinityRedis) Lookup(ctx context.Context, keys []string) (string, bool
 // key or the caller leaving.
 func (s *AffinityRedis) failed(err error) {
 	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
-		s.skipUntil.Store(time.Now().Add(affinityBackoff).UnixNano())
+		s.skipUntil.Store(s.now().Add(affinityBackoff).UnixNano())
 	}
 }
 

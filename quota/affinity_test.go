@@ -3,7 +3,9 @@ package quota_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,4 +162,75 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestAffinityRedisBlackholeBacksOff: a Redis that accepts connections and
+// never answers costs one lookup its timeout; the lookups of the next
+// second are misses that send nothing; after it, one is tried again.
+func TestAffinityRedisBlackholeBacksOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var received atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					received.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	s := quota.NewAffinityRedis(c, quota.AffinityRedisOptions{Timeout: 50 * time.Millisecond, Now: clock.now})
+	ctx := testContext(t)
+	t0 := time.Now()
+	if _, ok := s.Lookup(ctx, []string{"k1", "k2"}); ok {
+		t.Fatal("blackhole hit")
+	}
+	t.Log("first lookup", time.Since(t0))
+	// Wait until the first lookup's bytes arrived, then check that the
+	// backed-off lookups send none.
+	deadline := time.Now().Add(5 * time.Second)
+	for received.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sent := received.Load()
+	if sent == 0 {
+		t.Fatal("the first lookup sent nothing")
+	}
+	for range 5 {
+		if _, ok := s.Lookup(ctx, []string{"k1"}); ok {
+			t.Fatal("blackhole hit")
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let any stray bytes arrive (none expected)
+	if n := received.Load(); n != sent {
+		t.Fatalf("lookups during the backoff sent %d bytes", n-sent)
+	}
+	clock.add(time.Second)
+	t0 = time.Now()
+	s.Lookup(ctx, []string{"k1"})
+	t.Log("lookup after backoff", time.Since(t0))
+	deadline = time.Now().Add(5 * time.Second)
+	for received.Load() == sent && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if received.Load() == sent {
+		t.Fatal("no lookup was tried after the backoff")
+	}
 }

@@ -11,48 +11,101 @@ import (
 	"github.com/sluice-ai/sluice/state"
 )
 
-// attempt tries m's deployments as the balancer's plan hands them out
-// until one answers. Failures move to the next deployment only before the
-// first byte reaches the client, only when the error says another may
-// succeed (judged on the upstream's own status), never after a whole-call
-// deadline that expired once the upstream's headers came, and at most
-// MaxAttempts times.
+// attempt runs the request's attempts: m's deployments as the balancer's
+// plan hands them out, then, when every one failed or was unavailable,
+// m's fallback models in order (their own fallbacks are not followed);
+// a context-length error moves straight to m's context-window fallbacks.
+// An attempt moves on only before the first byte reaches the client, only
+// when the error says another deployment may succeed (judged on the
+// upstream's own status), never after a whole-call deadline that expired
+// once the upstream's headers came, and only within the request's bounds
+// (see withinBounds and budgeted).
 func (x *exchange) attempt(st *state.State, m *llm.Model) result {
+	r := x.newRun(m)
+	if res, ok := x.attemptModel(st, m, r); ok {
+		return res
+	}
+	list, window := m.Routing.Fallbacks, false
+	for i := 0; !r.stop; i++ {
+		if r.window && !window {
+			// Only a model with a larger window may answer; the plain
+			// fallbacks are not tried after this.
+			list, window, i = m.Routing.ContextWindowFallbacks, true, 0
+		}
+		if i >= len(list) {
+			break
+		}
+		fm := x.fallback(st, list[i], r)
+		if fm == nil {
+			continue
+		}
+		if res, ok := x.attemptModel(st, fm, r); ok {
+			return res
+		}
+	}
+	last := r.last
+	if last == nil {
+		last = llm.Errorf(llm.KindUnavailable, "model %q has no deployment available", m.Name)
+	}
+	return result{err: last, dep: r.dep}
+}
+
+// fallback returns the fallback model named name, or nil when it is to
+// be skipped: no longer configured, already tried for this request, or
+// not allowed to the caller.
+func (x *exchange) fallback(st *state.State, name string, r *run) *llm.Model {
+	fm, ok := st.Snapshot.Models[name]
+	if !ok || r.planned(fm) {
+		return nil
+	}
+	if x.principal != nil && !x.principal.Allows(fm.Name) {
+		return nil
+	}
+	return fm
+}
+
+// attemptModel tries m's deployments until one delivers (ok), the plan
+// is exhausted, or r says to stop.
+func (x *exchange) attemptModel(st *state.State, m *llm.Model, r *run) (res result, ok bool) {
 	h := x.h
+	r.models = append(r.models, m)
 	req := balancer.Request{MaxTokens: x.req.maxTokens}
 	if balancer.NeedsPromptTokens(m) {
 		req.PromptTokens = x.promptTokens()
 	}
+	x.aff = affinity{} // keyed by model: a fallback's are its own
 	x.affinityFor(m, &req)
 	p := h.opts.Balancer.PlanFor(m, req)
-	var last *llm.Error
-	var tried *llm.Deployment
-	for tries := 0; tries < h.opts.MaxAttempts; {
-		d := p.Next()
-		if d == nil {
-			break
+	r.window = false
+	prior := len(r.upstreams) // of the models tried before m
+	for d := p.Next(); d != nil; d = p.Next() {
+		if r.triedUpstream(d, prior) {
+			// The same upstream model on the same provider already failed
+			// for this request under another model's name.
+			continue
 		}
 		prov, ok := st.Providers.Get(d.Provider)
 		if !ok {
-			last = llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID)
+			r.skip(llm.Errorf(llm.KindUnavailable, "no provider is configured for deployment %s", d.ID))
 			continue
+		}
+		if !x.withinBounds(r) {
+			break
 		}
 		dadm, e := x.admitDeployment(d)
 		if e != nil {
 			// No headroom left on this provider account: the next
 			// deployment may have some; no upstream was contacted.
-			last = e
+			r.skip(e)
 			continue
 		}
-		if tries > 0 {
-			h.opts.Metrics.retries.WithLabelValues(m.Name).Inc()
+		if !x.budgeted(r) {
+			dadm.Settle(llm.Usage{}, 0)
+			break
 		}
-		tries++
-		x.rec.Attempts = tries
-		tried = d
-		x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
-		tr, c := x.tryOrHedge(st, p, m, prov, d, dadm, &tries)
-		d, dadm, tried = c.d, c.adm, c.d
+		x.began(r, m, d)
+		tr, c := x.tryOrHedge(st, p, m, prov, d, dadm, r)
+		d, dadm, r.dep = c.d, c.adm, c.d
 		if tr.delivered {
 			u := x.sanitize(tr.usage)
 			cost := d.Cost(u)
@@ -60,18 +113,69 @@ func (x *exchange) attempt(st *state.State, m *llm.Model) result {
 			if tr.err == nil {
 				x.remember(m, d)
 			}
-			return result{usage: u, cost: cost, dep: d}
+			return result{usage: u, cost: cost, dep: d}, true
 		}
 		dadm.Settle(llm.Usage{}, 0)
-		last = tr.err
-		if tr.final || !balancer.Retryable(last) || x.r.Context().Err() != nil {
-			break
+		r.last = tr.err
+		switch {
+		case tr.final || x.r.Context().Err() != nil:
+			r.stop = true
+		case tr.err.ContextLength():
+			// Every deployment of m has the same window.
+			r.window = true
+			return result{}, false
+		case !balancer.Retryable(tr.err):
+			r.stop = true
+		}
+		if r.stop {
+			return result{}, false
 		}
 	}
-	if last == nil {
-		last = llm.Errorf(llm.KindUnavailable, "model %q has no deployment available", m.Name)
+	return result{}, false
+}
+
+// began records that an attempt on d, a deployment of m, starts now.
+func (x *exchange) began(r *run, m *llm.Model, d *llm.Deployment) {
+	if r.n > 0 {
+		x.h.opts.Metrics.retries.WithLabelValues(r.m.Name).Inc()
 	}
-	return result{err: last, dep: tried}
+	if m != r.m && r.servedBy != m {
+		x.h.opts.Metrics.fallbacks.WithLabelValues(r.m.Name, m.Name).Inc()
+	}
+	r.n++
+	r.dep, r.servedBy = d, m
+	r.upstreams = append(r.upstreams, d)
+	x.rec.Attempts = r.n
+	x.rec.Provider, x.rec.Deployment, x.rec.UpstreamModel = d.Provider, d.ID, d.Model
+	x.rec.ServedModel = ""
+	if m != r.m {
+		x.rec.ServedModel = m.Name
+	}
+}
+
+// withinBounds reports whether another attempt may start within the
+// request's bounds: attempts and the retry timeout. When not, r stops.
+// The first attempt always may.
+func (x *exchange) withinBounds(r *run) bool {
+	if r.n == 0 {
+		return true
+	}
+	if r.n >= r.max || (!r.deadline.IsZero() && !x.h.opts.Now().Before(r.deadline)) {
+		r.stop = true
+		return false
+	}
+	return true
+}
+
+// budgeted takes a retry's token from the model's retry budget (the first
+// attempt needs none); when there is none, r stops.
+func (x *exchange) budgeted(r *run) bool {
+	if r.n == 0 || r.budget.withdraw(x.h.opts.Now()) {
+		return true
+	}
+	x.h.opts.Metrics.budgetExhausted.WithLabelValues(r.m.Name).Inc()
+	r.stop = true
+	return false
 }
 
 // admitDeployment admits one attempt against d's own limits (the provider

@@ -8,7 +8,7 @@ import (
 )
 
 // exposedHeaders are the response headers browsers may read.
-const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Deployment, X-Sluice-Overhead-Ms, Retry-After"
+const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Deployment, X-Sluice-Attempts, X-Sluice-Model, X-Sluice-Hedged, X-Sluice-Overhead-Ms, Retry-After"
 
 // cors answers CORS preflights and marks responses readable by the allowed
 // origins, so browser apps can call the gateway directly. Credentials

@@ -41,6 +41,7 @@ type exchange struct {
 	ask       Ask               // what admission was asked, for the attempts' own admissions
 	wdl       bool              // a write deadline was set on the connection
 	held      heldBytes         // the request body's share of h.bodies
+	run       run               // the attempts, once admitted
 }
 
 func (h *Handler) relay(ep llm.Endpoint) gin.HandlerFunc {
@@ -228,9 +229,18 @@ func (x *exchange) sanitize(u llm.Usage) llm.Usage {
 	return u.Sanitize(x.req.usageLimits())
 }
 
+// setHeaders names, before the answer's first byte, the deployment that
+// answered (or failed last), the attempts made and, when a fallback model
+// answered, that model.
 func (x *exchange) setHeaders(hd http.Header, d *llm.Deployment) {
 	hd["X-Sluice-Provider"] = []string{d.Provider}
 	hd["X-Sluice-Deployment"] = []string{d.ID}
+	if x.rec.Attempts > 0 {
+		hd["X-Sluice-Attempts"] = []string{strconv.Itoa(x.rec.Attempts)}
+	}
+	if x.rec.ServedModel != "" {
+		hd["X-Sluice-Model"] = []string{x.rec.ServedModel}
+	}
 	hd["X-Sluice-Overhead-Ms"] = []string{strconv.FormatFloat(ms(x.overhead), 'f', 3, 64)}
 }
 

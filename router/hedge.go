@@ -35,16 +35,16 @@ var errAbandoned = llm.Errorf(llm.KindCanceled, "attempt abandoned: another answ
 
 // tryOrHedge runs the attempt on d (admitted by adm), hedged when m and
 // the request allow it. It returns the result of the attempt delivered and
-// that attempt (whose deployment and admission may be the hedge's); tries
-// counts a hedge sent.
-func (x *exchange) tryOrHedge(st *state.State, p *balancer.Plan, m *llm.Model, prov providers.Provider, d *llm.Deployment, adm Admission, tries *int) (tryResult, *contender) {
+// that attempt (whose deployment and admission may be the hedge's); r
+// counts a hedge sent as an attempt.
+func (x *exchange) tryOrHedge(st *state.State, p *balancer.Plan, m *llm.Model, prov providers.Provider, d *llm.Deployment, adm Admission, r *run) (tryResult, *contender) {
 	c := x.prepare(prov, d)
 	c.adm = adm
-	delay, ok := x.hedgeDelay(m, d, *tries)
+	delay, ok := x.hedgeDelay(m, d, r)
 	if !ok || c.err != nil {
 		return x.deliver(c), c
 	}
-	return x.hedged(st, p, m, c, delay, tries)
+	return x.hedged(st, p, m, c, delay, r)
 }
 
 // hedgeDelay reports whether an attempt on d may be hedged, and after how
@@ -53,9 +53,9 @@ func (x *exchange) tryOrHedge(st *state.State, p *balancer.Plan, m *llm.Model, p
 // request its answers' latency; no hedge until it has enough samples).
 // Never for a model with one deployment, a request already hedged or at
 // its last attempt, nor one offering a tool the policy names unsafe.
-func (x *exchange) hedgeDelay(m *llm.Model, d *llm.Deployment, tries int) (time.Duration, bool) {
+func (x *exchange) hedgeDelay(m *llm.Model, d *llm.Deployment, r *run) (time.Duration, bool) {
 	hp := m.Routing.Hedge
-	if !hp.On() || x.rec.Hedged || len(m.Deployments) < 2 || tries >= x.h.opts.MaxAttempts {
+	if !hp.On() || x.rec.Hedged || len(m.Deployments) < 2 || r.n >= r.max {
 		return 0, false
 	}
 	delay := hp.Delay()
@@ -139,7 +139,7 @@ func (r *hedgeRace) join(c *contender) bool {
 // Every other contender is finished: reported to the balancer and its
 // admission settled, by this goroutine or, for one still running when
 // the race was decided, by its own once its cancelled call returns.
-func (x *exchange) hedged(st *state.State, p *balancer.Plan, m *llm.Model, c *contender, delay time.Duration, tries *int) (tryResult, *contender) {
+func (x *exchange) hedged(st *state.State, p *balancer.Plan, m *llm.Model, c *contender, delay time.Duration, run *run) (tryResult, *contender) {
 	r := &hedgeRace{ch: make(chan *contender, 2), log: x.h.opts.Logger}
 	r.start(c)
 	all := [2]*contender{c}
@@ -168,7 +168,7 @@ func (x *exchange) hedged(st *state.State, p *balancer.Plan, m *llm.Model, c *co
 			got.adm.Settle(llm.Usage{}, 0)
 		case <-wait:
 			wait = nil
-			if h := x.launchHedge(st, p, m, r, tries); h != nil {
+			if h := x.launchHedge(st, p, m, r, run); h != nil {
 				all[1] = h
 				running++
 			}
@@ -193,9 +193,13 @@ func (x *exchange) deliverFrom(m *llm.Model, all [2]*contender, got *contender) 
 // launchHedge sends the hedge: on the plan's next deployment that is
 // available (never one cooling, ejected or without a credential), has a
 // provider and admits the attempt. It returns nil when none does, when
-// the retry budget is empty or when the race was decided meanwhile.
-func (x *exchange) launchHedge(st *state.State, p *balancer.Plan, m *llm.Model, r *hedgeRace, tries *int) *contender {
-	if !x.hedgeBudget() {
+// the request's retry timeout has passed, when the retry budget is empty
+// or when the race was decided meanwhile.
+func (x *exchange) launchHedge(st *state.State, p *balancer.Plan, m *llm.Model, r *hedgeRace, run *run) *contender {
+	if !run.deadline.IsZero() && !x.h.opts.Now().Before(run.deadline) {
+		return nil
+	}
+	if !x.hedgeBudget(run) {
 		x.h.opts.Metrics.hedges.WithLabelValues(m.Name, hedgeSkippedBudget).Inc()
 		return nil
 	}
@@ -226,16 +230,19 @@ func (x *exchange) launchHedge(st *state.State, p *balancer.Plan, m *llm.Model, 
 			adm.Settle(llm.Usage{}, 0)
 			return nil
 		}
-		*tries++
-		x.rec.Attempts = *tries
+		run.n++
+		run.upstreams = append(run.upstreams, d)
+		x.rec.Attempts = run.n
 		x.rec.Hedged = true
 		x.w.Header()["X-Sluice-Hedged"] = []string{"true"}
 		return c
 	}
 }
 
-// hedgeBudget reports whether a hedge may be sent now.
-func (x *exchange) hedgeBudget() bool { return true }
+// hedgeBudget reports whether a hedge may be sent now: it is an attempt
+// after the request's first, paid from the model's retry budget like a
+// retry.
+func (x *exchange) hedgeBudget(r *run) bool { return r.budget.withdraw(x.h.opts.Now()) }
 
 // abandon ends an attempt that lost its race, from the goroutine that
 // opened it: cancelled, its body closed, reported to the balancer (a

@@ -16,6 +16,11 @@ type Metrics struct {
 	cost     *prometheus.CounterVec
 	inflight prometheus.Gauge
 	retries  *prometheus.CounterVec
+	// budgetExhausted counts requests a model's retry budget stopped;
+	// fallbacks the fallback models attempted, by requested model.
+	budgetExhausted *prometheus.CounterVec
+	fallbacks       *prometheus.CounterVec
+	// hedges counts hedged first tokens by model and outcome.
 	hedges   *prometheus.CounterVec
 	affinity *prometheus.CounterVec
 	// principals counts authenticated requests by principal kind (key,
@@ -69,6 +74,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_upstream_retries_total",
 			Help: "Attempts moved to another deployment after a retryable upstream failure.",
 		}, []string{"model"}),
+		budgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_retry_budget_exhausted_total",
+			Help: "Requests whose next attempt the model's retry budget refused (they failed with their last error).",
+		}, []string{"model"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_fallbacks_total",
+			Help: "Requests that moved to a fallback model, by requested model and fallback.",
+		}, []string{"model", "fallback"}),
 		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_hedges_total",
 			Help: "Hedged first tokens by model and outcome: won (the hedge answered first), lost (sent, did not serve), skipped_budget (due, but the retry budget was empty).",
@@ -84,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.principals)
-		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.hedges, m.affinity)
+		reg.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.cost, m.inflight, m.retries, m.budgetExhausted, m.fallbacks, m.hedges, m.affinity)
 	}
 	return m
 }

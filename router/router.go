@@ -56,8 +56,14 @@ type Options struct {
 	// at once; beyond it new bodies get 503 overloaded. Default 64 ×
 	// MaxBodyBytes, at least 1 GiB.
 	MaxBufferedBytes int64
-	// MaxAttempts bounds the deployments tried for one request. Default 3.
+	// MaxAttempts bounds the upstream attempts of one request, across
+	// deployments and fallback models, unless the model's routing says
+	// otherwise. Default 3.
 	MaxAttempts int
+	// RetryRatio is the share of a model's requests that may be retried
+	// (its retry budget); RetryFloor the retries a second it may always
+	// make. Defaults DefaultRetryRatio and DefaultRetryFloor.
+	RetryRatio, RetryFloor float64
 	// WriteTimeout bounds each write to a client (every stream event, a
 	// whole non-streamed answer, an error body), so a client that stops
 	// reading frees its request. Default 30s.
@@ -84,6 +90,7 @@ type Handler struct {
 	inflight atomic.Int64
 	bodies   bodyBudget
 	inbound  map[llm.Endpoint]*inbound // the client dialect of each endpoint
+	budgets  retryBudgets
 }
 
 // New builds the proxy handler.
@@ -115,7 +122,14 @@ func New(o Options) *Handler {
 	if o.MaxBufferedBytes <= 0 {
 		o.MaxBufferedBytes = max(64*o.MaxBodyBytes, 1<<30)
 	}
+	if o.RetryRatio <= 0 {
+		o.RetryRatio = DefaultRetryRatio
+	}
+	if o.RetryFloor <= 0 {
+		o.RetryFloor = DefaultRetryFloor
+	}
 	h := &Handler{opts: o, inbound: inbounds()}
+	h.budgets.ratio, h.budgets.floor = o.RetryRatio, o.RetryFloor
 	h.bodies.max = o.MaxBufferedBytes
 	e := gin.New()
 	e.Use(h.recovery)
