@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/openai/openai-go/v3"
 )
 
 // oidcIssuer is a local OIDC issuer on 127.0.0.1: discovery and a JWKS
@@ -213,8 +214,24 @@ func TestJWTEndToEnd(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(body), `"hs256_secret_set":false`) {
 		t.Fatalf("GET issuer: %d %s", code, body)
 	}
-	_, err = g.client(alice).Chat.Completions.New(ctx, chatParams("not-allowed", "hi"))
-	wantAPIError(t, err, http.StatusNotFound, "")
+	// A configured model outside the issuer's models is refused before
+	// admission (alice is out of requests: the 403 comes first).
+	g.addModel(t, "other", "mock")
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		_, err = g.client(alice).Chat.Completions.New(ctx, chatParams("other", "hi"))
+		var oe *openai.Error
+		if errors.As(err, &oe) && oe.StatusCode == http.StatusForbidden {
+			if !strings.Contains(oe.Message, "this token is not allowed") {
+				t.Fatalf("403: %s", oe.Message)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("model outside the allow-list: %v", describe(err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// HS256 with a configured secret (write-only: never in an admin
 	// answer or the logs); no JWKS involved.

@@ -178,7 +178,11 @@ func (x *exchange) resolve(st *state.State, p *auth.Principal, req *request) (*l
 	}
 	x.rec.Model, x.modelOK = m.Name, true
 	if !p.Allows(m.Name) {
-		e := llm.Errorf(llm.KindPermissionDenied, "this API key is not allowed to use model %q", m.Name)
+		who := "API key"
+		if p.Kind == llm.PrincipalJWT {
+			who = "token"
+		}
+		e := llm.Errorf(llm.KindPermissionDenied, "this %s is not allowed to use model %q", who, m.Name)
 		e.Param = "model"
 		return nil, e
 	}
