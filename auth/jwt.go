@@ -151,6 +151,7 @@ func compileIssuer(cfg *llm.Issuer, kc *keyCache, o *Options) *issuer {
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(aud...),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future (beyond the leeway) is refused
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(o.Clock),
 	)
@@ -220,8 +221,8 @@ func expiredToken() *llm.Error { return llm.Errorf(llm.KindAuth, "expired bearer
 // token's "iss" among the configured ones; the signature must verify with
 // the issuer's HS256 secret or the JWKS key of the token's kid whose type
 // fits the token's alg (jku, x5u and jwk headers are never read); iss,
-// aud and exp are required, exp and nbf are checked with the issuer's
-// leeway. Only a token that passes everything (err == nil && Valid)
+// aud and exp are required, exp, nbf and iat are checked with the
+// issuer's leeway. Only a token that passes everything (err == nil && Valid)
 // becomes a principal.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*Principal, *llm.Error) {
 	if len(token) > MaxCredentialBytes || !tokenShaped(token) {

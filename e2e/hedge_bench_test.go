@@ -36,8 +36,8 @@ func BenchmarkHedgeTTFT(b *testing.B) {
 			tailed := startMock(b, "--ttft", "50ms", "--chunks", "3", "--ttft-tail", "0.03:1s")
 			steady := startMock(b, "--ttft", "80ms", "--chunks", "3")
 			g := startGateway(b, gwOptions{})
-			g.addProvider(b, provider{Name: "tailed", BaseURL: tailed.URL})
-			g.addProvider(b, provider{Name: "steady", BaseURL: steady.URL})
+			g.addProvider(b, provider{Name: "tailed", BaseURL: tailed.URL + "/v1"})
+			g.addProvider(b, provider{Name: "steady", BaseURL: steady.URL + "/v1"})
 			model := map[string]any{"name": "hedged", "strategy": "priority", "deployments": []map[string]any{
 				{"provider": "tailed", "model": "m", "priority": 0},
 				{"provider": "steady", "model": "m", "priority": 1},
@@ -51,6 +51,7 @@ func BenchmarkHedgeTTFT(b *testing.B) {
 			client := &http.Client{Timeout: 30 * time.Second}
 			drive(b, client, g.Proxy, key, 100) // warm-up: the p95 needs samples
 			before := tailed.stats(b).Requests + steady.stats(b).Requests
+			wonBefore, lostBefore := hedges(b, g, "won"), hedges(b, g, "lost")
 			b.ResetTimer()
 			ttfts := drive(b, client, g.Proxy, key, b.N)
 			b.StopTimer()
@@ -63,7 +64,8 @@ func BenchmarkHedgeTTFT(b *testing.B) {
 			b.ReportMetric(q(0.99), "p99-ms")
 			b.ReportMetric(q(1), "max-ms")
 			b.ReportMetric(100*float64(upstream-int64(b.N))/float64(b.N), "extra-upstream-%")
-			b.ReportMetric(hedgesWon(b, g), "hedges-won")
+			b.ReportMetric(hedges(b, g, "won")-wonBefore, "hedges-won")
+			b.ReportMetric(hedges(b, g, "lost")-lostBefore, "hedges-lost")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -135,11 +137,10 @@ func firstToken(client *http.Client, proxy, key string) (time.Duration, error) {
 	return first, sc.Err()
 }
 
-var hedgesWonRe = regexp.MustCompile(`(?m)^sluice_hedges_total\{model="hedged",outcome="won"\} (\S+)$`)
-
-// hedgesWon reads the gateway's count of hedges that answered first.
-func hedgesWon(b *testing.B, g *gateway) float64 {
-	m := hedgesWonRe.FindStringSubmatch(g.metrics(b))
+// hedges reads the gateway's count of hedges with outcome.
+func hedges(b *testing.B, g *gateway, outcome string) float64 {
+	re := regexp.MustCompile(`(?m)^sluice_hedges_total\{model="hedged",outcome="` + outcome + `"\} (\S+)$`)
+	m := re.FindStringSubmatch(g.metrics(b))
 	if m == nil {
 		return 0
 	}

@@ -121,6 +121,28 @@ func (r *hedgeRace) open(c *contender) {
 	c.open(true)
 }
 
+// close ends the race however hedged returns, a panic included: every
+// contender is cancelled, one still running abandons itself, and one that
+// reported without being received (only on a panic) is abandoned here.
+func (r *hedgeRace) close(all *[2]*contender) {
+	r.mu.Lock()
+	r.decided = true
+	r.mu.Unlock()
+	for _, c := range all {
+		if c != nil {
+			c.cancel()
+		}
+	}
+	for {
+		select {
+		case c := <-r.ch:
+			c.abandon()
+		default:
+			return
+		}
+	}
+}
+
 // join starts c unless the race is decided.
 func (r *hedgeRace) join(c *contender) bool {
 	r.mu.Lock()
@@ -143,6 +165,7 @@ func (x *exchange) hedged(st *state.State, p *balancer.Plan, m *llm.Model, c *co
 	r := &hedgeRace{ch: make(chan *contender, 2), log: x.h.opts.Logger}
 	r.start(c)
 	all := [2]*contender{c}
+	defer r.close(&all)
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	wait, running := timer.C, 1

@@ -126,6 +126,8 @@ func statusAnswer(code int) func(http.ResponseWriter) {
 type depAdmitter struct {
 	mu   sync.Mutex
 	list []*depAdmission
+	// panicOn makes the admission of this deployment panic, as a bug would.
+	panicOn string
 }
 
 type depAdmission struct {
@@ -141,6 +143,12 @@ func (a *depAdmitter) Admit(context.Context, Ask) (Admission, *llm.Error) {
 }
 
 func (a *depAdmitter) AdmitDeployment(_ context.Context, _ Ask, d *llm.Deployment) (Admission, *llm.Error) {
+	a.mu.Lock()
+	bug := d.ID == a.panicOn
+	a.mu.Unlock()
+	if bug {
+		panic("admission bug")
+	}
 	adm := &depAdmission{dep: d.ID}
 	a.mu.Lock()
 	a.list = append(a.list, adm)
@@ -283,7 +291,7 @@ func TestHedgeWinsWhenFirstIsSlow(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "fast") {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
-	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Deployment") != "dep_p1" {
+	if resp.Header.Get("X-Sluice-Hedged") != "true" || resp.Header.Get("X-Sluice-Deployment") != "dep_p1" || resp.Header.Get("X-Sluice-Attempts") != "2" {
 		t.Fatalf("headers %v", resp.Header)
 	}
 	waitClosed(t, slow.canceled, "the slow attempt's cancellation")
@@ -605,5 +613,38 @@ func TestHedgeNotToUnavailable(t *testing.T) {
 	resp := post(t, env.srv.URL, `{"model":"m"}`)
 	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 || resp.Header.Get("X-Sluice-Hedged") != "" {
 		t.Fatalf("hedged to a cooling deployment: %s", body)
+	}
+}
+
+// TestHedgePanicEndsRace: a panic in the request's goroutine during the
+// race (here admitting the hedge) still ends the first attempt: cancelled,
+// reported to the balancer and its admission settled (newHedgeProxy's
+// cleanup checks both).
+func TestHedgePanicEndsRace(t *testing.T) {
+	first := newGate(jsonAnswer("first")).held()
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxy(t, hedgeAfter1ms, first, second)
+	env.adm.mu.Lock()
+	env.adm.panicOn = "dep_p1"
+	env.adm.mu.Unlock()
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if resp.StatusCode != 500 || second.calls.Load() != 0 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitClosed(t, first.canceled, "the first attempt's cancellation")
+}
+
+// TestHedgeDrawsOnRetryBudget: a hedge takes a retry token; with none
+// left it is not sent, and counted as skipped.
+func TestHedgeDrawsOnRetryBudget(t *testing.T) {
+	first := newGate(jsonAnswer("first")).delayed(20 * time.Millisecond)
+	second := newGate(jsonAnswer("second"))
+	env := newHedgeProxyWith(t, hedgeAfter1ms, func(o *Options) { o.RetryRatio, o.RetryFloor = 0.001, 0.001 }, first, second)
+	resp := post(t, env.srv.URL, `{"model":"m"}`)
+	if body := readAll(t, resp); !strings.Contains(body, "first") || second.calls.Load() != 0 {
+		t.Fatalf("hedged without a retry token: %s", body)
+	}
+	if env.hedges(hedgeSkippedBudget) != 1 {
+		t.Fatal("the skipped hedge was not counted")
 	}
 }
