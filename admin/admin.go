@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/store"
 )
@@ -36,6 +37,10 @@ type Options struct {
 	// authenticate admin keys stored in the database. Nil accepts only the
 	// bootstrap keys.
 	Snapshot func() *llm.Snapshot
+	// Tokens returns the current authenticator; issuers with admin
+	// settings (llm.IssuerAdmin) authenticate admin API tokens through it.
+	// Nil accepts no tokens.
+	Tokens func() *auth.Authenticator
 	// Now is the clock for admin keys' expiry. Nil means time.Now.
 	Now func() time.Time
 	// Metrics serves GET /metrics (behind auth). Nil means no /metrics route.

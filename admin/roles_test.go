@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/store"
 )
@@ -61,6 +62,16 @@ func newRoleHarness(t *testing.T, dialect string) *roleHarness {
 		o.PreviousAdminKeys = []string{previousAdminKey}
 		o.Logger = slog.New(slog.NewJSONHandler(rh.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		o.Now = func() time.Time { return time.Unix(0, rh.clock.Load()) }
+		// The issuers of the current configuration, compiled afresh (HS256
+		// needs no fetch) on the harness's clock.
+		o.Tokens = func() *auth.Authenticator {
+			snap := o.Snapshot()
+			if snap == nil {
+				return nil
+			}
+			a, _ := auth.NewAuthenticator(nil, snap.Issuers, auth.Options{Clock: func() time.Time { return time.Unix(0, rh.clock.Load()) }})
+			return a
+		}
 	})
 	return rh
 }

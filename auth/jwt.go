@@ -85,6 +85,9 @@ type issuer struct {
 	parser *jwt.Parser
 	keys   *keyCache
 	secret []byte // HS256 key; nil when HS256 is off
+	// admin validates admin API tokens (cfg.Admin's audiences); nil when
+	// the issuer is not an admin issuer.
+	admin *jwt.Parser
 }
 
 // NewAuthenticator compiles issuers (a snapshot's, by name) for
@@ -155,6 +158,16 @@ func compileIssuer(cfg *llm.Issuer, kc *keyCache, o *Options) *issuer {
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(o.Clock),
 	)
+	if cfg.Admin != nil && len(cfg.Admin.Audiences) > 0 {
+		is.admin = jwt.NewParser(
+			jwt.WithValidMethods(algs),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Admin.Audiences...),
+			jwt.WithExpirationRequired(),
+			jwt.WithLeeway(leeway),
+			jwt.WithTimeFunc(o.Clock),
+		)
+	}
 	return is
 }
 

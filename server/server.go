@@ -186,6 +186,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		// through the snapshot every replica follows.
 		PreviousAdminKeys: s.cfg.PreviousAdminKeys,
 		Snapshot:          func() *llm.Snapshot { return s.state.Load().Snapshot },
+		Tokens:            func() *auth.Authenticator { return s.state.Load().Auth },
 		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready:             s.ready,
 		OnChange:          s.configChanged,
