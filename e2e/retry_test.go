@@ -174,6 +174,7 @@ func TestKillOneDeploymentMidRun(t *testing.T) {
 	if retried == 0 {
 		t.Errorf("no usage row records a retry (of %d rows)", len(rows))
 	}
+	t.Logf("%d of %d usage rows answered after more than one attempt", retried, len(rows))
 }
 
 // TestFallbackModelAnswers: model A's only deployment fails (its provider
