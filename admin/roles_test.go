@@ -215,3 +215,25 @@ func leakAt(haystack, secret string) string {
 	}
 	return ""
 }
+
+// TestBootstrapDisabled: with DisableBootstrap the environment's keys are
+// refused (and not required); database admin keys still work.
+func TestBootstrapDisabled(t *testing.T) {
+	st := openStore(t, store.DialectSQLite)
+	_, secret, err := st.CreateAdminKey(context.Background(), store.AdminKeyInput{Name: "ops", Role: llm.RoleAdmin}, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"", testAdminKey} {
+		h := newHarness(t, store.DialectSQLite, func(o *Options) {
+			o.Store, o.AdminKey, o.DisableBootstrap, o.PreviousAdminKeys = st, key, true, []string{previousAdminKey}
+			o.Snapshot = func() *llm.Snapshot { s, _ := st.LoadSnapshot(context.Background()); return s }
+		})
+		for _, k := range []string{testAdminKey, previousAdminKey} {
+			if w := h.doHeaders("GET", "/admin/providers", "", bearer(k)); w.Code != 401 {
+				t.Fatalf("bootstrap key with the bootstrap disabled: %d", w.Code)
+			}
+		}
+		h.expect(h.doHeaders("GET", "/admin/providers", "", bearer(secret)), 200, nil)
+	}
+}
