@@ -20,17 +20,22 @@ const (
 	PrincipalBootstrap = "bootstrap"
 	// PrincipalAdminKey is an admin key stored in the database.
 	PrincipalAdminKey = "admin_key"
+	// PrincipalJWT is a token of an issuer with admin settings
+	// (llm.IssuerAdmin).
+	PrincipalJWT = "jwt"
 )
 
 // Principal is the authenticated caller of an admin route. It never holds
 // the credential itself.
 type Principal struct {
-	// Kind is PrincipalBootstrap or PrincipalAdminKey.
+	// Kind is PrincipalBootstrap, PrincipalAdminKey or PrincipalJWT.
 	Kind string `json:"kind"`
-	// ID is the admin key's id, "bootstrap" for Options.AdminKey, or
-	// "bootstrap-previous" for one of Options.PreviousAdminKeys.
+	// ID is the admin key's id, "bootstrap" for Options.AdminKey,
+	// "bootstrap-previous" for one of Options.PreviousAdminKeys, or the
+	// issuer's name, ":" and the subject for a token.
 	ID string `json:"id"`
-	// Name is the admin key's name ("" for the bootstrap key).
+	// Name is the admin key's name or the token's subject ("" for the
+	// bootstrap key).
 	Name string `json:"name"`
 	// Prefix is the admin key's display prefix ("" for the bootstrap key).
 	Prefix string `json:"prefix"`
@@ -55,8 +60,9 @@ func PrincipalFrom(ctx context.Context) *Principal {
 // bootstrap key's hash in constant time (all are compared, whichever
 // matches). A gateway key never authenticates here unless an operator
 // chose one as the bootstrap key. A malformed Sluice-shaped key reaches no
-// lookup.
-func (a *api) authenticate(presented string) *Principal {
+// lookup. Last, a JWT-shaped credential is validated against the issuers
+// with admin settings (auth.AuthenticateAdminToken).
+func (a *api) authenticate(ctx context.Context, presented string) *Principal {
 	if presented == "" || len(presented) > auth.MaxCredentialBytes {
 		return nil
 	}
@@ -83,6 +89,11 @@ func (a *api) authenticate(presented string) *Principal {
 		return &Principal{Kind: PrincipalBootstrap, ID: "bootstrap", Role: llm.RoleAdmin}
 	case match > 0:
 		return &Principal{Kind: PrincipalBootstrap, ID: "bootstrap-previous", Role: llm.RoleAdmin}
+	}
+	if a.opts.Tokens != nil && strings.Count(presented, ".") == 2 && !strings.HasPrefix(presented, "sk-") {
+		if tok, err := a.opts.Tokens().AuthenticateAdminToken(ctx, presented); err == nil {
+			return &Principal{Kind: PrincipalJWT, ID: tok.Issuer + ":" + tok.Subject, Name: tok.Subject, Role: tok.Role}
+		}
 	}
 	return nil
 }
@@ -113,7 +124,7 @@ func (a *api) auth(c *gin.Context) {
 	presented, ok := auth.Credential(c.Request.Header)
 	var p *Principal
 	if ok {
-		p = a.authenticate(presented)
+		p = a.authenticate(c.Request.Context(), presented)
 	}
 	if p == nil {
 		a.log.Warn("admin: unauthenticated request refused", "method", c.Request.Method, "route", route, "remote", c.Request.RemoteAddr)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/store"
 )
@@ -32,10 +33,17 @@ type Options struct {
 	// the admin role) during a rotation, each at least MinAdminKeyLen
 	// characters. May be empty.
 	PreviousAdminKeys []string
+	// DisableBootstrap refuses AdminKey and PreviousAdminKeys (which may
+	// then be empty): only admin keys and admin tokens authenticate.
+	DisableBootstrap bool
 	// Snapshot returns the current configuration; its AdminKeys
 	// authenticate admin keys stored in the database. Nil accepts only the
 	// bootstrap keys.
 	Snapshot func() *llm.Snapshot
+	// Tokens returns the current authenticator; issuers with admin
+	// settings (llm.IssuerAdmin) authenticate admin API tokens through it.
+	// Nil accepts no tokens.
+	Tokens func() *auth.Authenticator
 	// Now is the clock for admin keys' expiry. Nil means time.Now.
 	Now func() time.Time
 	// Metrics serves GET /metrics (behind auth). Nil means no /metrics route.
@@ -73,7 +81,7 @@ func New(opts Options) (http.Handler, error) {
 
 // NewEngine returns the admin API's gin engine, so tests can walk Routes().
 func NewEngine(opts Options) (*gin.Engine, error) {
-	if len(opts.AdminKey) < MinAdminKeyLen {
+	if len(opts.AdminKey) < MinAdminKeyLen && !opts.DisableBootstrap {
 		return nil, errors.New("admin: the admin key must be at least 32 characters")
 	}
 	for _, k := range opts.PreviousAdminKeys {
@@ -88,8 +96,10 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &api{opts: opts, log: opts.Logger}
-	for _, k := range append([]string{opts.AdminKey}, opts.PreviousAdminKeys...) {
-		a.bootstrap = append(a.bootstrap, sha256.Sum256([]byte(k)))
+	if !opts.DisableBootstrap {
+		for _, k := range append([]string{opts.AdminKey}, opts.PreviousAdminKeys...) {
+			a.bootstrap = append(a.bootstrap, sha256.Sum256([]byte(k)))
+		}
 	}
 
 	e := gin.New()

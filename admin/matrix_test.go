@@ -23,7 +23,7 @@ var sqlInjection = []string{
 // kind of wrong credential — none, wrong, whitespace and case variants of
 // the bootstrap and of a database admin key, a trailing newline, a bad
 // checksum, a gateway key, a disabled, expired or revoked admin key, an
-// SQL injection corpus — and expects the same 401 on every route but the
+// SQL injection corpus, an expired JWT, a JWT for another audience — and expects the same 401 on every route but the
 // public ones. A viewer key gets 403 on every write route, on the admin
 // keys and on the profiler, and is let through elsewhere; an admin key
 // and a previous bootstrap key are let through everywhere. TestAuthMatrix
@@ -41,7 +41,9 @@ func TestAdminAuthMatrixT12(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rh.adminIssuer()
 	rh.clock.Add(int64(time.Hour))
+	now := time.Unix(0, rh.clock.Load())
 
 	badChecksum := []byte(adm.Secret)
 	badChecksum[len(badChecksum)-1] ^= 1
@@ -59,6 +61,12 @@ func TestAdminAuthMatrixT12(t *testing.T) {
 		" " + adm.Secret, adm.Secret + "\n", adm.Secret + " ", strings.ToUpper(adm.Secret), string(swapped), string(badChecksum),
 		adm.Secret[:len(adm.Secret)-1], gateway, disabled.Secret, expired.Secret, revoked.Secret,
 		previousAdminKey + "\n", strings.Repeat("a", 9<<10),
+		// Tokens of the admin issuer: expired, for the proxy's audience,
+		// without a role, and a good one with a changed signature.
+		rh.token(map[string]any{"groups": "sluice-ops", "exp": now.Add(-time.Minute).Unix()}),
+		rh.token(map[string]any{"groups": "sluice-ops", "aud": "sluice"}),
+		rh.token(map[string]any{"groups": "nobody"}),
+		rh.token(map[string]any{"groups": "sluice-ops"}) + "x",
 	}
 	creds = append(creds, sqlInjection...)
 	routes := rh.engine.Routes()
@@ -91,7 +99,10 @@ func TestAdminAuthMatrixT12(t *testing.T) {
 		case viewerMayRoute && (w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden || w.Code >= 500):
 			t.Fatalf("%s %s as viewer = %d %s", r.Method, r.Path, w.Code, w.Body)
 		}
-		for _, k := range []string{adm.Secret, previousAdminKey, testAdminKey} {
+		if w := rh.doHeaders(r.Method, p, "", bearer(rh.token(map[string]any{"groups": "auditors"}))); w.Code != rh.doHeaders(r.Method, p, "", bearer(viewer.Secret)).Code {
+			t.Fatalf("%s %s: a viewer token and a viewer key differ (%d)", r.Method, r.Path, w.Code)
+		}
+		for _, k := range []string{adm.Secret, previousAdminKey, testAdminKey, rh.token(map[string]any{"groups": "sluice-ops"})} {
 			if w := rh.doHeaders(r.Method, p, "", bearer(k)); w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden || w.Code >= 500 {
 				t.Fatalf("%s %s as admin = %d %s", r.Method, r.Path, w.Code, w.Body)
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ai/sluice/auth"
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/store"
 )
@@ -61,6 +62,16 @@ func newRoleHarness(t *testing.T, dialect string) *roleHarness {
 		o.PreviousAdminKeys = []string{previousAdminKey}
 		o.Logger = slog.New(slog.NewJSONHandler(rh.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		o.Now = func() time.Time { return time.Unix(0, rh.clock.Load()) }
+		// The issuers of the current configuration, compiled afresh (HS256
+		// needs no fetch) on the harness's clock.
+		o.Tokens = func() *auth.Authenticator {
+			snap := o.Snapshot()
+			if snap == nil {
+				return nil
+			}
+			a, _ := auth.NewAuthenticator(nil, snap.Issuers, auth.Options{Clock: func() time.Time { return time.Unix(0, rh.clock.Load()) }})
+			return a
+		}
 	})
 	return rh
 }
@@ -203,4 +214,26 @@ func leakAt(haystack, secret string) string {
 		}
 	}
 	return ""
+}
+
+// TestBootstrapDisabled: with DisableBootstrap the environment's keys are
+// refused (and not required); database admin keys still work.
+func TestBootstrapDisabled(t *testing.T) {
+	st := openStore(t, store.DialectSQLite)
+	_, secret, err := st.CreateAdminKey(context.Background(), store.AdminKeyInput{Name: "ops", Role: llm.RoleAdmin}, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"", testAdminKey} {
+		h := newHarness(t, store.DialectSQLite, func(o *Options) {
+			o.Store, o.AdminKey, o.DisableBootstrap, o.PreviousAdminKeys = st, key, true, []string{previousAdminKey}
+			o.Snapshot = func() *llm.Snapshot { s, _ := st.LoadSnapshot(context.Background()); return s }
+		})
+		for _, k := range []string{testAdminKey, previousAdminKey} {
+			if w := h.doHeaders("GET", "/admin/providers", "", bearer(k)); w.Code != 401 {
+				t.Fatalf("bootstrap key with the bootstrap disabled: %d", w.Code)
+			}
+		}
+		h.expect(h.doHeaders("GET", "/admin/providers", "", bearer(secret)), 200, nil)
+	}
 }

@@ -85,6 +85,9 @@ type issuer struct {
 	parser *jwt.Parser
 	keys   *keyCache
 	secret []byte // HS256 key; nil when HS256 is off
+	// admin validates admin API tokens (cfg.Admin's audiences); nil when
+	// the issuer is not an admin issuer.
+	admin *jwt.Parser
 }
 
 // NewAuthenticator compiles issuers (a snapshot's, by name) for
@@ -151,9 +154,20 @@ func compileIssuer(cfg *llm.Issuer, kc *keyCache, o *Options) *issuer {
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(aud...),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future (beyond the leeway) is refused
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(o.Clock),
 	)
+	if cfg.Admin != nil && len(cfg.Admin.Audiences) > 0 {
+		is.admin = jwt.NewParser(
+			jwt.WithValidMethods(algs),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Admin.Audiences...),
+			jwt.WithExpirationRequired(),
+			jwt.WithLeeway(leeway),
+			jwt.WithTimeFunc(o.Clock),
+		)
+	}
 	return is
 }
 
@@ -220,8 +234,8 @@ func expiredToken() *llm.Error { return llm.Errorf(llm.KindAuth, "expired bearer
 // token's "iss" among the configured ones; the signature must verify with
 // the issuer's HS256 secret or the JWKS key of the token's kid whose type
 // fits the token's alg (jku, x5u and jwk headers are never read); iss,
-// aud and exp are required, exp and nbf are checked with the issuer's
-// leeway. Only a token that passes everything (err == nil && Valid)
+// aud and exp are required, exp, nbf and iat are checked with the
+// issuer's leeway. Only a token that passes everything (err == nil && Valid)
 // becomes a principal.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*Principal, *llm.Error) {
 	if len(token) > MaxCredentialBytes || !tokenShaped(token) {

@@ -127,6 +127,7 @@ func TestJWTNegatives(t *testing.T) {
 		{"expired beyond leeway", rs(with("exp", now.Add(-31*time.Second).Unix())), "expired"},
 		{"expired with a bad signature", expiredBadSig, "invalid"},
 		{"nbf in the future", rs(with("nbf", now.Add(time.Minute).Unix())), "invalid"},
+		{"iat in the future", rs(with("iat", now.Add(time.Minute).Unix())), "invalid"},
 		{"kid path traversal", sign(t, jwt.SigningMethodRS256, rsaKey1, "../../../etc/passwd", idp.claims(now)), "invalid"},
 		{"kid SQL", sign(t, jwt.SigningMethodRS256, rsaKey1, "' OR 1=1 --", idp.claims(now)), "invalid"},
 		{"kid of another family", sign(t, jwt.SigningMethodRS256, rsaKey1, "ec1", idp.claims(now)), "invalid"},

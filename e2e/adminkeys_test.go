@@ -168,3 +168,56 @@ func TestAdminKeysAcrossReplicas(t *testing.T) {
 		t.Fatal("an admin key in the logs")
 	}
 }
+
+// TestAdminJWTEndToEnd: an OIDC issuer (RS256, discovery, JWKS) with admin
+// settings: its tokens for the admin audience open the admin API with the
+// role their groups grant; an expired token, a token for the proxy's
+// audience and a token without a known group are 401; an admin token is a
+// 401 on the proxy.
+func TestAdminJWTEndToEnd(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gwOptions{})
+	idp := startOIDC(t)
+	g.adminOK(t, http.MethodPost, "/admin/issuers", map[string]any{
+		"name": "corp", "issuer": idp.srv.URL, "audiences": []string{"sluice"}, "algorithms": []string{"RS256"}, "allow_insecure_http": true,
+		"admin": map[string]any{"audiences": []string{"sluice-admin"}, "role_claim": "groups", "admin": []string{"ops"}, "viewer": []string{"read"}},
+	}, nil)
+	tok := func(sub string, edit func(map[string]any)) string {
+		return idp.token(t, "r1", sub, func(c map[string]any) {
+			c["aud"] = []string{"sluice-admin"}
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	ops := tok("alice", func(c map[string]any) { c["groups"] = []string{"ops"} })
+	waitStatus(t, g.Admin+"/admin/whoami", ops, 200)
+	if code, body := call(t, "GET", g.Admin+"/admin/whoami", ops, nil); code != 200 || !strings.Contains(body, `"id":"corp:alice"`) || !strings.Contains(body, `"role":"admin"`) {
+		t.Fatalf("whoami: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", g.Admin+"/admin/admin-keys", ops, map[string]string{"name": "sso", "role": "viewer"}); code != 201 || !strings.Contains(body, `"created_by":"corp:alice"`) {
+		t.Fatalf("create an admin key with a token: %d %s", code, body)
+	}
+	read := tok("bob", func(c map[string]any) { c["groups"] = "read" })
+	if code, _ := call(t, "GET", g.Admin+"/admin/providers", read, nil); code != 200 {
+		t.Fatalf("viewer token read: %d", code)
+	}
+	if code, _ := call(t, "POST", g.Admin+"/admin/keys", read, map[string]string{"name": "x"}); code != 403 {
+		t.Fatalf("viewer token write: %d", code)
+	}
+	for name, bad := range map[string]string{
+		"expired":        tok("alice", func(c map[string]any) { c["groups"] = "ops"; c["exp"] = time.Now().Add(-time.Hour).Unix() }),
+		"proxy audience": tok("alice", func(c map[string]any) { c["groups"] = "ops"; c["aud"] = []string{"sluice"} }),
+		"no known group": tok("alice", func(c map[string]any) { c["groups"] = []string{"opsx"} }),
+	} {
+		if code, body := call(t, "GET", g.Admin+"/admin/providers", bad, nil); code != 401 {
+			t.Errorf("%s token: %d %s", name, code, body)
+		}
+	}
+	if code, _ := call(t, "GET", g.Proxy+"/v1/models", ops, nil); code != 401 {
+		t.Errorf("admin token on the proxy: %d", code)
+	}
+	if logs := g.logs(); strings.Contains(logs, ops[len(ops)-20:]) {
+		t.Error("a token in the logs")
+	}
+}

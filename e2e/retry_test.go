@@ -174,6 +174,7 @@ func TestKillOneDeploymentMidRun(t *testing.T) {
 	if retried == 0 {
 		t.Errorf("no usage row records a retry (of %d rows)", len(rows))
 	}
+	t.Logf("%d of %d usage rows answered after more than one attempt", retried, len(rows))
 }
 
 // TestFallbackModelAnswers: model A's only deployment fails (its provider
@@ -226,7 +227,16 @@ func TestFallbackModelAnswers(t *testing.T) {
 			t.Errorf("usage row %+v", r)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^sluice_fallbacks_total\{fallback="model-b",model="model-a"\} 2$`).MatchString(g.metrics(t)) {
+	metrics := g.metrics(t)
+	if !regexp.MustCompile(`(?m)^sluice_fallbacks_total\{fallback="model-b",model="model-a"\} 2$`).MatchString(metrics) {
 		t.Errorf("sluice_fallbacks_total not counted")
+	}
+	if !regexp.MustCompile(`(?m)^sluice_inflight_requests 0$`).MatchString(metrics) {
+		t.Errorf("sluice_inflight_requests is not 0 after the run")
+	}
+	for p, h := range g.health(t) {
+		if h.InFlight != 0 {
+			t.Errorf("provider %s: %d attempts in flight after the run", p, h.InFlight)
+		}
 	}
 }

@@ -33,6 +33,9 @@ type Issuer struct {
 	Models []string
 	// Claims map token claims onto the principal.
 	Claims ClaimMapping
+	// Admin, when set, also accepts the issuer's tokens on the admin API
+	// with the role their role claim grants (see IssuerAdmin).
+	Admin *IssuerAdmin
 	// Limits apply to each subject of the issuer on its own (one bucket
 	// per subject), like a key's limits.
 	Limits Limits

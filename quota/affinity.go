@@ -86,6 +86,20 @@ func (s *AffinityMemory) Remember(key, dep string, ttl time.Duration) {
 	s.m[key] = s.lru.PushFront(&affinityEntry{key: key, dep: dep, until: until})
 }
 
+// forget drops key.
+func (s *AffinityMemory) forget(key string) { s.forgetUnless(key, "") }
+
+// forgetUnless drops key unless it holds dep ("" drops it whatever it
+// holds).
+func (s *AffinityMemory) forgetUnless(key, dep string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.m[key]; ok && (dep == "" || el.Value.(*affinityEntry).dep != dep) {
+		s.lru.Remove(el)
+		delete(s.m, key)
+	}
+}
+
 // Len is the number of keys held (expired ones included until evicted).
 func (s *AffinityMemory) Len() int {
 	s.mu.Lock()

@@ -23,6 +23,10 @@ type AffinityRedis struct {
 	timeout time.Duration
 	pending chan struct{} // writes in flight
 	lookups chan struct{} // lookups in flight
+	// written remembers, for a quarter of their TTL, the keys this
+	// replica wrote, so that a hot prefix is not written again on every
+	// request: its TTL is refreshed at least every quarter.
+	written *AffinityMemory
 	log     *slog.Logger
 	now     func() time.Time
 	// skipUntil (unix ns) is set by a failed lookup: until then lookups
@@ -68,7 +72,8 @@ func NewAffinityRedis(c redis.UniversalClient, o AffinityRedisOptions) *Affinity
 		o.Now = time.Now
 	}
 	return &AffinityRedis{c: c, prefix: o.Prefix, timeout: o.Timeout, pending: make(chan struct{}, o.MaxPending),
-		lookups: make(chan struct{}, o.MaxPending), log: o.Logger, now: o.Now}
+		lookups: make(chan struct{}, o.MaxPending),
+		written: NewAffinityMemory(AffinityMemoryOptions{MaxEntries: 10_000, Now: o.Now}), log: o.Logger, now: o.Now}
 }
 
 // Lookup returns the deployment of the first of keys Redis holds. The
@@ -116,6 +121,7 @@ func (s *AffinityRedis) get(ctx context.Context, keys []string) (string, bool) {
 	if len(keys) == 1 {
 		v, err := s.c.Get(ctx, s.prefix+keys[0]).Result()
 		s.failed(err)
+		s.seen(keys[0], v, err)
 		return v, err == nil && v != ""
 	}
 	cmds := make([]*redis.StringCmd, len(keys))
@@ -125,14 +131,28 @@ func (s *AffinityRedis) get(ctx context.Context, keys []string) (string, bool) {
 		}
 		return nil
 	})
-	for _, c := range cmds {
+	for i, c := range cmds {
 		v, err := c.Result()
+		s.seen(keys[i], v, err)
 		if err == nil && v != "" {
 			return v, true
 		}
 		s.failed(err)
 	}
 	return "", false
+}
+
+// seen drops this replica's mark of having written key when Redis holds
+// something else (another replica moved the prefix, or it expired), so
+// that the next Remember writes it.
+func (s *AffinityRedis) seen(key, v string, err error) {
+	if err == nil || errors.Is(err, redis.Nil) {
+		if v == "" {
+			s.written.forget(key)
+		} else {
+			s.written.forgetUnless(key, v)
+		}
+	}
 }
 
 // failed starts the backoff after a lookup error other than a missing
@@ -144,18 +164,25 @@ func (s *AffinityRedis) failed(err error) {
 }
 
 // Remember sets key to dep for ttl in the background; when MaxPending
-// writes are already in flight it drops this one.
+// writes are already in flight it drops this one. A key this replica set
+// to dep less than ttl/4 ago is not written again (so a prefix's expiry
+// is between ¾ ttl and ttl after its last use, not exactly ttl).
 func (s *AffinityRedis) Remember(key, dep string, ttl time.Duration) {
+	if d, ok := s.written.Lookup(context.Background(), []string{key}); ok && d == dep {
+		return
+	}
 	select {
 	case s.pending <- struct{}{}:
 	default:
 		return
 	}
+	s.written.Remember(key, dep, ttl/4)
 	go func() {
 		defer func() { <-s.pending }()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := s.c.Set(ctx, s.prefix+key, dep, ttl).Err(); err != nil {
+			s.written.forget(key) // written again next time
 			s.log.Debug("prompt-cache affinity: redis write failed", "err", err)
 		}
 	}()

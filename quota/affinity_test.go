@@ -234,3 +234,65 @@ func TestAffinityRedisBlackholeBacksOff(t *testing.T) {
 		t.Fatal("no lookup was tried after the backoff")
 	}
 }
+
+// TestAffinityRedisWritesOncePerQuarterTTL: a hot prefix remembered on
+// every request is written once per quarter of its TTL, and again at once
+// when it moves to another deployment.
+func TestAffinityRedisWritesOncePerQuarterTTL(t *testing.T) {
+	c := testRedis(t)
+	cnt := &counter{}
+	c.AddHook(cnt)
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	o := quota.AffinityRedisOptions{Timeout: time.Second, Now: clock.now}
+	o.Prefix = testPrefix(t, c)
+	s := quota.NewAffinityRedis(c, o)
+	ctx := testContext(t)
+	writes := func() int64 {
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return cnt.n.Load()
+	}
+	for range 10 {
+		s.Remember("hot", "dep_a", time.Minute)
+	}
+	if n := writes(); n != 1 {
+		t.Fatalf("10 remembers within a quarter TTL: %d writes; want 1", n)
+	}
+	s.Remember("hot", "dep_b", time.Minute)
+	if n := writes(); n != 2 {
+		t.Fatalf("moved to another deployment: %d writes; want 2", n)
+	}
+	clock.add(15 * time.Second)
+	s.Remember("hot", "dep_b", time.Minute)
+	if n := writes(); n != 3 {
+		t.Fatalf("after a quarter TTL: %d writes; want 3", n)
+	}
+	if d, ok := s.Lookup(ctx, []string{"hot"}); !ok || d != "dep_b" {
+		t.Fatalf("lookup = %q, %v; want dep_b", d, ok)
+	}
+}
+
+// TestAffinityRedisRewritesWhatAnotherReplicaMoved: a replica that wrote
+// a key and then finds another deployment there (another replica moved
+// it) writes it again when it serves the prefix on its first deployment.
+func TestAffinityRedisRewritesWhatAnotherReplicaMoved(t *testing.T) {
+	c := testRedis(t)
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	o := quota.AffinityRedisOptions{Timeout: time.Second, Now: clock.now}
+	o.Prefix = testPrefix(t, c)
+	a, b := quota.NewAffinityRedis(c, o), quota.NewAffinityRedis(c, o)
+	ctx := testContext(t)
+	a.Remember("k", "dep_a", time.Minute)
+	_ = a.Flush(ctx)
+	b.Remember("k", "dep_b", time.Minute)
+	_ = b.Flush(ctx)
+	if d, _ := a.Lookup(ctx, []string{"k"}); d != "dep_b" {
+		t.Fatalf("a's lookup = %q; want dep_b", d)
+	}
+	a.Remember("k", "dep_a", time.Minute) // dep_b was unavailable: served by dep_a
+	_ = a.Flush(ctx)
+	if d, _ := b.Lookup(ctx, []string{"k"}); d != "dep_a" {
+		t.Fatalf("b's lookup = %q; want dep_a (a wrote it again)", d)
+	}
+}

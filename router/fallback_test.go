@@ -405,3 +405,29 @@ func TestRetryBudgetFullOutage(t *testing.T) {
 	}
 	t.Logf("%d upstream attempts for %v requests (%.2f×; without a budget 3×)", attempts, reqs, float64(attempts)/reqs)
 }
+
+// TestFallbackWhenNoHeadroom: a model whose every deployment is out of
+// headroom (its own limits; no upstream contacted) falls back, and the
+// fallback's deployment is admitted on its own limits too; the request
+// was admitted once, against the requested model.
+func TestFallbackWhenNoHeadroom(t *testing.T) {
+	a0, b0 := up(t, "a0", 0, ""), up(t, "b0", 0, "")
+	adm := &headroomAdmitter{full: map[string]bool{"dep_a_0": true}}
+	p := newRoutingProxy(t, func(o *Options) {
+		o.Admitter = adm
+		for _, m := range o.State().Snapshot.Models {
+			m.Deployments[0].Limits = llm.Limits{RPM: 1}
+		}
+	}, nil,
+		tmodel{name: "a", ups: []*fakeUp{a0}, routing: llm.Routing{Fallbacks: []string{"b"}}},
+		tmodel{name: "b", ups: []*fakeUp{b0}})
+	resp, body := p.ask(t, "a", false)
+	if resp.StatusCode != 200 || !strings.Contains(body, "from b0") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	wantCalls(t, []*fakeUp{a0, b0}, 0, 1)
+	wantHeaders(t, resp, "dep_b_0", "1", "b")
+	if adm.admitted.Load() != 1 || adm.tried.Load() != 2 || adm.settled.Load() != 2 {
+		t.Fatalf("admitted %d, deployment admissions %d, settled %d", adm.admitted.Load(), adm.tried.Load(), adm.settled.Load())
+	}
+}

@@ -26,6 +26,11 @@ type Config struct {
 	// rotation (SLUICE_ADMIN_KEY_PREVIOUS, comma-separated); each is
 	// checked like AdminKey. They need AdminKey.
 	PreviousAdminKeys []string
+	// AdminKeyDisabled refuses AdminKey and PreviousAdminKeys
+	// (SLUICE_ADMIN_KEY_DISABLED): only admin keys from the database and
+	// admin tokens open the admin API, and no key is generated. For
+	// break-glass, unset it and restart, or run "sluice create-admin-key".
+	AdminKeyDisabled bool
 	// DatabaseURL: "" = SQLite in DataDir; postgres://… = PostgreSQL.
 	DatabaseURL string
 	// DataDir holds the SQLite file and the generated encryption key. Default "./data".
@@ -143,7 +148,7 @@ func (c *Config) Validate() error {
 			return errors.New("admin key (SLUICE_ADMIN_KEY) is a documented example; generate your own")
 		}
 	}
-	if len(c.PreviousAdminKeys) > 0 && c.AdminKey == "" {
+	if len(c.PreviousAdminKeys) > 0 && c.AdminKey == "" && !c.AdminKeyDisabled {
 		return errors.New("SLUICE_ADMIN_KEY_PREVIOUS needs SLUICE_ADMIN_KEY: the previous keys are accepted beside the current one during a rotation")
 	}
 	for _, k := range c.PreviousAdminKeys {

@@ -51,3 +51,13 @@ sluice_deployment_headroom_slots{deployment="dep_1",model="m",provider="acme"} 1
 		t.Fatalf("tokens gauges: %d %v", n, err)
 	}
 }
+
+// TestMemoryModeSharesNothing: without Redis the balancer publishes
+// nothing and no HealthSync exists.
+func TestMemoryModeSharesNothing(t *testing.T) {
+	s := &Server{replica: newReplicaID()}
+	o := s.balancerOptions()
+	if o.OnTransition != nil || s.healthSync != nil || o.Replica != s.replica || len(s.replica) != 16 {
+		t.Fatalf("memory mode: %+v, sync %v", o, s.healthSync)
+	}
+}

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		}
 		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.AdminKey == "" {
+	if cfg.AdminKey == "" && !cfg.AdminKeyDisabled {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, err
@@ -185,7 +185,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		// A rotation's previous keys, and the database's admin keys
 		// through the snapshot every replica follows.
 		PreviousAdminKeys: s.cfg.PreviousAdminKeys,
+		DisableBootstrap:  s.cfg.AdminKeyDisabled,
 		Snapshot:          func() *llm.Snapshot { return s.state.Load().Snapshot },
+		Tokens:            func() *auth.Authenticator { return s.state.Load().Auth },
 		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready:             s.ready,
 		OnChange:          s.configChanged,

@@ -32,6 +32,7 @@ func TestConfigValidate(t *testing.T) {
 		{"short previous key", Config{AdminKey: strings.Repeat("a", 32), PreviousAdminKeys: []string{strings.Repeat("b", 31)}}, false},
 		{"example previous key", Config{AdminKey: strings.Repeat("a", 32), PreviousAdminKeys: []string{"change-me-change-me-change-me-change-me"}}, false},
 		{"previous key without a key", Config{PreviousAdminKeys: []string{strings.Repeat("b", 32)}}, false},
+		{"bootstrap disabled", Config{AdminKeyDisabled: true}, true},
 		{"buffer below body limit", Config{MaxBodyBytes: 4096, MaxBufferedBytes: 4095}, false},
 		{"buffer equal to body limit", Config{MaxBodyBytes: 4096, MaxBufferedBytes: 4096}, true},
 		{"negative buffer", Config{MaxBufferedBytes: -1}, false},

@@ -72,6 +72,9 @@ type IssuerInput struct {
 	// HS256Secret is write-only: a value sets it; nil, "" or a value
 	// containing "****" keeps the stored one (on create: none).
 	HS256Secret *string `json:"hs256_secret"`
+	// Admin, when set, also accepts the issuer's tokens on the admin API
+	// (llm.IssuerAdmin); nil: proxy tokens only.
+	Admin *llm.IssuerAdmin `json:"admin"`
 }
 
 // AsPatch turns a full replacement (PUT) into a patch that sets every
@@ -79,7 +82,8 @@ type IssuerInput struct {
 func (in IssuerInput) AsPatch() IssuerPatch {
 	p := IssuerPatch{Name: &in.Name, Issuer: &in.Issuer, JWKSURI: &in.JWKSURI, Audiences: &in.Audiences,
 		Algorithms: &in.Algorithms, Leeway: Optional[*Leeway]{Set: true, Value: in.Leeway},
-		AllowInsecureHTTP: &in.AllowInsecureHTTP, Models: &in.Models, Claims: &in.Claims, Limits: &in.Limits}
+		AllowInsecureHTTP: &in.AllowInsecureHTTP, Models: &in.Models, Claims: &in.Claims, Limits: &in.Limits,
+		Admin: Optional[*llm.IssuerAdmin]{Set: true, Value: in.Admin}}
 	if in.HS256Secret != nil {
 		p.HS256Secret = Optional[*string]{Set: true, Value: in.HS256Secret}
 	}
@@ -101,6 +105,8 @@ type IssuerPatch struct {
 	Claims            *llm.ClaimMapping `json:"claims"`
 	Limits            *llm.Limits       `json:"limits"`
 	HS256Secret       Optional[*string] `json:"hs256_secret"`
+	// Admin: absent keeps, null clears, an object replaces.
+	Admin Optional[*llm.IssuerAdmin] `json:"admin"`
 }
 
 // Issuer is the admin view of an issuer. The HS256 secret is never shown:
@@ -118,9 +124,11 @@ type Issuer struct {
 	Claims            llm.ClaimMapping `json:"claims"`
 	Limits            llm.Limits       `json:"limits"`
 	HS256SecretSet    bool             `json:"hs256_secret_set"`
-	Revision          int64            `json:"revision"`
-	CreatedAt         time.Time        `json:"created_at"`
-	UpdatedAt         time.Time        `json:"updated_at"`
+	// Admin is null for an issuer whose tokens only reach the proxy.
+	Admin     *llm.IssuerAdmin `json:"admin"`
+	Revision  int64            `json:"revision"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
 }
 
 // issuerRow is an issuer as stored: the view plus the sealed secret.
@@ -129,16 +137,21 @@ type issuerRow struct {
 	secretEnc sql.NullString
 }
 
-const issuerCols = `id, name, issuer, jwks_uri, audiences, algorithms, leeway_ms, allow_insecure_http, models, claims, limits, secret_enc, created_at, updated_at, revision`
+const issuerCols = `id, name, issuer, jwks_uri, audiences, algorithms, leeway_ms, allow_insecure_http, models, claims, limits, secret_enc, created_at, updated_at, revision, admin`
 
 func scanIssuer(sc rowScanner) (*issuerRow, error) {
 	var r issuerRow
-	var aud, algs, models, claims, limits string
+	var aud, algs, models, claims, limits, admin string
 	var leeway int64
 	var created, updated dbTime
 	if err := sc.Scan(&r.ID, &r.Name, &r.Issuer.Issuer, &r.JWKSURI, &aud, &algs, &leeway, &r.AllowInsecureHTTP,
-		&models, &claims, &limits, &r.secretEnc, &created, &updated, &r.Revision); err != nil {
+		&models, &claims, &limits, &r.secretEnc, &created, &updated, &r.Revision, &admin); err != nil {
 		return nil, err
+	}
+	if admin != "" {
+		if err := json.Unmarshal([]byte(admin), &r.Admin); err != nil {
+			return nil, fmt.Errorf("store: issuer %s: admin: %w", r.ID, err)
+		}
 	}
 	if err := errors.Join(json.Unmarshal([]byte(aud), &r.Audiences), json.Unmarshal([]byte(algs), &r.Algorithms),
 		json.Unmarshal([]byte(models), &r.Models), json.Unmarshal([]byte(claims), &r.Claims)); err != nil {
@@ -157,7 +170,15 @@ func scanIssuer(sc rowScanner) (*issuerRow, error) {
 func (s *Store) writeIssuerArgs(r *issuerRow) []any {
 	return []any{r.ID, r.Name, r.Issuer.Issuer, r.JWKSURI, jsonText(r.Audiences), jsonText(r.Algorithms),
 		time.Duration(r.Leeway).Milliseconds(), r.AllowInsecureHTTP, jsonText(r.Models), jsonText(r.Claims),
-		limitsText(r.Limits), r.secretEnc, s.tv(r.CreatedAt), s.tv(r.UpdatedAt), r.Revision}
+		limitsText(r.Limits), r.secretEnc, s.tv(r.CreatedAt), s.tv(r.UpdatedAt), r.Revision, issuerAdminText(r.Admin)}
+}
+
+// issuerAdminText is the admin column: "" for none, else the JSON object.
+func issuerAdminText(a *llm.IssuerAdmin) string {
+	if a == nil {
+		return ""
+	}
+	return jsonText(a)
 }
 
 func getIssuer(ctx context.Context, q queryer, idOrName string) (*issuerRow, error) {
@@ -208,6 +229,9 @@ func (s *Store) applyIssuerPatch(r *issuerRow, p IssuerPatch) error {
 	}
 	if p.Limits != nil {
 		r.Limits = normLimits(*p.Limits)
+	}
+	if p.Admin.Set {
+		r.Admin = p.Admin.Value
 	}
 	if p.HS256Secret.Set {
 		v := p.HS256Secret.Value
@@ -304,7 +328,45 @@ func validIssuer(r *Issuer) error {
 			}
 		}
 	}
+	if err := validIssuerAdmin(r); err != nil {
+		return err
+	}
 	return validLimits("limits", &r.Limits)
+}
+
+// validIssuerAdmin checks an issuer's admin settings: admin audiences apart
+// from the proxy audiences (a gateway token must never open the admin
+// API), a role claim, and at least one value granting a role.
+func validIssuerAdmin(r *Issuer) error {
+	a := r.Admin
+	if a == nil {
+		return nil
+	}
+	if len(a.Audiences) == 0 || len(a.Audiences) > maxAudiences {
+		return invalid("admin.audiences", "must list 1 to %d audiences, apart from the proxy audiences", maxAudiences)
+	}
+	for _, aud := range a.Audiences {
+		if err := validText("admin.audiences", aud, maxAudienceLen, true); err != nil {
+			return err
+		}
+		if contains(r.Audiences, aud) {
+			return invalid("admin.audiences", "%q is also a proxy audience: admin tokens need audiences of their own", aud)
+		}
+	}
+	if err := validText("admin.role_claim", a.RoleClaim, maxClaimNameLen, true); err != nil {
+		return err
+	}
+	if len(a.Admin)+len(a.Viewer) == 0 || len(a.Admin)+len(a.Viewer) > maxAudiences {
+		return invalid("admin", "must list 1 to %d role claim values in admin and viewer", maxAudiences)
+	}
+	for field, vs := range map[string][]string{"admin.admin": a.Admin, "admin.viewer": a.Viewer} {
+		for _, v := range vs {
+			if err := validText(field, v, maxClaimNameLen, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
@@ -333,7 +395,7 @@ func (s *Store) CreateIssuer(ctx context.Context, in IssuerInput) (Issuer, error
 		if err := issuerUnique(ctx, tx, &r.Issuer); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO issuers (`+issuerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuers (`+issuerCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
 			s.writeIssuerArgs(r)...)
 		if isUniqueViolation(err) {
 			return conflict("an issuer with this name or issuer URL already exists")
@@ -429,7 +491,7 @@ func (s *Store) UpdateIssuer(ctx context.Context, idOrName string, patch IssuerP
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE issuers SET name=$2, issuer=$3, jwks_uri=$4, audiences=$5, algorithms=$6, leeway_ms=$7,
-			allow_insecure_http=$8, models=$9, claims=$10, limits=$11, secret_enc=$12, created_at=$13, updated_at=$14, revision=$15 WHERE id=$1`,
+			allow_insecure_http=$8, models=$9, claims=$10, limits=$11, secret_enc=$12, created_at=$13, updated_at=$14, revision=$15, admin=$16 WHERE id=$1`,
 			s.writeIssuerArgs(r)...)
 		if isUniqueViolation(err) {
 			return conflict("an issuer with this name or issuer URL already exists")
@@ -472,7 +534,7 @@ func (s *Store) loadIssuers(ctx context.Context, q queryer, snap *llm.Snapshot) 
 		}
 		is := &llm.Issuer{ID: r.ID, Name: r.Name, Issuer: r.Issuer.Issuer, JWKSURI: r.JWKSURI, Audiences: r.Audiences,
 			Algorithms: r.Algorithms, Leeway: time.Duration(r.Leeway), AllowInsecureHTTP: r.AllowInsecureHTTP,
-			Models: r.Models, Claims: r.Claims, Limits: r.Limits, Revision: r.Revision}
+			Models: r.Models, Claims: r.Claims, Limits: r.Limits, Revision: r.Revision, Admin: r.Admin}
 		if r.HS256SecretSet {
 			if is.HS256Secret, err = s.open(r.secretEnc.String, issuerSecretAAD(r.ID)); err != nil {
 				rows.Close()

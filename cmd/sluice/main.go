@@ -10,7 +10,7 @@
 //
 // Settings come from flags or the environment: SLUICE_LISTEN,
 // SLUICE_TLS_LISTEN, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_ADMIN_LISTEN,
-// SLUICE_ADMIN_KEY, SLUICE_ADMIN_KEY_PREVIOUS, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
+// SLUICE_ADMIN_KEY, SLUICE_ADMIN_KEY_PREVIOUS, SLUICE_ADMIN_KEY_DISABLED, DATABASE_URL, SLUICE_DATA_DIR, SLUICE_ENCRYPTION_KEY,
 // REDIS_URL (alias REDIS_CONN_STRING), SLUICE_ACCESS_LOG, SLUICE_ACCESS_LOG_BODIES,
 // SLUICE_LOG_LEVEL, SLUICE_MAX_BODY_BYTES, SLUICE_MAX_BUFFERED_BYTES, SLUICE_SHUTDOWN_TIMEOUT,
 // SLUICE_CORS_ORIGINS, SLUICE_PPROF, SLUICE_MAX_INFLIGHT, SLUICE_USAGE_RETENTION.
@@ -53,6 +53,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "sluice %s (%s)\n", version, commit)
 		return 0
 	case "serve", "migrate":
+	case "create-admin-key":
+		if len(args) < 2 || args[0] == "" || args[0][0] == '-' || args[1] == "" || args[1][0] == '-' {
+			fmt.Fprintln(stderr, "usage: sluice create-admin-key <name> <admin|viewer> [flags]")
+			return 2
+		}
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -60,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: unknown command %q\n", cmd)
 		usage(stderr)
 		return 2
+	}
+	var keyName, keyRole string
+	if cmd == "create-admin-key" {
+		keyName, keyRole, args = args[0], args[1], args[2:]
 	}
 	cfg, level, err := parseConfig(cmd, args, stderr)
 	if err != nil {
@@ -74,6 +83,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log, stderr)
+	}
+	if cmd == "create-admin-key" {
+		k, secret, err := server.CreateAdminKey(ctx, cfg, log, keyName, keyRole)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice: %v\n", err)
+			return 1
+		}
+		// The secret goes to stdout only, once; the id to stderr.
+		fmt.Fprintf(stderr, "created admin key %s (%s, role %s); it is shown once:\n", k.ID, k.Prefix, k.Role)
+		fmt.Fprintln(stdout, secret)
+		return 0
 	}
 	server.ReleaseMode()
 	srv, err := server.New(ctx, cfg, log, server.Version{Version: version, Commit: commit})
@@ -124,6 +144,8 @@ func usage(w io.Writer) {
 commands:
   serve     run the gateway (default)
   migrate   apply database migrations and exit
+  create-admin-key <name> <admin|viewer>
+            create an admin key in the database and print it (break-glass)
   version   print the version
 
 run "sluice serve -h" for flags; every flag has an environment variable.
@@ -216,6 +238,8 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.IntVar(&c.QuotaDefaultOutputTokens, "quota-default-output-tokens", int(ep.int64("SLUICE_QUOTA_DEFAULT_OUTPUT_TOKENS", 4096, 1)), "completion tokens reserved against token and money limits for a request without max_tokens (SLUICE_QUOTA_DEFAULT_OUTPUT_TOKENS)")
 	shutdown := fs.Duration("shutdown-timeout", ep.duration("SLUICE_SHUTDOWN_TIMEOUT", 30*time.Second), "the whole graceful shutdown: drain, then flush usage (SLUICE_SHUTDOWN_TIMEOUT)")
 	lvl := fs.String("log-level", env("SLUICE_LOG_LEVEL", "info"), "debug, info, warn or error (SLUICE_LOG_LEVEL)")
+	// Secrets and their switch come only from the environment.
+	c.AdminKeyDisabled = ep.bool("SLUICE_ADMIN_KEY_DISABLED")
 	if ep.err != nil {
 		return c, 0, ep.err
 	}

@@ -135,3 +135,28 @@ func TestPreviousAdminKeysFromEnv(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// TestCreateAdminKeyCommand: the break-glass command prints a working
+// admin key once, to stdout; a bad role or missing arguments fail.
+func TestCreateAdminKeyCommand(t *testing.T) {
+	t.Setenv("SLUICE_DATA_DIR", t.TempDir())
+	var out, errb bytes.Buffer
+	if code := run([]string{"create-admin-key", "ops", "admin"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	secret := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(secret, "sk-sluice-admin-") || strings.Contains(errb.String(), secret[22:]) {
+		t.Fatalf("stdout %d bytes, stderr %q", len(secret), errb.String())
+	}
+	for _, args := range [][]string{{"create-admin-key", "ops", "root"}, {"create-admin-key", "ops"}, {"create-admin-key"}} {
+		out.Reset()
+		errb.Reset()
+		if code := run(args, &out, &errb); code == 0 || out.Len() != 0 {
+			t.Fatalf("%v: exit %d, stdout %q", args, code, out.String())
+		}
+	}
+	t.Setenv("SLUICE_ADMIN_KEY_DISABLED", "yes")
+	if code := run([]string{"migrate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "SLUICE_ADMIN_KEY_DISABLED") {
+		t.Fatalf("a malformed SLUICE_ADMIN_KEY_DISABLED: exit %d", code)
+	}
+}
