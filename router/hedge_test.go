@@ -126,8 +126,10 @@ func statusAnswer(code int) func(http.ResponseWriter) {
 type depAdmitter struct {
 	mu   sync.Mutex
 	list []*depAdmission
-	// panicOn makes the admission of this deployment panic, as a bug would.
-	panicOn string
+	// panicOn makes the admission of this deployment panic, as a bug would,
+	// once panicWait (when set) is closed.
+	panicOn   string
+	panicWait <-chan struct{}
 }
 
 type depAdmission struct {
@@ -144,9 +146,12 @@ func (a *depAdmitter) Admit(context.Context, Ask) (Admission, *llm.Error) {
 
 func (a *depAdmitter) AdmitDeployment(_ context.Context, _ Ask, d *llm.Deployment) (Admission, *llm.Error) {
 	a.mu.Lock()
-	bug := d.ID == a.panicOn
+	bug, wait := d.ID == a.panicOn, a.panicWait
 	a.mu.Unlock()
 	if bug {
+		if wait != nil {
+			<-wait
+		}
 		panic("admission bug")
 	}
 	adm := &depAdmission{dep: d.ID}
@@ -626,6 +631,10 @@ func TestHedgePanicEndsRace(t *testing.T) {
 	env := newHedgeProxy(t, hedgeAfter1ms, first, second)
 	env.adm.mu.Lock()
 	env.adm.panicOn = "dep_p1"
+	// The panic waits until the first attempt reached its upstream: a
+	// cancel before that would never be seen there (under load the
+	// first attempt's goroutine may not have sent anything within 1ms).
+	env.adm.panicWait = first.arrived
 	env.adm.mu.Unlock()
 	resp := post(t, env.srv.URL, `{"model":"m"}`)
 	if resp.StatusCode != 500 || second.calls.Load() != 0 {

@@ -515,7 +515,7 @@ func TestSeedPostsProvider(t *testing.T) {
 	}))
 	defer srv.Close()
 	a := &admin{base: srv.URL, key: "adm", client: srv.Client()}
-	key, err := seed(context.Background(), a, providerSpec(familyAnthropicRaw, "http://127.0.0.1:9", "mk"), "claude-x", nil)
+	key, err := seed(context.Background(), a, providerSpec(familyAnthropicRaw, "http://127.0.0.1:9", "mk"), "claude-x", modelSeed{}, nil)
 	if err != nil || key != "sk-new" {
 		t.Fatalf("seed = %q, %v", key, err)
 	}

@@ -73,6 +73,7 @@ type config struct {
 
 	jsonOut    string
 	keyLimits  map[string]any // --key-limits
+	model      modelSeed      // --deployments, --model-json
 	repo       string
 	sluiceBin  string
 	mockllmBin string
@@ -111,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.AccessLog, "access-log", false, "turn sluice's access log on (written to a file in the temp dir)")
 	fs.StringVar(&c.LogLevel, "log-level", "warn", "SLUICE_LOG_LEVEL for sluice")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "REDIS_URL for sluice (empty = in-process quotas)")
+	fs.IntVar(&c.model.deployments, "deployments", 1, "deployments of the benchmark model, all on the mock (prices rising by 1% each), so the balancer picks among them")
+	modelJSON := fs.String("model-json", "", `extra fields of the benchmark model as JSON, e.g. '{"strategy":"least_busy","hedge":{"enabled":true}}'`)
 	limits := fs.String("key-limits", "", `quota fields of the benchmark key as JSON, e.g. '{"rpm":100000000,"tpm":100000000,"budget":{"usd":1000000}}' (empty = no quotas)`)
 	fs.IntVar(&c.LoadProcs, "load-procs", 0, "GOMAXPROCS of the load process (0 = Go default)")
 	fs.BoolVar(&c.Quick, "quick", false, "2 s per phase and short warm-ups (smoke test)")
@@ -125,6 +128,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.model.deployments < 1 || c.model.deployments > 100 {
+		return c, fmt.Errorf("--deployments: must be from 1 to 100")
+	}
+	if *modelJSON != "" {
+		if err := json.Unmarshal([]byte(*modelJSON), &c.model.extra); err != nil {
+			return c, fmt.Errorf("--model-json: not a JSON object: %v", err)
+		}
 	}
 	if *limits != "" {
 		if err := json.Unmarshal([]byte(*limits), &c.keyLimits); err != nil {
@@ -342,7 +353,7 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		return nil, err
 	}
 	a := &admin{base: "http://" + adminAddr, key: adminKey, client: &http.Client{Timeout: 10 * time.Second}}
-	key, err := seed(ctx, a, providerSpec(cfg.Family, "http://"+mockAddr, mockKey), cfg.Model, cfg.keyLimits)
+	key, err := seed(ctx, a, providerSpec(cfg.Family, "http://"+mockAddr, mockKey), cfg.Model, cfg.model, cfg.keyLimits)
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w (sluice log tail:\n%s)", err, sl.logTail(2000))
 	}

@@ -54,23 +54,35 @@ func (a *admin) post(ctx context.Context, path string, body, out any, allowed ..
 	return resp.StatusCode, nil
 }
 
+// modelSeed shapes the benchmark model: how many deployments (all on the
+// mock) and extra fields (strategy, hedge, …) merged into its object.
+type modelSeed struct {
+	deployments int
+	extra       map[string]any
+}
+
 // seed creates the provider (named "mock", see providerSpec), the benchmark
 // model and a fresh Sluice key, and returns the key. Existing provider and
 // model (409) are fine. limits, when set, are the key's quota fields
 // (rpm, tpm, max_parallel, budget), to measure admission's cost.
-func seed(ctx context.Context, a *admin, provider map[string]any, model string, limits map[string]any) (string, error) {
+func seed(ctx context.Context, a *admin, provider map[string]any, model string, ms modelSeed, limits map[string]any) (string, error) {
 	if _, err := a.post(ctx, "/admin/providers", provider, nil, http.StatusConflict); err != nil {
 		return "", err
 	}
-	m := map[string]any{
-		"name": model,
-		"deployments": []map[string]any{{
+	deps := make([]map[string]any, max(ms.deployments, 1))
+	for i := range deps {
+		// Prices differ, so the cost-aware strategies have a choice to make.
+		deps[i] = map[string]any{
 			"provider":              "mock",
 			"model":                 model,
 			"weight":                1,
-			"input_price_per_mtok":  0.15,
-			"output_price_per_mtok": 0.6,
-		}},
+			"input_price_per_mtok":  0.15 * (1 + float64(i)/100),
+			"output_price_per_mtok": 0.6 * (1 + float64(i)/100),
+		}
+	}
+	m := map[string]any{"name": model, "deployments": deps}
+	for k, v := range ms.extra {
+		m[k] = v
 	}
 	if _, err := a.post(ctx, "/admin/models", m, nil, http.StatusConflict); err != nil {
 		return "", err
