@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -95,7 +94,7 @@ func prefixKeys(model string, r *request, minTokens int) (a affinity, ok bool) {
 	conv := r.conv
 	if conv.len() > 0 && body[conv.vs] == '[' {
 		for i := jsonspan.SkipWS(body, conv.vs+1); i < conv.ve && body[i] != ']'; {
-			e := valueEnd(body, i)
+			e := jsonspan.ValueEnd(body, i)
 			lastElem = i
 			if firstElem < 0 {
 				firstElem = i
@@ -147,7 +146,7 @@ func prefixKeys(model string, r *request, minTokens int) (a affinity, ok bool) {
 			if second && i == prevUser {
 				a.keys[1] = hex.EncodeToString(h.Sum(sum[:0])[:16])
 			}
-			e := valueEnd(body, i)
+			e := jsonspan.ValueEnd(body, i)
 			h.Write(body[i:e])
 			h.Write([]byte{0})
 			i = jsonspan.SkipWS(body, e)
@@ -172,7 +171,7 @@ func isUser(e []byte) bool {
 		return false
 	}
 	for i := jsonspan.SkipWS(e, 1); i < len(e) && e[i] == '"'; {
-		ke := stringEnd(e, i)
+		ke := jsonspan.StringEnd(e, i)
 		vs := jsonspan.SkipWS(e, ke)
 		if vs >= len(e) || e[vs] != ':' {
 			return false
@@ -181,7 +180,7 @@ func isUser(e []byte) bool {
 		if vs >= len(e) {
 			return false
 		}
-		ve := valueEnd(e, vs)
+		ve := jsonspan.ValueEnd(e, vs)
 		if string(e[i:ke]) == `"role"` {
 			return string(e[vs:ve]) == `"user"`
 		}
@@ -191,54 +190,6 @@ func isUser(e []byte) bool {
 		}
 	}
 	return false
-}
-
-// valueEnd is jsonspan.ValueEnd with strings skipped by stringEnd, which
-// finds quotes with bytes.IndexByte rather than byte by byte: prompts are
-// mostly long strings.
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	return jsonspan.ValueEnd(b, i)
-}
-
-// stringEnd returns the index just past the JSON string starting at
-// b[i] == '"', or len(b) when it is not closed. A quote ends the string
-// when an even number of backslashes precede it; each byte is looked at
-// at most twice (a run of backslashes ends at the previous quote).
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; ; {
-		q := bytes.IndexByte(b[j:], '"')
-		if q < 0 {
-			return len(b)
-		}
-		k := j + q
-		n := 0
-		for p := k - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return k + 1
-		}
-		j = k + 1
-	}
 }
 
 // affinityFor looks up the deployment m's request last went to for its

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluice-ai/sluice/llm"
-	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
 
 // chatBody is an OpenAI chat body with the given messages (role, content
@@ -301,23 +300,4 @@ type countingStore struct {
 func (s *countingStore) Lookup(ctx context.Context, keys []string) (string, bool) {
 	s.lookups.Add(1)
 	return s.memStore.Lookup(ctx, keys)
-}
-
-// TestStringEndAgrees: the fast string skip agrees with jsonspan's on
-// escapes, runs of backslashes and unclosed strings; valueEnd likewise.
-func TestStringEndAgrees(t *testing.T) {
-	for _, s := range []string{
-		`""`, `"a"`, `"a\"b"`, `"a\\"`, `"a\\\"b"`, `"\\\\"`, `"\\\\\"x"`, `"unclosed`, `"ends\`, `"é\u00e9\n"`,
-		`{"a":"x\"}","b":[1,{"c":"]"}]}`, `["\\",{"k":"\"\\"}]`, `[1,2`,
-	} {
-		b := []byte(s)
-		if b[0] == '"' {
-			if got, want := stringEnd(b, 0), jsonspan.StringEnd(b, 0); got != want {
-				t.Errorf("stringEnd(%s) = %d; jsonspan says %d", s, got, want)
-			}
-		}
-		if got, want := valueEnd(b, 0), jsonspan.ValueEnd(b, 0); got != want {
-			t.Errorf("valueEnd(%s) = %d; jsonspan says %d", s, got, want)
-		}
-	}
 }

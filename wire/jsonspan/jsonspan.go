@@ -7,7 +7,10 @@
 // one codec package per wire family.
 package jsonspan
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 // ErrSyntax is EachMember's answer for bytes that are not a JSON object.
 var ErrSyntax = errors.New("jsonspan: not a JSON object")
@@ -27,17 +30,27 @@ func SkipWS(b []byte, i int) int {
 }
 
 // StringEnd returns the index just past the JSON string starting at
-// b[i]=='"', or len(b) when it is not closed.
+// b[i]=='"', or len(b) when it is not closed. Quotes are found with
+// bytes.IndexByte (prompts are mostly long strings); a quote ends the
+// string when an even number of backslashes precede it. Each byte is
+// looked at at most twice: a run of backslashes counted back from a quote
+// ends at the previous quote.
 func StringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for j := i + 1; ; {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return len(b)
 		}
+		k := j + q
+		n := 0
+		for p := k - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return k + 1
+		}
+		j = k + 1
 	}
-	return len(b)
 }
 
 // ValueEnd returns the index just past the JSON value starting at b[i]

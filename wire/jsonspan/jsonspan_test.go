@@ -2,6 +2,7 @@ package jsonspan
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,40 @@ func FuzzValueEnd(f *testing.F) {
 			t.Fatalf("valid %q: value ends at %d", s, end)
 		}
 	})
+}
+
+// stringEndRef is the byte-by-byte string skip StringEnd replaced.
+func stringEndRef(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// TestStringEndAgreesWithReference: the IndexByte skip agrees with a
+// byte-by-byte one on escapes, runs of backslashes, unclosed strings and
+// random strings over a small alphabet of quotes and backslashes.
+func TestStringEndAgreesWithReference(t *testing.T) {
+	cases := []string{`""`, `"a"`, `"a\"b"`, `"a\\"`, `"a\\\"b"`, `"\\\\"`, `"\\\\\"x"`, `"unclosed`, `"ends\`, `"é\u00e9\n"`}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`"\\ax`)
+	for range 20000 {
+		b := make([]byte, 1+r.IntN(12))
+		b[0] = '"'
+		for i := 1; i < len(b); i++ {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		b := []byte(s)
+		if got, want := StringEnd(b, 0), stringEndRef(b, 0); got != want {
+			t.Fatalf("StringEnd(%q) = %d; byte by byte %d", s, got, want)
+		}
+	}
 }
