@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,8 +56,9 @@ func (s convStats) String() string {
 // runConversations runs convs conversations of turns turns each, one
 // after another (turn by turn within a conversation), each with its own
 // long system prompt (a document of about 1 100 words, 6 KB), sending the
-// requests to the gateways' clients in turn.
-func runConversations(t *testing.T, clients []*openai.Client, model string, convs, turns int) convStats {
+// requests to the gateways' clients in turn. after, when not nil, runs
+// after each answer.
+func runConversations(t *testing.T, clients []*openai.Client, model string, convs, turns int, after func()) convStats {
 	t.Helper()
 	ctx := testCtx(t, 2*time.Minute)
 	var s convStats
@@ -90,6 +92,9 @@ func runConversations(t *testing.T, clients []*openai.Client, model string, conv
 			s.comp += u.CompletionTokens
 			s.costUSD += (float64(u.PromptTokens-cached)*affInPrice + float64(cached)*affCachedPrice + float64(u.CompletionTokens)*affOutPrice) / 1e6
 			msgs = append(msgs, openai.AssistantMessage(resp.Choices[0].Message.Content))
+			if after != nil {
+				after()
+			}
 		}
 	}
 	return s
@@ -119,8 +124,8 @@ func TestPromptCacheAffinity(t *testing.T) {
 		g.addAffinityModel(t, "aff-on", "up-on", nil, "mock0", "mock1", "mock2")
 		k := g.addKey(t, "affinity", nil)
 		cl := []*openai.Client{g.client(k.Key)}
-		off := runConversations(t, cl, "aff-off", convs, turns)
-		on := runConversations(t, cl, "aff-on", convs, turns)
+		off := runConversations(t, cl, "aff-off", convs, turns, nil)
+		on := runConversations(t, cl, "aff-on", convs, turns, nil)
 		t.Logf("affinity off: %v", off)
 		t.Logf("affinity on:  %v", on)
 		// Off: the first three turns of each conversation reach three
@@ -148,7 +153,10 @@ func TestPromptCacheAffinity(t *testing.T) {
 		}
 	})
 	t.Run("replicas_redis", func(t *testing.T) {
-		shared := gwOptions{DatabaseURL: freshPostgres(t), RedisURL: redisURL(t), AdminKey: randHex(t, 32),
+		// A Redis of its own, so the test can count the affinity keys.
+		addr := freeAddr(t)
+		startPrivateRedis(t, addr)
+		shared := gwOptions{DatabaseURL: freshPostgres(t), RedisURL: "redis://" + addr + "/0", AdminKey: randHex(t, 32),
 			Env: []string{"SLUICE_ENCRYPTION_KEY=" + randHex(t, 32)}}
 		a, b := startGateway(t, shared), startGateway(t, shared)
 		setup(a)
@@ -160,12 +168,34 @@ func TestPromptCacheAffinity(t *testing.T) {
 		a.waitKeyUsable(t, k.Key)
 		b.waitKeyUsable(t, k.Key)
 		b.waitModel(t, k.Key, "aff-on")
-		on := runConversations(t, []*openai.Client{a.client(k.Key), b.client(k.Key)}, "aff-on", convs, turns)
+		// The write of a turn's prefix is asynchronous (off the request
+		// path): each answer is followed by a wait until its new prefix key
+		// (every turn has one) is in Redis, so the next turn, on the other
+		// replica, finds it. Without the wait a turn may rarely miss it.
+		rc := dialRedis(t, "redis://"+addr)
+		count := func() int {
+			r := rc.do(t, "EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "sluice:aff:*")
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(r, ":")))
+			if err != nil {
+				t.Fatalf("redis: %q", r)
+			}
+			return n
+		}
+		seen := count()
+		after := func() {
+			deadline := time.Now().Add(10 * time.Second)
+			for n := count(); n <= seen; n = count() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no new affinity key in Redis after an answer (%d keys)", n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			seen = count()
+		}
+		on := runConversations(t, []*openai.Client{a.client(k.Key), b.client(k.Key)}, "aff-on", convs, turns, after)
 		t.Logf("affinity on, 2 replicas + Redis: %v", on)
-		// The write of a turn's prefix is asynchronous: the next turn, on
-		// the other replica, may rarely miss it. Allow one.
-		if on.hits < convs*(turns-1)-1 || on.switches > 1 {
-			t.Errorf("affinity across replicas: %v; want about %d hits and no switch", on, convs*(turns-1))
+		if on.hits != convs*(turns-1) || on.switches != 0 {
+			t.Errorf("affinity across replicas: %v; want %d hits and no switch", on, convs*(turns-1))
 		}
 	})
 }
