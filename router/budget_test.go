@@ -45,13 +45,13 @@ func TestRetryBudgetRecovers(t *testing.T) {
 	if b.withdraw(now.Add(-time.Hour)) {
 		t.Fatal("a clock stepping back refilled the budget")
 	}
-	if !b.withdraw(now.Add(200 * time.Millisecond)) {
+	if !b.withdraw(now.Add(1500 * time.Millisecond)) {
 		t.Fatal("the floor did not refill the budget")
 	}
 	for range 5 {
-		b.deposit(now.Add(200 * time.Millisecond))
+		b.deposit(now.Add(1500 * time.Millisecond))
 	}
-	if !b.withdraw(now.Add(200 * time.Millisecond)) {
+	if !b.withdraw(now.Add(1500 * time.Millisecond)) {
 		t.Fatal("five requests' deposits do not pay for a retry")
 	}
 	// Idle for long: full again, never beyond floor × window.
