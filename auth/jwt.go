@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,8 @@ type issuer struct {
 	// admin validates admin API tokens (cfg.Admin's audiences); nil when
 	// the issuer is not an admin issuer.
 	admin *jwt.Parser
+	// verified caches proxy tokens that passed every check.
+	verified verifiedCache
 }
 
 // NewAuthenticator compiles issuers (a snapshot's, by name) for
@@ -249,6 +252,10 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*P
 	if is == nil {
 		return nil, invalidToken()
 	}
+	sum := sha256.Sum256([]byte(token))
+	if p, ok := is.verified.get(sum, a.o.Clock(), is.keys, a.o.CacheTTL); ok {
+		return p, nil
+	}
 	claims := jwt.MapClaims{}
 	t, err := is.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) { return is.key(ctx, t) })
 	if err != nil || t == nil || !t.Valid {
@@ -263,6 +270,15 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*P
 	p, ok := is.principal(claims)
 	if !ok {
 		return nil, invalidToken()
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		v := verified{p: *p, exp: exp.Time}
+		if t.Method.Alg() != "HS256" {
+			v.set = is.keys.cur.Load()
+		}
+		if v.set != nil || t.Method.Alg() == "HS256" {
+			is.verified.put(sum, v)
+		}
 	}
 	return p, nil
 }

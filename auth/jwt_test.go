@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -540,17 +541,24 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-func benchToken(b *testing.B, m jwt.SigningMethod, key any, kid string) {
+// benchToken measures one validation of a token whose issuer's key set
+// is cached: in full (the validated-token cache emptied before each call)
+// unless repeat is set, when the same token is served from that cache.
+func benchToken(b *testing.B, m jwt.SigningMethod, key any, kid string, repeat bool) {
 	idp, clk := newIdP(b), newClock()
 	a := newTestAuth(b, clk, idp.issuer())
 	tok := sign(b, m, key, kid, idp.claims(clk.Now()))
 	ctx := context.Background()
-	if _, e := a.AuthenticateToken(ctx, tok); e != nil { // warm the cache
+	if _, e := a.AuthenticateToken(ctx, tok); e != nil { // warm the key cache
 		b.Fatal(e)
 	}
+	is := a.byIss[idp.srv.URL]
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
+		if !repeat {
+			is.verified.clear()
+		}
 		if _, e := a.AuthenticateToken(ctx, tok); e != nil {
 			b.Fatal(e)
 		}
@@ -559,6 +567,75 @@ func benchToken(b *testing.B, m jwt.SigningMethod, key any, kid string) {
 
 func BenchmarkJWTRS256(b *testing.B) {
 	testKeys()
-	benchToken(b, jwt.SigningMethodRS256, rsaKey1, "rsa1")
+	benchToken(b, jwt.SigningMethodRS256, rsaKey1, "rsa1", false)
 }
-func BenchmarkJWTES256(b *testing.B) { testKeys(); benchToken(b, jwt.SigningMethodES256, ecKey, "ec1") }
+func BenchmarkJWTES256(b *testing.B) {
+	testKeys()
+	benchToken(b, jwt.SigningMethodES256, ecKey, "ec1", false)
+}
+
+// BenchmarkJWTRepeated is a client sending the same token again: served
+// from the validated-token cache.
+func BenchmarkJWTRepeated(b *testing.B) {
+	testKeys()
+	benchToken(b, jwt.SigningMethodES256, ecKey, "ec1", true)
+}
+
+// TestJWTVerifiedCache: a token validated once is served from the cache
+// (no second signature check) until its exp, never past it; a refreshed
+// key set (rotation) or a stale one sends it through the full path again;
+// the cache is bounded; callers get their own copy of the principal.
+func TestJWTVerifiedCache(t *testing.T) {
+	idp, clk := newIdP(t), newClock()
+	a := newTestAuth(t, clk, idp.issuer())
+	ctx := context.Background()
+	is := a.byIss[idp.srv.URL]
+	c := idp.claims(clk.Now())
+	c["exp"] = clk.Now().Add(2 * time.Minute).Unix()
+	tok := sign(t, jwt.SigningMethodRS256, rsaKey1, "rsa1", c)
+	p1, e := a.AuthenticateToken(ctx, tok)
+	if e != nil || is.verified.len() != 1 {
+		t.Fatalf("first: %v, %d cached", e, is.verified.len())
+	}
+	p1.Owner = "mutated by a caller"
+	p2, e := a.AuthenticateToken(ctx, tok)
+	if e != nil || p2.ID != "corp:alice" || p2.Owner != "team-a" {
+		t.Fatalf("cached: %+v %v", p2, e)
+	}
+	// Served from the cache: the entry is what answers (a forged entry for
+	// the same token would be returned as is).
+	sum := sha256.Sum256([]byte(tok))
+	is.verified.mu.Lock()
+	v := is.verified.m[sum]
+	v.p.Name = "from-cache"
+	is.verified.m[sum] = v
+	is.verified.mu.Unlock()
+	if p, _ := a.AuthenticateToken(ctx, tok); p == nil || p.Name != "from-cache" {
+		t.Fatal("the second validation did not come from the cache")
+	}
+	// A refresh of the key set (here: the IdP rotated, a new kid asked
+	// for it) makes the entry stale: full validation again.
+	idp.setKeys(map[string]crypto.Signer{"rsa1": rsaKey1, "rsa2": rsaKey2})
+	clk.Add(11 * time.Second)
+	if _, e := a.AuthenticateToken(ctx, sign(t, jwt.SigningMethodRS256, rsaKey2, "rsa2", idp.claims(clk.Now()))); e != nil {
+		t.Fatal(e)
+	}
+	if p, e := a.AuthenticateToken(ctx, tok); e != nil || p.Name == "from-cache" {
+		t.Fatalf("served from a cache entry of the previous key set: %+v %v", p, e)
+	}
+	// Past exp (within the leeway the full path decides; beyond it the
+	// token is refused, not served from the cache).
+	clk.Add(3 * time.Minute)
+	if _, e := a.AuthenticateToken(ctx, tok); e == nil {
+		t.Fatal("an expired token was accepted")
+	}
+	// Bounded.
+	for i := range maxVerified + 5 {
+		var s [sha256.Size]byte
+		s[0], s[1], s[2] = byte(i), byte(i>>8), byte(i>>16)
+		is.verified.put(s, verified{exp: clk.Now().Add(time.Hour)})
+	}
+	if n := is.verified.len(); n > maxVerified {
+		t.Fatalf("%d cached tokens, bound %d", n, maxVerified)
+	}
+}
