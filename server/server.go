@@ -346,6 +346,7 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	s.log.Info("sluice serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "database", s.store.Dialect(), "redis", s.fanout != nil)
+	logFDLimit(s.log, s.cfg.MaxInFlight)
 
 	var runErr error
 	select {
