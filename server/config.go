@@ -49,7 +49,8 @@ type Config struct {
 	// UsageRetention deletes usage records older than this, hourly. Zero
 	// keeps them forever.
 	UsageRetention time.Duration
-	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = no bound.
+	// MaxInFlight bounds concurrent proxy requests (503 beyond); 0 = what
+	// the open-file limit allows (2 descriptors per request, 256 kept).
 	MaxInFlight int64
 	// QuotaTimeout bounds each quota-store call on the request path; past
 	// it the limits' fail modes decide. 0 = 50ms.

@@ -29,15 +29,33 @@ func fdAdvice(limit uint64, maxInFlight int64) (streams int64, warning string) {
 	return streams, ""
 }
 
-// logFDLimit logs the open-file limit at start, with a warning when the
-// configured request bound does not fit under it.
-func logFDLimit(log *slog.Logger, maxInFlight int64) {
+// effectiveMaxInFlight is the request bound the proxy sheds at: the
+// configured one, or, when none is (0), what the open-file limit allows,
+// so that a surge gets 503 with Retry-After before accepts start failing
+// for lack of descriptors. 0 (no bound) only where the limit is unknown.
+func effectiveMaxInFlight(configured int64) int64 {
+	if configured > 0 {
+		return configured
+	}
+	limit, ok := openFileLimit()
+	if !ok {
+		return 0
+	}
+	streams, _ := fdAdvice(limit, 0)
+	return max(streams, 1)
+}
+
+// logFDLimit logs the open-file limit at start and the request bound in
+// force (derived from the limit when SLUICE_MAX_INFLIGHT is unset), with a
+// warning when a configured bound does not fit under the limit.
+func logFDLimit(log *slog.Logger, configured int64) {
 	limit, ok := openFileLimit()
 	if !ok {
 		return
 	}
-	streams, warning := fdAdvice(limit, maxInFlight)
-	log.Info("open-file limit", "limit", limit, "max_concurrent_requests", streams, "max_inflight", maxInFlight)
+	streams, warning := fdAdvice(limit, configured)
+	log.Info("open-file limit", "limit", limit, "max_concurrent_requests", streams,
+		"max_inflight", effectiveMaxInFlight(configured), "max_inflight_from_limit", configured == 0)
 	if warning != "" {
 		log.Warn(warning)
 	}

@@ -6,7 +6,8 @@ import (
 )
 
 // TestFDAdvice: the descriptor limit becomes a request capacity, and a
-// bound that does not fit under it (or no bound) is warned about.
+// bound that does not fit under it is warned about; unset, the bound is
+// derived from the limit.
 func TestFDAdvice(t *testing.T) {
 	for _, c := range []struct {
 		limit   uint64
@@ -27,5 +28,14 @@ func TestFDAdvice(t *testing.T) {
 	}
 	if l, ok := openFileLimit(); ok && l == 0 {
 		t.Fatal("a limit of 0 reported as known")
+	}
+	if effectiveMaxInFlight(7) != 7 {
+		t.Fatal("a configured bound was not kept")
+	}
+	if l, ok := openFileLimit(); ok {
+		want, _ := fdAdvice(l, 0)
+		if got := effectiveMaxInFlight(0); got != max(want, 1) {
+			t.Fatalf("derived bound %d, want %d (limit %d)", got, max(want, 1), l)
+		}
 	}
 }

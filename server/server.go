@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, v Version) (_ *Serve
 		AccessLog:    s.access,
 		LogBodies:    cfg.AccessLogBodies,
 		CORSOrigins:  cfg.CORSOrigins,
-		MaxInFlight:  cfg.MaxInFlight,
+		MaxInFlight:  effectiveMaxInFlight(cfg.MaxInFlight),
 		Logger:       log,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        s.ready,

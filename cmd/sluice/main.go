@@ -231,7 +231,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	fs.BoolVar(&c.Pprof, "pprof", ep.bool("SLUICE_PPROF"), "serve /debug/pprof/ on the admin listener, behind admin auth (SLUICE_PPROF=true)")
 	retention := fs.String("usage-retention", env("SLUICE_USAGE_RETENTION", ""), "delete usage records older than this, e.g. 90d or 720h; empty keeps them (SLUICE_USAGE_RETENTION)")
 	cors := fs.String("cors-origins", env("SLUICE_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the proxy, or * (SLUICE_CORS_ORIGINS)")
-	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = no bound (SLUICE_MAX_INFLIGHT)")
+	fs.Int64Var(&c.MaxInFlight, "max-inflight", ep.int64("SLUICE_MAX_INFLIGHT", 0, 0), "concurrent proxy requests before new ones get 503; 0 = what the open-file limit allows (SLUICE_MAX_INFLIGHT)")
 	maxBody := fs.Int64("max-body-bytes", ep.int64("SLUICE_MAX_BODY_BYTES", 10<<20, 1), "request body limit (SLUICE_MAX_BODY_BYTES)")
 	maxBuffered := fs.Int64("max-buffered-bytes", ep.int64("SLUICE_MAX_BUFFERED_BYTES", 0, 1), "request-body bytes all requests may hold at once, beyond which bodies get 503; unset = 64 × max body bytes, at least 1 GiB (SLUICE_MAX_BUFFERED_BYTES)")
 	fs.DurationVar(&c.QuotaTimeout, "quota-timeout", ep.duration("SLUICE_QUOTA_TIMEOUT", 250*time.Millisecond), "bound on each quota check against Redis; past it each limit's fail_mode decides (SLUICE_QUOTA_TIMEOUT)")
@@ -283,7 +283,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (server.Config, sl
 	case c.QuotaTimeout <= 0:
 		return c, 0, fmt.Errorf("quota timeout %s must be positive", c.QuotaTimeout)
 	case c.MaxInFlight < 0:
-		return c, 0, fmt.Errorf("max in-flight %d must be 0 (no bound) or more", c.MaxInFlight)
+		return c, 0, fmt.Errorf("max in-flight %d must be 0 (from the open-file limit) or more", c.MaxInFlight)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*lvl)); err != nil {
