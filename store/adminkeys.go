@@ -132,29 +132,7 @@ func (s *Store) GetAdminKey(ctx context.Context, id string) (AdminKey, error) {
 // ListAdminKeys returns one page of admin keys (revoked included) ordered
 // by creation, and the total count.
 func (s *Store) ListAdminKeys(ctx context.Context, p Page) ([]AdminKey, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "admin_keys")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+adminKeyCols+` FROM admin_keys ORDER BY created_at, id LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list admin keys: %w", err)
-	}
-	defer rows.Close()
-	out := []AdminKey{}
-	for rows.Next() {
-		k, err := scanAdminKey(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list admin keys: %w", err)
-		}
-		out = append(out, k.AdminKey)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list admin keys: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "admin_keys", adminKeyCols, "created_at, id", "admin keys", scanAdminKey, func(r *adminKeyRow) AdminKey { return r.AdminKey })
 }
 
 // UpdateAdminKey applies patch to the admin key with the given id. A

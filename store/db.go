@@ -179,6 +179,37 @@ func (p Page) Normalize() Page {
 func (p Page) offset() int { return (p.Page - 1) * p.PageSize }
 
 // count returns the number of rows of table.
+// listPage reads one page of table's rows (columns cols, in order), each
+// scanned by scan and shown by view, and the table's row count; what names
+// the resource in errors. table, cols and order are the store's constants,
+// never client input.
+func listPage[R, T any](ctx context.Context, s *Store, p Page, table, cols, order, what string,
+	scan func(rowScanner) (R, error), view func(R) T) ([]T, int, error) {
+	p = p.Normalize()
+	total, err := s.count(ctx, table)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` ORDER BY `+order+` LIMIT $1 OFFSET $2`,
+		p.PageSize, p.offset())
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: list %s: %w", what, err)
+		}
+		out = append(out, view(r))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	return out, total, nil
+}
+
 func (s *Store) count(ctx context.Context, table string) (int, error) {
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {

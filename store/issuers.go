@@ -450,29 +450,7 @@ func (s *Store) GetIssuer(ctx context.Context, idOrName string) (Issuer, error) 
 
 // ListIssuers returns one page of issuers ordered by name, and the total.
 func (s *Store) ListIssuers(ctx context.Context, p Page) ([]Issuer, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "issuers")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+issuerCols+` FROM issuers ORDER BY name LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list issuers: %w", err)
-	}
-	defer rows.Close()
-	out := []Issuer{}
-	for rows.Next() {
-		r, err := scanIssuer(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list issuers: %w", err)
-		}
-		out = append(out, r.Issuer)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list issuers: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "issuers", issuerCols, "name", "issuers", scanIssuer, func(r *issuerRow) Issuer { return r.Issuer })
 }
 
 // UpdateIssuer applies patch to the issuer with the given id or name.

@@ -265,29 +265,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {
 
 // ListKeys returns one page of keys (revoked included) ordered by creation, and the total count.
 func (s *Store) ListKeys(ctx context.Context, p Page) ([]Key, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "api_keys")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list keys: %w", err)
-	}
-	defer rows.Close()
-	out := []Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list keys: %w", err)
-		}
-		out = append(out, k.Key)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list keys: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "api_keys", keyCols, "created_at, id", "keys", scanKey, func(r *keyRow) Key { return r.Key })
 }
 
 // UpdateKey applies patch to the key with the given id. A revoked key

@@ -382,29 +382,7 @@ func (s *Store) GetModel(ctx context.Context, idOrName string) (Model, error) {
 
 // ListModels returns one page of models ordered by creation, and the total count.
 func (s *Store) ListModels(ctx context.Context, p Page) ([]Model, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "models")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at, id LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list models: %w", err)
-	}
-	defer rows.Close()
-	out := []Model{}
-	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list models: %w", err)
-		}
-		out = append(out, *m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list models: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "models", modelCols, "created_at, id", "models", scanModel, func(m *Model) Model { return *m })
 }
 
 // UpdateModel applies patch to the model with the given id or name.

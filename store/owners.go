@@ -102,29 +102,7 @@ func (s *Store) GetOwner(ctx context.Context, name string) (Owner, error) {
 
 // ListOwners returns one page of owners ordered by name, and the total count.
 func (s *Store) ListOwners(ctx context.Context, p Page) ([]Owner, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "owners")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+ownerCols+` FROM owners ORDER BY name LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list owners: %w", err)
-	}
-	defer rows.Close()
-	out := []Owner{}
-	for rows.Next() {
-		o, err := scanOwner(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list owners: %w", err)
-		}
-		out = append(out, *o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list owners: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "owners", ownerCols, "name", "owners", scanOwner, func(o *Owner) Owner { return *o })
 }
 
 // PutOwner creates the owner name with in's limits, or replaces the limits

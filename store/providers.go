@@ -471,29 +471,7 @@ func (s *Store) GetProvider(ctx context.Context, idOrName string) (Provider, err
 
 // ListProviders returns one page of providers ordered by creation, and the total count.
 func (s *Store) ListProviders(ctx context.Context, p Page) ([]Provider, int, error) {
-	p = p.Normalize()
-	total, err := s.count(ctx, "providers")
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+providerCols+` FROM providers ORDER BY created_at, id LIMIT $1 OFFSET $2`,
-		p.PageSize, p.offset())
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list providers: %w", err)
-	}
-	defer rows.Close()
-	out := []Provider{}
-	for rows.Next() {
-		r, err := scanProvider(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: list providers: %w", err)
-		}
-		out = append(out, r.view())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: list providers: %w", err)
-	}
-	return out, total, nil
+	return listPage(ctx, s, p, "providers", providerCols, "created_at, id", "providers", scanProvider, (*providerRow).view)
 }
 
 // UpdateProvider applies patch to the provider with the given id or name.
