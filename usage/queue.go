@@ -8,11 +8,12 @@ import (
 
 // queue is the recorder's queue of records: a FIFO of chunks, each a
 // batch of up to size records, allocated when records arrive and recycled
-// through a free list of at most maxFree chunks. A channel of QueueSize
+// through a free list of at most maxFree chunks (dropped when the
+// recorder has been idle for a while: Recorder.run). A channel of QueueSize
 // records would hold its whole buffer — 100,000 records of a dozen
 // strings each, 36 MiB of pointers — for the life of the process, and
 // the collector scanned all of it on every cycle, idle or not; the queue
-// holds what is queued and two spare chunks.
+// holds what is queued and at most two spare chunks.
 type queue struct {
 	mu     sync.Mutex
 	chunks [][]llm.Record // oldest first; only the last one is appended to
@@ -121,6 +122,13 @@ func (q *queue) recycle(c []llm.Record) {
 	if len(q.free) < maxFree {
 		q.free = append(q.free, c)
 	}
+	q.mu.Unlock()
+}
+
+// trim drops the spare chunks.
+func (q *queue) trim() {
+	q.mu.Lock()
+	q.free = nil
 	q.mu.Unlock()
 }
 

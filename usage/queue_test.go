@@ -17,7 +17,8 @@ import (
 
 // TestQueueKeepsLittleAfterBurst: after a burst of 50,000 records is
 // written, the queue holds no records and at most maxFree spare chunks —
-// not the 100,000-record buffer a channel kept for the life of the process.
+// not the 100,000-record buffer a channel kept for the life of the
+// process — and none once the recorder has idled for idleTicks ticks.
 func TestQueueKeepsLittleAfterBurst(t *testing.T) {
 	sink := &memSink{rows: map[string]llm.Record{}}
 	r := NewRecorder(sink, Options{FlushInterval: time.Millisecond})
@@ -50,6 +51,19 @@ func TestQueueKeepsLittleAfterBurst(t *testing.T) {
 	q.mu.Unlock()
 	if chunks != 0 || queued != 0 || free > maxFree {
 		t.Errorf("after the burst: %d chunks (%d records) queued, %d spare; want 0, 0, at most %d", chunks, queued, free, maxFree)
+	}
+	// Idle for idleTicks flush ticks: no spare chunk kept either.
+	for time.Now().Before(deadline) {
+		q.mu.Lock()
+		free = len(q.free)
+		q.mu.Unlock()
+		if free == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if free != 0 {
+		t.Errorf("idle: %d spare chunks kept, want 0", free)
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)

@@ -208,16 +208,27 @@ func (r *Recorder) run(ctx context.Context) {
 	t := time.NewTicker(r.opts.FlushInterval)
 	defer t.Stop()
 	var batch []llm.Record // a batch interrupted by the stop, for the drain
+	idle := 0              // flush ticks in a row that found nothing to write
 loop:
 	for {
 		select {
 		case <-r.queue.ready: // a chunk is full: write the full ones
-			if batch = r.writeQueued(live, false); batch != nil {
+			var wrote bool
+			if batch, wrote = r.writeQueued(live, false); batch != nil {
 				break loop
 			}
+			if wrote {
+				idle = 0
+			}
 		case <-t.C: // and then the partial one
-			if batch = r.writeQueued(live, true); batch != nil {
+			var wrote bool
+			if batch, wrote = r.writeQueued(live, true); batch != nil {
 				break loop
+			}
+			if idle++; wrote {
+				idle = 0
+			} else if idle == idleTicks {
+				r.queue.trim() // idle: no spare chunk kept either
 			}
 			r.logSummary(false)
 		case <-live.Done():
@@ -231,21 +242,29 @@ loop:
 	r.logSummary(true)
 }
 
+// idleTicks is how many flush ticks in a row without a record make the
+// writer drop the queue's spare chunks (10 s at the default interval), so
+// an idle gateway holds no record memory at all, while one that records
+// even a few a second reuses its spares rather than allocate a chunk for
+// each batch.
+const idleTicks = 50
+
 // writeQueued writes the full chunks queued, oldest first, and then, when
 // partial is true, the one being filled. It returns the batch it was
-// writing when ctx ended, nil otherwise.
-func (r *Recorder) writeQueued(ctx context.Context, partial bool) []llm.Record {
+// writing when ctx ended (nil otherwise) and whether it wrote anything.
+func (r *Recorder) writeQueued(ctx context.Context, partial bool) (interrupted []llm.Record, wrote bool) {
 	for {
 		c := r.queue.pop(false)
 		if c == nil && partial {
 			c, partial = r.queue.pop(true), false
 		}
 		if c == nil {
-			return nil
+			return nil, wrote
 		}
 		if !r.write(ctx, c) {
-			return c
+			return c, wrote
 		}
+		wrote = true
 		r.queue.recycle(c)
 	}
 }
