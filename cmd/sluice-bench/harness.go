@@ -73,33 +73,33 @@ const (
 
 // config is the harness's flags.
 type config struct {
-	Conns              int
-	Duration           time.Duration
-	Warmup             time.Duration
-	Rate               float64
-	OpenDuration       time.Duration
-	OpenConns          int
-	StreamRate         float64
-	StreamDuration     time.Duration
-	StreamConns        int
-	StreamHighRate     float64
-	StreamHighConns    int
-	Rounds             int
-	OpenStreams        []int
-	OpenStreamsDelay   time.Duration
-	Timeout            time.Duration
-	MockLatency        time.Duration
-	MockTTFT           time.Duration
-	MockChunkDelay     time.Duration
-	MockChunks         int
-	Model              string
-	Family             string
-	MaxTokens          int
-	AccessLog          bool
-	LogLevel           string
-	RedisURL           string
-	LoadProcs          int
-	Quick              bool
+	Conns            int
+	Duration         time.Duration
+	Warmup           time.Duration
+	Rate             float64
+	OpenDuration     time.Duration
+	OpenConns        int
+	StreamRate       float64
+	StreamDuration   time.Duration
+	StreamConns      int
+	StreamHighRate   float64
+	StreamHighConns  int
+	Rounds           int
+	OpenStreams      []int
+	OpenStreamsDelay time.Duration
+	Timeout          time.Duration
+	MockLatency      time.Duration
+	MockTTFT         time.Duration
+	MockChunkDelay   time.Duration
+	MockChunks       int
+	Model            string
+	Family           string
+	MaxTokens        int
+	AccessLog        bool
+	LogLevel         string
+	RedisURL         string
+	LoadProcs        int
+	Quick            bool
 
 	jsonOut    string
 	keyLimits  map[string]any // --key-limits

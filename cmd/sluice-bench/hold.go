@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,8 +35,9 @@ type HoldReady struct {
 // HoldResult is what the load process reports after releasing the streams.
 type HoldResult struct {
 	HoldReady
-	// EndedEarly counts open streams that ended (or broke) before they were
-	// released: a target that cuts long streams shows here.
+	// EndedEarly counts open streams that ended (their last event, a
+	// closed connection or an error) before they were released: a target
+	// that cuts long streams shows here.
 	EndedEarly int `json:"ended_early"`
 }
 
@@ -65,6 +65,14 @@ func runHold(ctx context.Context, spec LoadSpec, ready func(HoldReady), release 
 	errs := make([]error, spec.Conns)
 	var released atomic.Bool
 	var endedEarly atomic.Int64
+	if spec.SSE == "" {
+		spec.SSE = sseOpenAI
+	}
+	sse, ok := sseDialectOf(spec.SSE)
+	if !ok {
+		return HoldResult{}, fmt.Errorf("unknown SSE dialect %q", spec.SSE)
+	}
+	sse.done = append(sse.done, '\n') // the whole last line, not its first bytes
 	sem := make(chan struct{}, holdDialers)
 	var wg sync.WaitGroup
 	for i := range streams {
@@ -82,7 +90,7 @@ func runHold(ctx context.Context, spec LoadSpec, ready func(HoldReady), release 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			nc, br, err := openStream(spec)
+			nc, br, err := openStream(spec, sse.done)
 			if err != nil {
 				errs[i] = err
 				return
@@ -91,7 +99,7 @@ func runHold(ctx context.Context, spec LoadSpec, ready func(HoldReady), release 
 			streams[i] = s
 			go func() {
 				defer close(s.done)
-				_, _ = io.Copy(io.Discard, br)
+				drainUntilEnd(br, sse.done)
 				if !released.Load() {
 					endedEarly.Add(1)
 				}
@@ -131,11 +139,32 @@ func runHold(ctx context.Context, spec LoadSpec, ready func(HoldReady), release 
 	return r, nil
 }
 
+// drainUntilEnd reads a held stream until it ends: its last event (done)
+// arrives, or the connection closes or fails.
+func drainUntilEnd(br *bufio.Reader, done []byte) {
+	buf := make([]byte, 4096)
+	var carry []byte
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			window := append(carry, buf[:n]...)
+			if bytes.Contains(window, done) {
+				return
+			}
+			carry = append(carry[:0], window[max(0, len(window)-carryLen):]...)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // openStream dials, sends the request and reads the status line, the
 // headers and the body up to the first SSE field line ("data:" or
 // "event:"). It returns the connection with its deadline cleared and the
-// reader positioned after that line.
-func openStream(spec LoadSpec) (net.Conn, *bufio.Reader, error) {
+// reader positioned after that line; a stream whose first event is its
+// last (done) is an error.
+func openStream(spec LoadSpec, done []byte) (net.Conn, *bufio.Reader, error) {
 	nc, err := net.DialTimeout("tcp", spec.Target.addr, spec.Timeout)
 	if err != nil {
 		return nil, nil, err
@@ -180,6 +209,9 @@ func openStream(spec LoadSpec) (net.Conn, *bufio.Reader, error) {
 			continue
 		}
 		if bytes.HasPrefix(line, []byte("data:")) || bytes.HasPrefix(line, []byte("event:")) {
+			if len(done) > 1 && bytes.Contains(line, done[:len(done)-1]) {
+				return fail(errors.New("the stream ended at its first event"))
+			}
 			break
 		}
 	}

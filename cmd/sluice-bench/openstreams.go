@@ -34,8 +34,13 @@ type OpenStreamsRun struct {
 	OpenRSSMiB     float64 `json:"open_rss_mib"`
 	// (open − baseline) ÷ (open streams ÷ 1,000).
 	MiBPer1000 float64 `json:"mib_per_1000_streams"`
-	OpenSeconds float64 `json:"open_seconds"` // time to open them all
-	EndedEarly  int     `json:"ended_early"`  // streams that ended before they were released
+	// From the second count on: (open − the previous count's open) ÷
+	// (the difference in open streams ÷ 1,000), the marginal cost. A Go
+	// process's RSS includes heap it keeps between collections, which
+	// the first streams can reuse, so the slope is the steadier figure.
+	SlopeMiBPer1000 float64 `json:"slope_mib_per_1000_streams,omitempty"`
+	OpenSeconds     float64 `json:"open_seconds"` // time to open them all
+	EndedEarly      int     `json:"ended_early"`  // streams that ended before they were released
 	// Time from the release (client connections closed) until the mock
 	// had no request in flight, i.e. the target cancelled every upstream
 	// stream; -1 when it did not within 15 s.
@@ -91,6 +96,7 @@ func (r *runner) openStreams(ctx context.Context, eps []endpoint, pacedModel str
 	}
 	out := &OpenStreams{ChunkDelay: cfg.OpenStreamsDelay.String(), FDLimit: fdLimit()}
 	baseline := map[string]Memory{}
+	prev := map[string]OpenStreamsRun{} // each target's last count that opened streams
 	for _, n := range cfg.OpenStreams {
 		if lim := out.FDLimit; lim > 0 && fdNeed(n) > lim {
 			msg := fmt.Sprintf("open-streams %d: each proxy needs about %d open files (2 per stream + 256) but the limit (ulimit -n) is %d; skipping this count: lower --open-streams or raise ulimit -n",
@@ -109,6 +115,12 @@ func (r *runner) openStreams(ctx context.Context, eps []endpoint, pacedModel str
 			run, err := r.holdOne(ctx, ep, n, l, extra, baseline)
 			if err != nil {
 				return nil, err
+			}
+			if p, ok := prev[ep.name]; ok && run.Open > p.Open && run.OpenRSSMiB > 0 {
+				run.SlopeMiBPer1000 = round2((run.OpenRSSMiB - p.OpenRSSMiB) / (float64(run.Open-p.Open) / 1000))
+			}
+			if run.Open > 0 && run.OpenRSSMiB > 0 {
+				prev[ep.name] = run
 			}
 			out.Runs = append(out.Runs, run)
 		}

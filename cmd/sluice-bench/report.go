@@ -59,11 +59,11 @@ func writeMarkdown(w io.Writer, res *Results) {
 	fmt.Fprintln(w)
 	if os := res.OpenStreams; os != nil && len(os.Runs) > 0 {
 		fmt.Fprintf(w, "### Open streams (events every %s; open files per process: %d)\n\n", os.ChunkDelay, os.FDLimit)
-		fmt.Fprintln(w, "| target | streams | opened | VmRSS idle → open (MiB) | MiB per 1,000 streams | time to open (s) | ended early | upstream released (ms) | answers after |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		fmt.Fprintln(w, "| target | streams | opened | VmRSS idle → open (MiB) | MiB per 1,000 streams | slope from the previous count | time to open (s) | ended early | upstream released (ms) | answers after |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 		for _, r := range os.Runs {
 			if r.Error != "" && r.Open == 0 {
-				row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", r.Error)
+				row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", "", r.Error)
 				continue
 			}
 			after := "yes"
@@ -74,8 +74,12 @@ func writeMarkdown(w io.Writer, res *Results) {
 			if r.UpstreamReleasedMS >= 0 {
 				rel = f0(r.UpstreamReleasedMS)
 			}
+			slope := ""
+			if r.SlopeMiBPer1000 != 0 {
+				slope = f2(r.SlopeMiBPer1000)
+			}
 			row(w, r.Target, fmt.Sprint(r.Streams), fmt.Sprint(r.Open), f1(r.BaselineRSSMiB)+" → "+f1(r.OpenRSSMiB),
-				f2(r.MiBPer1000), f2(r.OpenSeconds), fmt.Sprint(r.EndedEarly), rel, after)
+				f2(r.MiBPer1000), slope, f2(r.OpenSeconds), fmt.Sprint(r.EndedEarly), rel, after)
 		}
 		fmt.Fprintln(w)
 	}
