@@ -108,6 +108,7 @@ type config struct {
 	sluiceBin  string
 	mockllmBin string
 	nginxBin   string
+	selfBin    string // the load and goproxy processes' binary (tests: a build without -race); default this one
 	keep       bool
 	skip       map[string]bool
 }
@@ -421,9 +422,11 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+	self := cfg.selfBin
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return nil, err
+		}
 	}
 
 	sluiceBin, mockBin := cfg.sluiceBin, cfg.mockllmBin

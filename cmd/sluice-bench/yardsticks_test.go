@@ -380,9 +380,13 @@ func TestHarnessYardsticks(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	mock, sl := filepath.Join(dir, "mockllm"), filepath.Join(dir, "sluice")
-	if err := goBuild(ctx, repo, "./cmd/mockllm", mock); err != nil {
-		t.Fatal(err)
+	mock, sl, self := filepath.Join(dir, "mockllm"), filepath.Join(dir, "sluice"), filepath.Join(dir, "sluice-bench")
+	// The load and goproxy processes run from a plain build: the test
+	// binary under -race would start each of the ~30 load processes slowly.
+	for pkg, out := range map[string]string{"./cmd/mockllm": mock, "./cmd/sluice-bench": self} {
+		if err := goBuild(ctx, repo, pkg, out); err != nil {
+			t.Fatal(err)
+		}
 	}
 	short := []string{"--quick", "--mockllm-bin", mock, "--sluice-bin", sl, "--warmup", "100ms", "--duration", "300ms",
 		"--open-duration", "300ms", "--stream-duration", "300ms", "--rate", "100", "--stream-rate", "50", "--stream-high-rate", "100", "--conns", "8"}
@@ -392,6 +396,7 @@ func TestHarnessYardsticks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.selfBin = self
 		var log bytes.Buffer
 		res, err := runHarness(ctx, cfg, &log)
 		if err != nil {
