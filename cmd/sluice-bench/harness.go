@@ -593,7 +593,7 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		res.Targets = append(res.Targets, ep.name)
 	}
 
-	r := &runner{self: self, cfg: cfg, logf: logf, mockAddr: mockAddr}
+	r := &runner{self: self, cfg: cfg, logf: logf, mockAddr: mockAddr, fdLimit: fdLimit()}
 	r.warmUp(ctx, eps)
 	for _, ep := range eps {
 		m, err := ep.server.memory()
@@ -755,6 +755,7 @@ type runner struct {
 	cfg      config
 	logf     func(string, ...any)
 	mockAddr string
+	fdLimit  uint64 // open files per process (0 = unknown)
 }
 
 // isYardstick reports whether a target is one of the plain proxies, whose

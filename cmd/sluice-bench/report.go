@@ -61,11 +61,16 @@ func writeMarkdown(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "### Open streams (events every %s; open files per process: %d)\n\n", os.ChunkDelay, os.FDLimit)
 		fmt.Fprintln(w, "| target | streams | opened | VmRSS idle → open (MiB) | MiB per 1,000 streams | slope from the previous count | time to open (s) | ended early | upstream released (ms) | answers after |")
 		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		lastErr := ""
 		for _, r := range os.Runs {
 			if r.Error != "" && r.Open == 0 {
-				row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", "", r.Error)
+				if r.Error != lastErr { // a count skipped for every target: one row
+					row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", "", r.Error)
+				}
+				lastErr = r.Error
 				continue
 			}
+			lastErr = ""
 			after := "yes"
 			if !r.Recovered {
 				after = "no: " + r.Error
