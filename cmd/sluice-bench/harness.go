@@ -429,7 +429,8 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		}
 	}
 
-	sluiceBin, mockBin := cfg.sluiceBin, cfg.mockllmBin
+	// Children start in the temp dir: relative binary paths are made absolute.
+	sluiceBin, mockBin := absPath(cfg.sluiceBin), absPath(cfg.mockllmBin)
 	needSluice := !cfg.skip[targetSluice]
 	if (needSluice && sluiceBin == "") || mockBin == "" {
 		repo := cfg.repo
@@ -677,6 +678,17 @@ func startNginxTarget(ctx context.Context, cfg config, tmp, mockAddr string, dir
 	ep := direct
 	ep.name, ep.addr, ep.server = targetNginx, addr, &server{p: p, tree: true}
 	return ep, version, nil
+}
+
+// absPath returns p made absolute ("" stays "").
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // freeAddr returns 127.0.0.1:<a free port>.
