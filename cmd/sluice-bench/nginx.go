@@ -113,7 +113,7 @@ func startNginx(ctx context.Context, bin string, s nginxSettings) (*proc, error)
 	// error log nginx opens before it reads the configuration (Debian's
 	// compiled-in /var/log/nginx/error.log, not writable without root).
 	args := []string{"-p", s.Dir, "-c", conf, "-e", filepath.Join(s.Dir, "error.log"), "-g", "daemon off;"}
-	p, err := startProc("nginx", bin, args, cleanEnv(), s.Dir, filepath.Join(s.Dir, "nginx.out"))
+	p, err := startProcAttr("nginx", bin, args, cleanEnv(), s.Dir, filepath.Join(s.Dir, "nginx.out"), masterAttr())
 	if err != nil {
 		return nil, err
 	}
