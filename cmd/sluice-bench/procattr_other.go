@@ -6,3 +6,6 @@ import "syscall"
 
 // childAttr returns no special attributes outside Linux.
 func childAttr() *syscall.SysProcAttr { return nil }
+
+// fdLimit returns 0 (unknown) outside Linux.
+func fdLimit() uint64 { return 0 }
