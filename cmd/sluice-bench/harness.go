@@ -429,7 +429,8 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		}
 	}
 
-	sluiceBin, mockBin := cfg.sluiceBin, cfg.mockllmBin
+	// Children start in the temp dir: relative binary paths are made absolute.
+	sluiceBin, mockBin := absPath(cfg.sluiceBin), absPath(cfg.mockllmBin)
 	needSluice := !cfg.skip[targetSluice]
 	if (needSluice && sluiceBin == "") || mockBin == "" {
 		repo := cfg.repo
@@ -593,7 +594,7 @@ func runHarness(ctx context.Context, cfg config, logw io.Writer) (*Results, erro
 		res.Targets = append(res.Targets, ep.name)
 	}
 
-	r := &runner{self: self, cfg: cfg, logf: logf, mockAddr: mockAddr}
+	r := &runner{self: self, cfg: cfg, logf: logf, mockAddr: mockAddr, fdLimit: fdLimit()}
 	r.warmUp(ctx, eps)
 	for _, ep := range eps {
 		m, err := ep.server.memory()
@@ -679,6 +680,17 @@ func startNginxTarget(ctx context.Context, cfg config, tmp, mockAddr string, dir
 	return ep, version, nil
 }
 
+// absPath returns p made absolute ("" stays "").
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
 // freeAddr returns 127.0.0.1:<a free port>.
 func freeAddr() (string, error) {
 	port, err := freePort()
@@ -755,6 +767,7 @@ type runner struct {
 	cfg      config
 	logf     func(string, ...any)
 	mockAddr string
+	fdLimit  uint64 // open files per process (0 = unknown)
 }
 
 // isYardstick reports whether a target is one of the plain proxies, whose

@@ -23,7 +23,7 @@ const nginxMissing = "nginx not found: install Debian's nginx-light to measure t
 func findNginx(flagPath string) (string, error) {
 	if flagPath != "" {
 		if p, err := exec.LookPath(flagPath); err == nil {
-			return p, nil
+			return filepath.Abs(p)
 		}
 		return "", fmt.Errorf("nginx not found at --nginx-bin %s: install Debian's nginx-light (or fix the path) to measure the nginx yardstick; skipping it", flagPath)
 	}
@@ -109,10 +109,11 @@ func startNginx(ctx context.Context, bin string, s nginxSettings) (*proc, error)
 	if err := os.WriteFile(conf, []byte(nginxConfig(s)), 0o644); err != nil {
 		return nil, err
 	}
-	// In the foreground, so the harness holds the master's pid; what nginx
-	// prints before it reads the configuration goes to nginx.out.
-	args := []string{"-p", s.Dir, "-c", conf, "-g", "daemon off;"}
-	p, err := startProc("nginx", bin, args, cleanEnv(), s.Dir, filepath.Join(s.Dir, "nginx.out"))
+	// In the foreground, so the harness holds the master's pid. -e: the
+	// error log nginx opens before it reads the configuration (Debian's
+	// compiled-in /var/log/nginx/error.log, not writable without root).
+	args := []string{"-p", s.Dir, "-c", conf, "-e", filepath.Join(s.Dir, "error.log"), "-g", "daemon off;"}
+	p, err := startProcAttr("nginx", bin, args, cleanEnv(), s.Dir, filepath.Join(s.Dir, "nginx.out"), masterAttr())
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (r *runner) openStreams(ctx context.Context, eps []endpoint, pacedModel str
 	for k, v := range pacingHeaders(cfg, maxN) {
 		pacing = append(pacing, k+": "+v)
 	}
-	out := &OpenStreams{ChunkDelay: cfg.OpenStreamsDelay.String(), FDLimit: fdLimit()}
+	out := &OpenStreams{ChunkDelay: cfg.OpenStreamsDelay.String(), FDLimit: r.fdLimit}
 	baseline := map[string]Memory{}
 	prev := map[string]OpenStreamsRun{} // each target's last count that opened streams
 	for _, n := range cfg.OpenStreams {

@@ -17,3 +17,10 @@ func fdLimit() uint64 {
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// masterAttr sends a child SIGTERM when the harness dies, for a master
+// process (nginx) that must stop its own children: killed outright, it
+// would leave its workers running.
+func masterAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}

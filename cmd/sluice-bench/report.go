@@ -61,11 +61,16 @@ func writeMarkdown(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "### Open streams (events every %s; open files per process: %d)\n\n", os.ChunkDelay, os.FDLimit)
 		fmt.Fprintln(w, "| target | streams | opened | VmRSS idle → open (MiB) | MiB per 1,000 streams | slope from the previous count | time to open (s) | ended early | upstream released (ms) | answers after |")
 		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		lastErr := ""
 		for _, r := range os.Runs {
 			if r.Error != "" && r.Open == 0 {
-				row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", "", r.Error)
+				if r.Error != lastErr { // a count skipped for every target: one row
+					row(w, r.Target, fmt.Sprint(r.Streams), "", "", "", "", "", "", "", r.Error)
+				}
+				lastErr = r.Error
 				continue
 			}
+			lastErr = ""
 			after := "yes"
 			if !r.Recovered {
 				after = "no: " + r.Error
@@ -96,7 +101,7 @@ func writeSummary(w io.Writer, res *Results) {
 	if res.StreamHigh != nil {
 		head = append(head, fmt.Sprintf("added p50 / p99 at %v/s, stream", s["stream_high_rate"]))
 	}
-	head = append(head, "TTFT p50, stream", "CPU per request JSON / stream", "RSS per 1,000 open streams")
+	head = append(head, "TTFT p50 / p99, stream", "CPU per request JSON / stream", "RSS per 1,000 open streams")
 	row(w, head...)
 	row(w, append([]string{"---"}, strings.Split(strings.Repeat("---:,", len(head)-1), ",")[:len(head)-1]...)...)
 	cpuJSON, cpuStream := res.Closed, res.ClosedStream
@@ -117,7 +122,7 @@ func writeSummary(w io.Writer, res *Results) {
 		row(w, cells...)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Throughput: closed loop, the target's req/s ÷ direct's (direct: its own req/s). Added: the open loop's latency p50 / p99 minus direct's (streams: the whole stream; direct: its own). TTFT: p50 at the first stream rate (added to direct's in brackets). CPU per request: the target's process(es) in the closed loops, µs (direct: the mock's). RSS: (VmRSS with the streams open − idle) ÷ (streams ÷ 1,000), MiB, per count held.")
+	fmt.Fprintln(w, "Throughput: closed loop, the target's req/s ÷ direct's (direct: its own req/s). Added: the open loop's latency p50 / p99 minus direct's (streams: the whole stream; direct: its own). TTFT: p50 / p99 at the first stream rate (added to direct's in brackets). CPU per request: the target's process(es) in the closed loops, µs (direct: the mock's). RSS: (VmRSS with the streams open − idle) ÷ (streams ÷ 1,000), MiB, per count held.")
 	fmt.Fprintln(w)
 }
 
@@ -151,9 +156,9 @@ func ttftCell(p *Phase, t string) string {
 		return "–"
 	}
 	if t == targetDirect || d == nil || d.TTFT == nil {
-		return f2(r.TTFT.P50) + " ms"
+		return f2(r.TTFT.P50) + " / " + f2(r.TTFT.P99) + " ms"
 	}
-	return fmt.Sprintf("%s ms (%+.2f)", f2(r.TTFT.P50), r.TTFT.P50-d.TTFT.P50)
+	return fmt.Sprintf("%s / %s ms (%+.2f / %+.2f)", f2(r.TTFT.P50), f2(r.TTFT.P99), r.TTFT.P50-d.TTFT.P50, r.TTFT.P99-d.TTFT.P99)
 }
 
 func cpuCell(p *Phase, t string) string {

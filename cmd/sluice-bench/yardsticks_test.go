@@ -364,6 +364,54 @@ func TestParsePPIDAndChildren(t *testing.T) {
 	}
 }
 
+// TestOpenStreamsOverTheFileLimit checks that a count the open-file limit
+// cannot hold is skipped with a line saying why, without starting a load.
+func TestOpenStreamsOverTheFileLimit(t *testing.T) {
+	var log bytes.Buffer
+	cfg, err := parseFlags([]string{"--open-streams", "50000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{self: "/nonexistent/sluice-bench", cfg: cfg, fdLimit: 20000,
+		logf: func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) }}
+	eps := []endpoint{{name: targetDirect}, {name: targetSluice}}
+	out, err := r.openStreams(context.Background(), eps, "m-paced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Runs) != 2 || out.Runs[0].Error == "" || out.Runs[0].Open != 0 ||
+		!strings.Contains(log.String(), "needs about 100256 open files") || !strings.Contains(log.String(), "ulimit -n") {
+		t.Fatalf("runs %+v log %q", out.Runs, log.String())
+	}
+	if fdNeed(9000) > 20000 || fdNeed(9900) <= 20000 {
+		t.Fatalf("fdNeed: %d %d", fdNeed(9000), fdNeed(9900))
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, &Results{Settings: map[string]any{}, OpenStreams: out})
+	if n := strings.Count(md.String(), "needs about"); n != 1 {
+		t.Fatalf("the skipped count is reported %d times:\n%s", n, md.String())
+	}
+}
+
+// TestNginxFailsToStart: a binary that exits at once is reported and
+// skipped, not fatal.
+func TestNginxFailsToStart(t *testing.T) {
+	f, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false binary")
+	}
+	cfg, err := parseFlags([]string{"--nginx-bin", f}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, _, err = startNginxTarget(ctx, cfg, t.TempDir(), "127.0.0.1:9", endpoint{name: targetDirect})
+	if err == nil || !strings.Contains(err.Error(), "failed to start, skipping it") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // TestHarnessYardsticks builds mockllm and sluice and runs the harness
 // twice with very short phases: once with every target (nginx included
 // when installed; with SLUICE_REQUIRE_SERVICES=1 nginx must be there, as
