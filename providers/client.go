@@ -47,8 +47,12 @@ func NewClient(t llm.Timeouts, o Options) *Client {
 		ResponseHeaderTimeout:  t.FirstByte,
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true,
-		WriteBufferSize:        16 << 10,
-		ReadBufferSize:         16 << 10,
+		// net/http's default 4 KiB each: a streamed answer holds its
+		// connection's buffers for as long as it lasts (16 KiB each cost
+		// 24 KiB more per open stream), and a read or write larger than
+		// the buffer bypasses it anyway.
+		WriteBufferSize:        4 << 10,
+		ReadBufferSize:         4 << 10,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	return &Client{tr: tr, t: t, images: NewImageFetcher(o)}

@@ -15,14 +15,16 @@ import (
 // (Anthropic Messages to Anthropic, Responses to OpenAI): every event is
 // forwarded as the upstream sent it, while the dialect's sniffer reads
 // usage, errors and the end of the answer on the way. As on the OpenAI
-// relay, headers wait for the first event, error events and comments are
-// scrubbed of the provider's credentials, and every write is bounded.
+// relay, headers wait for the first event, events that arrived together
+// are flushed together, error events and comments are scrubbed of the
+// provider's credentials, and every write is bounded.
 func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
 	red, _ := prov.(providers.Redactor)
 	whole, _ := prov.(wholeRedactor)
 	sn := x.in.sniffer()
-	er := sse.NewReader(resp.Body)
-	s := streamState{buf: make([]byte, 0, 4096)}
+	s := x.h.streams.get(x, resp.Body, idle, cancel)
+	defer x.h.streams.put(s)
+	er := s.reader()
 	for {
 		t0 := time.Now()
 		data, event, comment, err := er.Next()
@@ -30,25 +32,27 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			x.upstream += time.Since(t0)
 		}
 		if err != nil {
-			x.rawUsage(&s, sn)
+			x.rawUsage(s, sn)
+			if s.gone {
+				return x.streamResult(s, errClientGone())
+			}
 			if err == io.EOF && s.finished && x.r.Context().Err() == nil {
-				return x.streamResult(&s, nil)
+				return x.streamResult(s, nil)
 			}
 			var fail func([]byte, *llm.Error) []byte
 			if x.in.encoder != nil {
 				fail = x.in.encoder("", "", 0, false).Fail
 			}
-			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), fail, cancel)
+			return x.breakStream(s, x.streamError(err, resp.Status, d, idle), fail)
 		}
-		idle.reset()
 		if comment {
 			if s.sent {
 				if red != nil {
 					data = s.scrub(red.Redact, data)
 				}
 				s.buf = sse.AppendComment(s.buf[:0], data)
-				if !x.writeEvent(&s, cancel) {
-					return x.streamResult(&s, errClientGone())
+				if !x.write(s) {
+					return x.streamResult(s, errClientGone())
 				}
 			}
 			continue
@@ -76,7 +80,7 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 		if !s.sent {
 			idle.clearDeadline()
 		}
-		x.streamHead(&s, d)
+		x.streamHead(s, d)
 		if red != nil && len(event) > 0 {
 			event = red.Redact(nil, event)
 		}
@@ -86,13 +90,13 @@ func (x *exchange) rawStream(resp *providers.Response, prov providers.Provider, 
 			// nothing after it is the client's.
 			s.finished = final
 		}
-		if !x.writeEvent(&s, cancel) {
-			x.rawUsage(&s, sn)
-			return x.streamResult(&s, errClientGone())
+		if !x.write(s) {
+			x.rawUsage(s, sn)
+			return x.streamResult(s, errClientGone())
 		}
 		if final || errV != nil {
-			x.rawUsage(&s, sn)
-			return x.streamResult(&s, nil)
+			x.rawUsage(s, sn)
+			return x.streamResult(s, nil)
 		}
 	}
 }

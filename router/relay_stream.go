@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluice-ai/sluice/llm"
@@ -14,18 +15,22 @@ import (
 	"github.com/sluice-ai/sluice/wire/sse"
 )
 
-// stream relays server-sent events, one flush per event, each write under
-// the write deadline. Headers are held back until the first event arrives,
-// so an upstream that fails before sending anything can still be retried
-// on another deployment or reported with a proper status. Events are
-// written from the reader's buffer: no copy beyond the one write buffer.
-// Error events, comments and event names are scrubbed of the provider's
-// credentials when it implements providers.Redactor.
+// stream relays server-sent events. Headers are held back until the
+// first event arrives, so an upstream that fails before sending anything
+// can still be retried on another deployment or reported with a proper
+// status. Events are written from the reader's buffer (no copy beyond the
+// one write buffer) and flushed in batches: all the events the upstream
+// has already sent go out together, flushed when the relay would next
+// wait on the upstream (see upstreamBody), so an event that has to wait
+// for the next is never held back. Error events, comments and event names
+// are scrubbed of the provider's credentials when it implements
+// providers.Redactor.
 func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
 	red, _ := prov.(providers.Redactor)
 	whole, _ := prov.(wholeRedactor)
-	er := sse.NewReader(resp.Body)
-	s := streamState{buf: make([]byte, 0, 4096)}
+	s := x.h.streams.get(x, resp.Body, idle, cancel)
+	defer x.h.streams.put(s)
+	er := s.reader()
 	for {
 		t0 := time.Now()
 		data, event, comment, err := er.Next()
@@ -33,9 +38,11 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			x.upstream += time.Since(t0)
 		}
 		if err != nil {
-			return x.endStream(&s, err, resp.Status, d, idle, cancel)
+			if s.gone {
+				return x.streamResult(s, errClientGone())
+			}
+			return x.endStream(s, err, resp.Status, d, idle)
 		}
-		idle.reset()
 		if comment {
 			// A keepalive: activity, forwarded once the stream has begun
 			// (before that, forwarding would commit the status).
@@ -44,8 +51,8 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 					data = s.scrub(red.Redact, data)
 				}
 				s.buf = sse.AppendComment(s.buf[:0], data)
-				if !x.writeEvent(&s, cancel) {
-					return x.streamResult(&s, errClientGone())
+				if !x.write(s) {
+					return x.streamResult(s, errClientGone())
 				}
 			}
 			continue
@@ -69,7 +76,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				}
 				// Cut short or not JSON: the client's SDK would fail
 				// on it, and the answer is not complete.
-				return x.endStream(&s, errBadEvent, resp.Status, d, idle, cancel)
+				return x.endStream(s, errBadEvent, resp.Status, d, idle)
 			}
 			if isErr {
 				if errV == nil && ok {
@@ -108,7 +115,7 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 				if !s.gotUsage && len(s.text) < 1<<20 {
 					// Keep the raw choices; they are decoded only if the
 					// stream ends without usage and tokens must be estimated.
-					if s.text == nil {
+					if cap(s.text) == 0 {
 						// Sized for a typical answer: one allocation each
 						// instead of a growth series per stream.
 						s.text, s.ends = make([]byte, 0, 4096), make([]int, 0, 64)
@@ -122,17 +129,17 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 			if !s.sent {
 				idle.clearDeadline() // the first event came in time
 			}
-			x.streamHead(&s, d)
+			x.streamHead(s, d)
 			if red != nil && len(event) > 0 {
 				event = red.Redact(nil, event)
 			}
 			s.buf = sse.AppendEvent(s.buf[:0], event, data)
-			if !x.writeEvent(&s, cancel) {
-				return x.streamResult(&s, errClientGone())
+			if !x.write(s) {
+				return x.streamResult(s, errClientGone())
 			}
 		}
 		if done {
-			return x.streamResult(&s, nil)
+			return x.streamResult(s, nil)
 		}
 	}
 }
@@ -144,11 +151,15 @@ type wholeRedactor interface {
 	RedactWhole(dst, b []byte) []byte
 }
 
-// streamState is what the stream relay keeps between events.
+// streamState is what a stream relay keeps between events. States and
+// their buffers are pooled (streamPool): an open stream holds one, and a
+// stream that ends hands it, buffers included, to the next.
 type streamState struct {
 	sent     bool // headers written
 	gotUsage bool
 	finished bool // a chunk with finish_reason or usage was seen
+	pending  bool // events written since the last flush
+	gone     bool // a write or flush failed: the client is gone, the upstream cancelled
 	usage    llm.Usage
 	text     []byte // raw choices values, back to back
 	ends     []int  // where each value in text ends
@@ -156,6 +167,89 @@ type streamState struct {
 	red      []byte // redacted events (never the event reader's buffers)
 	ttft     time.Duration
 	upErr    *llm.Error // an error event forwarded mid-stream
+
+	body upstreamBody
+	er   *sse.Reader // the raw lanes' event reader, kept with its buffer across streams
+}
+
+// upstreamBody is the upstream's body as a stream relay reads it. Every
+// read is a sign of life for the idle watch, and before each read — the
+// relay has used up what the upstream sent and may have to wait for more
+// — the events written since the last flush are flushed to the client.
+// So events that arrived together leave together, in one write and one
+// flush, and an event is never held back waiting for the next one.
+type upstreamBody struct {
+	r      io.Reader
+	idle   *idleWatch
+	x      *exchange
+	s      *streamState
+	cancel context.CancelFunc
+}
+
+// errClientWrite is what an upstream read returns when the flush before
+// it failed: the relay ends the stream as the client's cancellation.
+var errClientWrite = errors.New("client write failed")
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.s.gone || (b.s.pending && !b.x.flush(b.s)) {
+		return 0, errClientWrite
+	}
+	n, err := b.r.Read(p)
+	b.idle.touch()
+	return n, err
+}
+
+// reader returns the event reader of the raw lanes, reading s.body.
+func (s *streamState) reader() *sse.Reader {
+	if s.er == nil {
+		s.er = sse.NewReader(&s.body)
+	} else {
+		s.er.Reset(&s.body)
+	}
+	return s.er
+}
+
+// streamPool recycles stream states with their buffers (the event
+// reader's, the write buffer, the kept text), so a stream allocates none
+// of them once the pool is warm. It lives in the Handler, not in a
+// package variable.
+type streamPool struct{ p sync.Pool }
+
+// keepStreamBytes bounds the buffers a pooled state keeps: a stream that
+// grew one beyond it (a huge event, a long answer without usage) leaves
+// it to the garbage collector.
+const keepStreamBytes = 64 << 10
+
+// get returns a state for a stream of x reading body.
+func (p *streamPool) get(x *exchange, body io.Reader, idle *idleWatch, cancel context.CancelFunc) *streamState {
+	s, _ := p.p.Get().(*streamState)
+	if s == nil {
+		s = &streamState{buf: make([]byte, 0, 1024)}
+	}
+	s.body = upstreamBody{r: body, idle: idle, x: x, s: s, cancel: cancel}
+	return s
+}
+
+// put returns s to the pool once its stream is over: nothing may use the
+// slices it handed out (events read, text kept) any more.
+func (p *streamPool) put(s *streamState) {
+	if s.er != nil {
+		s.er.Reset(nil)
+	}
+	ends := s.ends[:0]
+	if cap(ends) > keepStreamBytes/8 {
+		ends = nil
+	}
+	*s = streamState{text: keepBytes(s.text), ends: ends, buf: keepBytes(s.buf), red: keepBytes(s.red), er: s.er}
+	p.p.Put(s)
+}
+
+// keepBytes returns b emptied, or nil when it grew beyond keepStreamBytes.
+func keepBytes(b []byte) []byte {
+	if cap(b) > keepStreamBytes {
+		return nil
+	}
+	return b[:0]
 }
 
 // scrub returns data redacted by f, built in s.red. A redaction that
@@ -198,39 +292,67 @@ func (x *exchange) streamHead(s *streamState, d *llm.Deployment) {
 	s.sent = true
 }
 
-// writeEvent writes and flushes s.buf; false when the client is gone (the
-// upstream is then cancelled).
-func (x *exchange) writeEvent(s *streamState, cancel context.CancelFunc) bool {
-	x.writeDeadline()
-	_, err := x.w.Write(s.buf)
-	if err == nil {
-		err = x.rc.Flush()
+// write adds s.buf to the batch for the client: written into the
+// connection's buffer (which reaches the socket when it fills), flushed
+// when the relay next reads from the upstream or ends. The write deadline
+// is set once per batch, at its first write, and bounds the batch's
+// writes and its flush. False when the client is gone (the upstream is
+// then cancelled).
+func (x *exchange) write(s *streamState) bool {
+	if s.gone {
+		return false
 	}
-	if s.ttft == 0 {
-		s.ttft = time.Since(x.start)
-		x.rec.TTFT = s.ttft
+	if !s.pending {
+		x.writeDeadline()
+		s.pending = true
 	}
-	if err != nil {
-		x.rec.Status = llm.StatusClientCancelled
-		cancel()
+	if _, err := x.w.Write(s.buf); err != nil {
+		x.clientGone(s)
 		return false
 	}
 	return true
 }
 
+// flush sends the batch written since the last flush; the first flush is
+// the stream's time to first token. False when the client is gone.
+func (x *exchange) flush(s *streamState) bool {
+	if !s.pending {
+		return !s.gone
+	}
+	s.pending = false
+	err := x.rc.Flush()
+	if s.ttft == 0 {
+		s.ttft = time.Since(x.start)
+		x.rec.TTFT = s.ttft
+	}
+	if err != nil {
+		x.clientGone(s)
+		return false
+	}
+	return true
+}
+
+// clientGone records a failed write: the client is gone (or too slow to
+// read within the write deadline), the upstream call is cancelled.
+func (x *exchange) clientGone(s *streamState) {
+	s.gone, s.pending = true, false
+	x.rec.Status = llm.StatusClientCancelled
+	s.body.cancel()
+}
+
 // endStream handles the reader's error: a clean end, a failure before the
 // first event (retryable), or a break after it.
-func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
+func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *llm.Deployment, idle *idleWatch) tryResult {
 	if err == io.EOF && s.finished && x.r.Context().Err() == nil {
 		// The upstream ended at an event boundary after its final chunk,
 		// only without [DONE]: a complete answer. End the client's stream
 		// as OpenAI clients expect.
 		x.streamHead(s, d)
 		s.buf = append(s.buf[:0], "data: [DONE]\n\n"...)
-		x.writeEvent(s, cancel)
+		x.write(s)
 		return x.streamResult(s, nil)
 	}
-	return x.breakStream(s, x.streamError(err, upstreamStatus, d, idle), openai.AppendErrorEvent, cancel)
+	return x.breakStream(s, x.streamError(err, upstreamStatus, d, idle), openai.AppendErrorEvent)
 }
 
 // breakStream ends a stream that failed with e. Before the first event
@@ -238,7 +360,7 @@ func (x *exchange) endStream(s *streamState, err error, upstreamStatus int, d *l
 // it the request is recorded as broken (or cancelled by the client) and
 // the client gets one error event rendered by fail in its dialect (none
 // when fail is nil).
-func (x *exchange) breakStream(s *streamState, e *llm.Error, fail func([]byte, *llm.Error) []byte, cancel context.CancelFunc) tryResult {
+func (x *exchange) breakStream(s *streamState, e *llm.Error, fail func([]byte, *llm.Error) []byte) tryResult {
 	if !s.sent {
 		return tryResult{err: e}
 	}
@@ -250,16 +372,18 @@ func (x *exchange) breakStream(s *streamState, e *llm.Error, fail func([]byte, *
 			ev := *e
 			ev.Type, ev.Code = "upstream_error", "stream_broken"
 			s.buf = fail(s.buf[:0], &ev)
-			x.writeEvent(s, cancel)
+			x.write(s)
 		}
 	}
 	return x.streamResult(s, e)
 }
 
-// streamResult ends a delivered stream: usage (estimated when the upstream
-// reported none) and how it ended (e nil for a complete stream, which is
-// still the attempt's error when it carried an error event).
+// streamResult ends a delivered stream: what was written is flushed,
+// usage settled (estimated when the upstream reported none) and how it
+// ended (e nil for a complete stream, which is still the attempt's error
+// when it carried an error event).
 func (x *exchange) streamResult(s *streamState, e *llm.Error) tryResult {
+	x.flush(s)
 	if e == nil {
 		e = s.upErr
 	}

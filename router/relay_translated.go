@@ -121,15 +121,18 @@ const maxEstimateText = 1 << 20
 
 // translatedStream relays a streamed translated answer: neutral events
 // pulled from the provider's decoder, rendered by the client dialect's
-// encoder, one write and flush per event that renders to bytes. As on the
-// raw lane, headers wait for the first event, so a failure before it is
-// retried or answered with a proper status.
+// encoder. As on the raw lane, the events the upstream sent together are
+// written and flushed together (the flush comes before the decoder next
+// reads from the upstream, see upstreamBody: a decoder may skip upstream
+// events, so only its reads tell when the relay would wait), and headers
+// wait for the first event, so a failure before it is retried or answered
+// with a proper status.
 func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment, idle *idleWatch, cancel context.CancelFunc) tryResult {
-	events := resp.Decoder.Stream(idle.reader(resp.Body))
+	s := x.h.streams.get(x, resp.Body, idle, cancel)
+	defer x.h.streams.put(s)
+	events := resp.Decoder.Stream(&s.body)
 	defer events.Close()
-	s := streamState{buf: make([]byte, 0, 4096)}
 	var enc llm.StreamEncoder
-	var text []byte
 	for {
 		t0 := time.Now()
 		ev, err := events.Next()
@@ -137,27 +140,33 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 			x.upstream += time.Since(t0)
 		}
 		if err != nil {
+			if s.gone {
+				if !s.gotUsage {
+					s.usage, s.gotUsage = x.estimate(string(s.text)), true
+				}
+				return x.streamResult(s, errClientGone())
+			}
 			if err == io.EOF && x.r.Context().Err() == nil {
 				if enc == nil {
 					err = errEmptyStream // ended before any event
 				} else {
 					if !s.gotUsage {
-						s.usage = x.estimate(string(text))
+						s.usage = x.estimate(string(s.text))
 					}
 					s.buf = enc.Finish(s.buf[:0], s.usage)
-					x.writeEvent(&s, cancel)
+					x.write(s)
 					s.gotUsage = true // whatever was counted is final
-					return x.streamResult(&s, nil)
+					return x.streamResult(s, nil)
 				}
 			}
 			if s.sent && !s.gotUsage {
-				s.usage, s.gotUsage = x.estimate(string(text)), true
+				s.usage, s.gotUsage = x.estimate(string(s.text)), true
 			}
 			var fail func([]byte, *llm.Error) []byte
 			if enc != nil { // nil before the first event: nothing was sent
 				fail = enc.Fail
 			}
-			return x.breakStream(&s, x.streamError(err, resp.Status, d, idle), fail, cancel)
+			return x.breakStream(s, x.streamError(err, resp.Status, d, idle), fail)
 		}
 		if enc == nil {
 			id, model := ev.ID, ev.Model
@@ -180,13 +189,13 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 			}
 			x.rec.Status, x.rec.ErrorType = llm.StatusError, "upstream_error"
 			s.buf = enc.Fail(s.buf[:0], e)
-			x.writeEvent(&s, cancel)
+			x.write(s)
 			s.upErr = e
 			if !s.gotUsage {
-				s.usage = x.estimate(string(text))
+				s.usage = x.estimate(string(s.text))
 				s.gotUsage = true
 			}
-			return x.streamResult(&s, nil)
+			return x.streamResult(s, nil)
 		case llm.EventUsage:
 			s.usage, s.gotUsage = ev.Usage, true
 		case llm.EventStart:
@@ -194,8 +203,8 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 				s.usage = ev.Usage
 			}
 		case llm.EventText, llm.EventToolArgs:
-			if len(text) < maxEstimateText {
-				text = append(text, ev.Text...)
+			if len(s.text) < maxEstimateText {
+				s.text = append(s.text, ev.Text...) // kept to estimate usage (no ends: not the raw lanes' events)
 			}
 		case llm.EventFinish:
 			s.finished = true
@@ -207,9 +216,12 @@ func (x *exchange) translatedStream(resp *providers.Response, d *llm.Deployment,
 		if !s.sent {
 			idle.clearDeadline() // the first event came in time
 		}
-		x.streamHead(&s, d)
-		if !x.writeEvent(&s, cancel) {
-			return x.streamResult(&s, errClientGone())
+		x.streamHead(s, d)
+		if !x.write(s) {
+			if !s.gotUsage {
+				s.usage, s.gotUsage = x.estimate(string(s.text)), true
+			}
+			return x.streamResult(s, errClientGone())
 		}
 	}
 }

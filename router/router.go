@@ -91,6 +91,7 @@ type Handler struct {
 	bodies   bodyBudget
 	inbound  map[llm.Endpoint]*inbound // the client dialect of each endpoint
 	budgets  retryBudgets
+	streams  streamPool // the stream relays' states and buffers
 }
 
 // New builds the proxy handler.

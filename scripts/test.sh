@@ -5,7 +5,8 @@
 # gofmt, go vet and the whole test suite with the race detector, with the
 # service-backed tests required rather than skipped. It also installs
 # Debian's chromium when missing, for the dashboard's headless browser test,
-# and redis-server and redis-cli, for the quota store's Redis Cluster test.
+# and redis-server and redis-cli, for the quota store's Redis Cluster test,
+# and (best-effort) nginx-light, for the benchmark harness's nginx yardstick.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -165,6 +166,18 @@ ensure_chromium() {
 	[[ -x /usr/bin/chromium ]] || die "chromium was installed but /usr/bin/chromium is missing"
 }
 
+# ensure_nginx installs Debian's nginx-light for the benchmark harness
+# (cmd/sluice-bench measures nginx as a plain proxy beside sluice; its test
+# requires it with SLUICE_REQUIRE_SERVICES=1). Best-effort: a failed install
+# only warns here, and the harness test then says what is missing.
+ensure_nginx() {
+	if command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; then
+		log "nginx is installed"
+		return
+	fi
+	(apt_install nginx-light) || log "warning: could not install nginx-light; the sluice-bench nginx test will fail"
+}
+
 # ensure_node installs Node.js and npm for the official-SDK test
 # (e2e/node, the openai npm package) when the machine lacks them.
 ensure_node() {
@@ -179,6 +192,7 @@ ensure_node() {
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_nginx
 ensure_node
 
 export SLUICE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/test?sslmode=disable"

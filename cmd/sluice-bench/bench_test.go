@@ -19,7 +19,10 @@ import (
 // (TestQuickHarness), the way it re-executes the sluice-bench binary.
 func TestMain(m *testing.M) {
 	if os.Getenv(roleEnv) == "load" && len(os.Args) > 1 && os.Args[1] == "load" {
-		os.Exit(loadMain(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(loadMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if os.Getenv(roleEnv) == "goproxy" && len(os.Args) > 1 && os.Args[1] == "goproxy" {
+		os.Exit(goproxyMain(os.Args[2:], os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -393,8 +396,8 @@ func TestQuickHarness(t *testing.T) {
 	var out bytes.Buffer
 	writeMarkdown(&out, res)
 	t.Logf("\n%s", out.String())
-	for name, p := range map[string]*PhasePair{"closed": res.Closed, "open": res.Open, "stream": res.Stream} {
-		if p == nil || p.Direct.OK == 0 || p.Sluice.OK == 0 {
+	for name, p := range map[string]*Phase{"closed": res.Closed, "open": res.Open, "stream": res.Stream} {
+		if p == nil || p.Direct == nil || p.Sluice == nil || p.Direct.OK == 0 || p.Sluice.OK == 0 {
 			t.Fatalf("%s: no successful requests: %+v", name, p)
 		}
 		if p.Sluice.Errors > p.Sluice.Requests/100 {
@@ -574,7 +577,7 @@ func TestLoadMainAnthropicLane(t *testing.T) {
 	args := append([]string{"--addr", addr, "--body", string(l.stream), "--mode", modeOpen, "--conns", "4",
 		"--duration", "200ms", "--rate", "50", "--stream"}, l.loadArgs()...)
 	var out, errb bytes.Buffer
-	if code := loadMain(args, &out, &errb); code != 0 {
+	if code := loadMain(args, nil, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	var r LoadResult
@@ -584,7 +587,7 @@ func TestLoadMainAnthropicLane(t *testing.T) {
 	if r.OK != 10 || r.Errors != 0 || r.NoToken != 0 || r.TTFT == nil || r.TTFT.P50 < 2 {
 		t.Fatalf("result %+v (first error %s)", r, r.FirstError)
 	}
-	if code := loadMain(append(args, "--sse", "gemini"), io.Discard, io.Discard); code != 2 {
+	if code := loadMain(append(args, "--sse", "gemini"), nil, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("unknown --sse: exit %d, want 2", code)
 	}
 }

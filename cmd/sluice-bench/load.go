@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -49,6 +50,74 @@ type LoadResult struct {
 	NoToken    int         `json:"no_token,omitempty"` // streams where no content token was found
 	OverheadMS float64     `json:"sluice_overhead_header_mean_ms,omitempty"`
 	BodyBytes  int64       `json:"body_bytes"`
+	// Filled by the harness, not the load process: CPU time per request
+	// (µs) of the target's server process(es) and of the load process,
+	// and how many rounds were merged into this result.
+	ServerCPUPerReqUS float64 `json:"server_cpu_us_per_req,omitempty"`
+	LoadCPUPerReqUS   float64 `json:"load_cpu_us_per_req,omitempty"`
+	Rounds            int     `json:"rounds,omitempty"`
+}
+
+// mergeRounds combines the rounds of one target in one phase: counts add
+// up, throughput and the latency percentiles are the rounds' means (a
+// percentile cannot be merged exactly without the samples), maxima the
+// maximum.
+func mergeRounds(rs []LoadResult) LoadResult {
+	if len(rs) == 1 {
+		r := rs[0]
+		r.Rounds = 1
+		return r
+	}
+	m := LoadResult{Mode: rs[0].Mode, Conns: rs[0].Conns, TargetRate: rs[0].TargetRate, Statuses: map[int]int{}, Rounds: len(rs)}
+	var lat, ttft []Dist
+	n := float64(len(rs))
+	for _, r := range rs {
+		m.Seconds += r.Seconds
+		m.Requests += r.Requests
+		m.OK += r.OK
+		m.Errors += r.Errors
+		m.NoToken += r.NoToken
+		m.BodyBytes += r.BodyBytes
+		m.RPS += r.RPS / n
+		m.OverheadMS += r.OverheadMS / n
+		for s, c := range r.Statuses {
+			m.Statuses[s] += c
+		}
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		lat = append(lat, r.Latency)
+		if r.TTFT != nil {
+			ttft = append(ttft, *r.TTFT)
+		}
+	}
+	m.Latency = meanDist(lat)
+	if len(ttft) > 0 {
+		d := meanDist(ttft)
+		m.TTFT = &d
+	}
+	return m
+}
+
+// meanDist averages distributions: counts add up, the mean and the
+// percentiles are averaged, the maximum is the largest.
+func meanDist(ds []Dist) Dist {
+	var m Dist
+	if len(ds) == 0 {
+		return m
+	}
+	n := float64(len(ds))
+	for _, d := range ds {
+		m.Count += d.Count
+		m.Mean += d.Mean / n
+		m.P50 += d.P50 / n
+		m.P90 += d.P90 / n
+		m.P99 += d.P99 / n
+		m.Max = max(m.Max, d.Max)
+	}
+	r := func(f float64) float64 { return math.Round(f*1e3) / 1e3 }
+	m.Mean, m.P50, m.P90, m.P99 = r(m.Mean), r(m.P50), r(m.P90), r(m.P99)
+	return m
 }
 
 // worker holds one goroutine's samples; merged at the end.

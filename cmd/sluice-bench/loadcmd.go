@@ -17,7 +17,11 @@ import (
 // address and writes the LoadResult as JSON on stdout. The harness starts it
 // as a separate process; the credential (the value of the --auth-header
 // header) comes from $SLUICE_BENCH_AUTH.
-func loadMain(args []string, stdout, stderr io.Writer) int {
+//
+// With --mode hold it opens --conns streams at once, writes a HoldReady
+// line when each has had its first event, holds them until stdin reaches
+// its end (or --hold-max passes), closes them and writes a HoldResult line.
+func loadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice-bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var spec LoadSpec
@@ -28,7 +32,8 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 	authHeader := fs.String("auth-header", "Authorization", "header that carries $"+authEnv)
 	fs.Var(&headers, "header", `extra request header "Name: value" (repeatable; not for secrets)`)
 	fs.StringVar(&spec.SSE, "sse", sseOpenAI, "streamed bodies' dialect: openai or anthropic")
-	fs.StringVar(&spec.Mode, "mode", modeClosed, "closed or open")
+	fs.StringVar(&spec.Mode, "mode", modeClosed, "closed, open or hold")
+	holdMax := fs.Duration("hold-max", 10*time.Minute, "hold mode: release the streams after this long at the latest")
 	fs.IntVar(&spec.Conns, "conns", 64, "connections")
 	fs.DurationVar(&spec.Duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&spec.Warmup, "warmup", 0, "unmeasured warm-up (closed loop)")
@@ -51,6 +56,10 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 		auth = *authHeader + ": " + v
 	}
 	spec.Target = newTarget(*addr, *path, []byte(*body), append([]string{auth}, headers...)...)
+
+	if spec.Mode == modeHold {
+		return holdMain(spec, *holdMax, stdin, stdout, stderr)
+	}
 
 	// The run stops by itself; this bound only guards against a bug.
 	limit := spec.Warmup + spec.Duration + spec.Timeout + 30*time.Second
@@ -84,4 +93,28 @@ func (h *headerList) Set(v string) error {
 	}
 	*h = append(*h, v)
 	return nil
+}
+
+// holdMain runs the hold mode of the load subcommand (see loadMain).
+func holdMain(spec LoadSpec, holdMax time.Duration, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), holdMax)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	release := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin) // the harness closes stdin to release
+		close(release)
+	}()
+	enc := json.NewEncoder(stdout)
+	res, err := runHold(ctx, spec, func(r HoldReady) { _ = enc.Encode(r) }, release)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-bench load: %v\n", err)
+		return 1
+	}
+	if err := enc.Encode(res); err != nil {
+		fmt.Fprintf(stderr, "sluice-bench load: %v\n", err)
+		return 1
+	}
+	return 0
 }

@@ -27,6 +27,11 @@ type proc struct {
 // startProc starts bin with args and env in dir, writing stdout and stderr
 // to logPath.
 func startProc(name, bin string, args, env []string, dir, logPath string) (*proc, error) {
+	return startProcAttr(name, bin, args, env, dir, logPath, childAttr())
+}
+
+// startProcAttr is startProc with the child's process attributes.
+func startProcAttr(name, bin string, args, env []string, dir, logPath string, attr *syscall.SysProcAttr) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -36,7 +41,7 @@ func startProc(name, bin string, args, env []string, dir, logPath string) (*proc
 	cmd.Dir = dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

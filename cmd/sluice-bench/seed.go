@@ -143,3 +143,17 @@ func waitRoute(ctx context.Context, ep endpoint, timeout time.Duration) error {
 		}
 	}
 }
+
+// seedModel creates a provider and a one-deployment model on it (the paced
+// model of the open-streams phase). Existing ones (409) are fine.
+func seedModel(ctx context.Context, a *admin, provider map[string]any, model string) error {
+	if _, err := a.post(ctx, "/admin/providers", provider, nil, http.StatusConflict); err != nil {
+		return err
+	}
+	m := map[string]any{"name": model, "deployments": []map[string]any{{
+		"provider": provider["name"], "model": model, "weight": 1,
+		"input_price_per_mtok": 0.15, "output_price_per_mtok": 0.6,
+	}}}
+	_, err := a.post(ctx, "/admin/models", m, nil, http.StatusConflict)
+	return err
+}

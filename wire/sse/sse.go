@@ -25,8 +25,41 @@ type Reader struct {
 	started    bool // the BOM check is done
 }
 
+// BufferSize is the size of a Reader's read buffer. Most events fit in
+// it; a longer line is gathered in a buffer of its own, grown as needed
+// up to MaxEventBytes, so the read buffer itself stays small for every
+// open stream.
+const BufferSize = 4 << 10
+
+// NewReader returns a Reader of the events read from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, BufferSize)}
+}
+
+// keepBytes bounds what Reset keeps of the buffers a large event grew:
+// a reused Reader holds no more than a few events' worth.
+const keepBytes = 64 << 10
+
+// Reset makes r read a new stream from src (nil: none, to drop the old
+// one), keeping its read buffer and, up to a bound, the buffers its
+// events grew, so that one Reader serves many streams in turn without
+// allocating. The slices Next returned before are invalid after Reset.
+func (r *Reader) Reset(src io.Reader) {
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(src, BufferSize)
+	} else {
+		r.br.Reset(src)
+	}
+	r.data, r.event, r.line = keep(r.data), keep(r.event), keep(r.line)
+	r.hasData, r.dispatched, r.skipLF, r.started = false, false, false, false
+}
+
+// keep returns b emptied, or nil when it grew beyond keepBytes.
+func keep(b []byte) []byte {
+	if cap(b) > keepBytes {
+		return nil
+	}
+	return b[:0]
 }
 
 // MaxEventBytes bounds one event (and one line), so a hostile upstream

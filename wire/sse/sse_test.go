@@ -86,7 +86,8 @@ func TestEventReaderLongLine(t *testing.T) {
 // FuzzSSEParser: reading the same bytes in one piece or one byte at a time
 // gives the same events (RELIABILITY.md §7.5); event names never hold a
 // line break; re-encoding what was read (AppendEvent, AppendComment) and
-// reading it again gives the same events; and no input takes long.
+// reading it again gives the same events; a Reader reset after reading
+// part of the input reads it like a new one; and no input takes long.
 func FuzzSSEParser(f *testing.F) {
 	for _, s := range []string{"data: a\n\n", "data: a\r\n\r\ndata: b\n\n", ": c\n\nevent: e\ndata: x\ndata: y\n\n", "data", "\n\n\n", "data: [DONE]\n\n",
 		"data: a\r\rdata: b\r", "\xef\xbb\xbfdata: x\n\n", "event: a\rdata: b\r\n\r\n", "data: 1\n: mid\ndata: 2\n\n"} {
@@ -112,6 +113,25 @@ func FuzzSSEParser(f *testing.F) {
 				re = AppendComment(re, []byte(e.data))
 			} else {
 				re = AppendEvent(re, []byte(e.name), []byte(e.data))
+			}
+		}
+		reused := NewReader(bytes.NewReader(b[:len(b)/2]))
+		for {
+			if _, _, _, err := reused.Next(); err != nil {
+				break
+			}
+		}
+		reused.Reset(bytes.NewReader(b))
+		for i := 0; ; i++ {
+			d, n, c, err := reused.Next()
+			if err != nil {
+				if (err == io.EOF) != (err1 == nil) || i != len(whole) {
+					t.Fatalf("reset reader: %d events then %v; want %d then %v", i, err, len(whole), err1)
+				}
+				break
+			}
+			if i >= len(whole) || (event{string(d), string(n), c}) != whole[i] {
+				t.Fatalf("reset reader: event %d is %q", i, event{string(d), string(n), c})
 			}
 		}
 		again, err := readAll(bytes.NewReader(re))
@@ -256,5 +276,108 @@ func TestEventReaderLastEventWithoutBlankLine(t *testing.T) {
 	got, err := readAll(strings.NewReader("data: a\n\ndata: [DONE]\n"))
 	if err != nil || len(got) != 2 || got[1].data != "[DONE]" {
 		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// TestEventReaderBufferBoundaries: lines and events around the read
+// buffer's size (BufferSize), with every line ending and a CRLF split
+// between two reads, read whole, in halves or byte by byte, give the same
+// events; the events after a long one are read from the small buffer again.
+func TestEventReaderBufferBoundaries(t *testing.T) {
+	for _, n := range []int{BufferSize - 9, BufferSize - 8, BufferSize - 7, BufferSize - 1, BufferSize, BufferSize + 1, 3 * BufferSize} {
+		for _, eol := range []string{"\n", "\r\n", "\r"} {
+			long := strings.Repeat("y", n)
+			in := "data: " + long + eol + eol + ": c" + eol + eol + "event: e" + eol + "data: after" + eol + eol
+			want := []event{{long, "", false}, {" c", "", true}, {"after", "e", false}}
+			for name, r := range map[string]func() io.Reader{
+				"whole":   func() io.Reader { return strings.NewReader(in) },
+				"half":    func() io.Reader { return iotest.HalfReader(strings.NewReader(in)) },
+				"bytes":   func() io.Reader { return iotest.OneByteReader(strings.NewReader(in)) },
+				"at-eol":  func() io.Reader { return splitReader(in, len("data: ")+n+1) },
+				"data-at": func() io.Reader { return splitReader(in, BufferSize) },
+			} {
+				got, err := readAll(r())
+				if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("n %d eol %q %s: got %d events %.80q, %v", n, eol, name, len(got), got, err)
+				}
+			}
+		}
+	}
+}
+
+// splitReader returns s in two reads, split at i.
+func splitReader(s string, i int) io.Reader {
+	i = min(i, len(s))
+	return io.MultiReader(strings.NewReader(s[:i]), strings.NewReader(s[i:]))
+}
+
+// TestEventReaderReset: a Reader reset in the middle of a stream (inside
+// a long line, after a CR whose LF has not come, before a BOM check) reads
+// the next stream exactly as a new Reader does; buffers grown by a huge
+// event are not kept.
+func TestEventReaderReset(t *testing.T) {
+	next := "\xef\xbb\xbf\ndata: b1\n\nevent: x\ndata: b2\r\n\r\n"
+	want, err := readAll(strings.NewReader(next))
+	if err != nil || len(want) != 2 {
+		t.Fatalf("fresh reader: %q, %v", want, err)
+	}
+	for _, first := range []string{
+		"data: a\r", // a CR: an LF would be part of it
+		"data: " + strings.Repeat("z", 3*BufferSize), // inside a long line
+		"data: a\n\ndata: unfinished",
+		"\xef\xbb",
+		"",
+	} {
+		r := NewReader(strings.NewReader(first))
+		for {
+			if _, _, _, err := r.Next(); err != nil {
+				break
+			}
+		}
+		r.Reset(strings.NewReader(next))
+		var got []event
+		for {
+			d, n, c, err := r.Next()
+			if err != nil {
+				if err != io.EOF {
+					t.Fatalf("after %.20q: %v", first, err)
+				}
+				break
+			}
+			got = append(got, event{string(d), string(n), c})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("after %.20q: %q, want %q", first, got, want)
+		}
+	}
+	huge := "data: " + strings.Repeat("h", 2*keepBytes) + "\n\n"
+	r := NewReader(strings.NewReader(huge))
+	if d, _, _, err := r.Next(); err != nil || len(d) != 2*keepBytes {
+		t.Fatalf("huge event: %d bytes, %v", len(d), err)
+	}
+	r.Reset(nil)
+	if cap(r.data) > keepBytes || cap(r.line) > keepBytes {
+		t.Fatalf("Reset kept %d + %d bytes", cap(r.data), cap(r.line))
+	}
+}
+
+// TestEventReaderSteadyStateAllocs: once its buffers have grown, a reader
+// reads events without allocating, also after Reset.
+func TestEventReaderSteadyStateAllocs(t *testing.T) {
+	in := strings.Repeat("event: e\ndata: {\"x\":1}\ndata: more\n\n: ping\n\n", 200) + "data: " + strings.Repeat("l", 2*BufferSize) + "\n\n"
+	src := strings.NewReader(in)
+	r := NewReader(src)
+	read := func() {
+		src.Reset(in)
+		r.Reset(src)
+		for {
+			if _, _, _, err := r.Next(); err != nil {
+				return
+			}
+		}
+	}
+	read()
+	if n := testing.AllocsPerRun(20, read); n != 0 {
+		t.Fatalf("%v allocations per stream of 401 events", n)
 	}
 }
