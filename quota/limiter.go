@@ -69,7 +69,7 @@ type Limiter struct {
 	br       breaker
 	seeds    flight
 	rooms    rooms
-	settles  chan *Settlement
+	settles  *settleFIFO
 	wg       sync.WaitGroup
 	closed   chan struct{}
 	once     sync.Once
@@ -101,7 +101,7 @@ func NewLimiter(o Options) *Limiter {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	l := &Limiter{o: o, local: NewMemory(o.Now), settles: make(chan *Settlement, settleQueue), closed: make(chan struct{})}
+	l := &Limiter{o: o, local: NewMemory(o.Now), settles: newSettleFIFO(settleQueue, settleWorkers), closed: make(chan struct{})}
 	l.replicas.Store(1)
 	l.br.now = o.Now
 	for range settleWorkers {
@@ -577,10 +577,9 @@ func needsSharedSettle(subs []Subject) bool {
 }
 
 func (l *Limiter) enqueue(s *Settlement) {
-	select {
-	case l.settles <- s:
+	if l.settles.push(s) {
 		l.o.Metrics.backlog.Inc()
-	default:
+	} else {
 		// The queue is full (a long outage under heavy load): settle here
 		// rather than lose the spend.
 		l.o.Metrics.settleOverflow.Inc()
@@ -595,20 +594,19 @@ func (l *Limiter) enqueue(s *Settlement) {
 func (l *Limiter) settleLoop() {
 	defer l.wg.Done()
 	for {
-		select {
-		case s := <-l.settles:
+		if s := l.settles.pop(); s != nil {
 			l.o.Metrics.backlog.Dec()
 			l.settleRetrying(s)
+			continue
+		}
+		select {
+		case <-l.settles.wake:
 		case <-l.closed:
-			for {
-				select {
-				case s := <-l.settles:
-					l.o.Metrics.backlog.Dec()
-					l.settleNow(s)
-				default:
-					return
-				}
+			for s := l.settles.pop(); s != nil; s = l.settles.pop() {
+				l.o.Metrics.backlog.Dec()
+				l.settleNow(s)
 			}
+			return
 		}
 	}
 }

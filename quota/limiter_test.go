@@ -232,7 +232,7 @@ func TestFailModes(t *testing.T) {
 		t.Fatal(e)
 	}
 	first.Settle(llm.Usage{}, 0)
-	waitFor(t, func() bool { return len(l.settles) == 0 })
+	waitFor(t, func() bool { return l.settles.len() == 0 })
 	fs.down.Store(true)
 
 	// Rate limits fail open at limit ÷ replicas.

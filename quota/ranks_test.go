@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -136,8 +137,9 @@ func BenchmarkRank(b *testing.B) {
 
 // BenchmarkGCWithTables: one op is a full collection (runtime.GC) of a
 // heap holding both encodings warmed, the tables the gateway keeps for
-// its life. It reports the heap in use after the collection (heap-MB) and
-// the objects the collector marks (objects).
+// its life. It reports the heap in use after the collection (heap-MB),
+// the part of it the collector scans (scan-MB) and the objects it marks
+// (objects).
 func BenchmarkGCWithTables(b *testing.B) {
 	e := NewEstimator()
 	e.Warm()
@@ -150,7 +152,10 @@ func BenchmarkGCWithTables(b *testing.B) {
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&ms)
+	scan := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(scan)
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(scan[0].Value.Uint64())/(1<<20), "scan-MB")
 	b.ReportMetric(float64(ms.HeapObjects), "objects")
 	runtime.KeepAlive(e)
 }
