@@ -13,19 +13,15 @@ import (
 // ones with a heap in a pooled scratch buffer, so a piece of n bytes costs
 // O(n log n), never tiktoken's O(n²).
 type bpeEncoding struct {
-	ranks   map[string]int // byte sequence → rank, from tiktoken-go-loader
-	short   shortRanks     // the ranks of sequences of up to 7 bytes, again
-	maxLen  int            // longest byte sequence in ranks
+	ranks   *rankTable // byte sequence → rank, from tiktoken-go-loader's files
+	short   shortRanks // the ranks of sequences of up to 7 bytes, again
 	classes *runeClasses
 	cl100k  bool // cl100k_base's pre-tokenizer, else o200k_base's
 	scratch sync.Pool
 }
 
-func newBPEEncoding(ranks map[string]int, classes *runeClasses, cl100k bool) *bpeEncoding {
+func newBPEEncoding(ranks *rankTable, classes *runeClasses, cl100k bool) *bpeEncoding {
 	e := &bpeEncoding{ranks: ranks, classes: classes, cl100k: cl100k}
-	for k := range ranks {
-		e.maxLen = max(e.maxLen, len(k))
-	}
 	e.short = newShortRanks(ranks)
 	e.scratch.New = func() any { return new(mergeScratch) }
 	return e
@@ -96,13 +92,7 @@ func (e *bpeEncoding) rank(s string) int32 {
 	if len(s) <= shortMax {
 		return e.short.rank(s)
 	}
-	if len(s) > e.maxLen {
-		return -1
-	}
-	if r, ok := e.ranks[s]; ok {
-		return int32(r)
-	}
-	return -1
+	return e.ranks.rank(s)
 }
 
 // shortMax is the longest sequence in shortRanks.
@@ -123,21 +113,21 @@ type shortSlot struct {
 	rank int32
 }
 
-func newShortRanks(ranks map[string]int) shortRanks {
+func newShortRanks(ranks *rankTable) shortRanks {
 	n := 0
-	for k := range ranks {
+	ranks.each(func(k string, _ int) {
 		if len(k) <= shortMax {
 			n++
 		}
-	}
+	})
 	size, shift := 1, uint(64)
 	for size < 2*n {
 		size, shift = size*2, shift-1
 	}
 	t := shortRanks{slots: make([]shortSlot, size), shift: shift}
-	for k, r := range ranks {
+	ranks.each(func(k string, r int) {
 		if len(k) > shortMax {
-			continue
+			return
 		}
 		key := packShort(k)
 		i := t.slot(key)
@@ -145,7 +135,7 @@ func newShortRanks(ranks map[string]int) shortRanks {
 			i = (i + 1) & (len(t.slots) - 1)
 		}
 		t.slots[i] = shortSlot{key, int32(r)}
-	}
+	})
 	return t
 }
 

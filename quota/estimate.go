@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
+	tiktokenassets "github.com/pkoukk/tiktoken-go-loader/assets"
 
 	"github.com/sluice-ai/sluice/wire/jsonspan"
 )
@@ -64,8 +64,15 @@ func (e *Estimator) encoding(model string) *bpeEncoding {
 	l.once.Do(func() {
 		e.classesOnce.Do(func() { e.classes = newRuneClasses() })
 		// Not through tiktoken.GetEncoding, whose loader and cache are
-		// package globals of tiktoken-go.
-		ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe(file)
+		// package globals of tiktoken-go, nor through the loader's
+		// map[string]int: parseRanks reads the embedded file into a
+		// table with no pointers for the collector to scan.
+		data, err := tiktokenassets.Assets.ReadFile(file)
+		if err != nil {
+			l.err = err
+			return
+		}
+		ranks, err := parseRanks(data)
 		if err != nil {
 			l.err = err
 			return

@@ -23,6 +23,8 @@ type Sink interface {
 // Options tunes a Recorder. Zero values take the defaults.
 type Options struct {
 	// QueueSize bounds the records waiting to be written. Default 100000.
+	// The queue takes memory for what it holds (in chunks of BatchSize
+	// records), not for QueueSize records up front.
 	QueueSize int
 	// BatchSize is the largest batch written at once. Default 1000.
 	BatchSize int
@@ -52,7 +54,7 @@ type Options struct {
 type Recorder struct {
 	sink    Sink
 	opts    Options
-	queue   chan llm.Record
+	queue   *queue
 	done    chan struct{} // closed when the writer has returned
 	started atomic.Bool
 	stopped atomic.Bool // Close was called: Record drops (no lock on the hot path)
@@ -109,7 +111,7 @@ func NewRecorder(sink Sink, o Options) *Recorder {
 	r := &Recorder{
 		sink:  sink,
 		opts:  o,
-		queue: make(chan llm.Record, o.QueueSize),
+		queue: newQueue(o.QueueSize, o.BatchSize),
 		done:  make(chan struct{}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_usage_records_dropped_total",
@@ -154,10 +156,11 @@ func (r *Recorder) Record(rec llm.Record) {
 		r.drop("shutdown", 1)
 		return
 	}
-	select {
-	case r.queue <- rec:
-	default:
+	switch r.queue.push(&rec) {
+	case pushFull:
 		r.drop("queue_full", 1)
+	case pushClosed:
+		r.drop("shutdown", 1)
 	}
 }
 
@@ -204,24 +207,28 @@ func (r *Recorder) run(ctx context.Context) {
 
 	t := time.NewTicker(r.opts.FlushInterval)
 	defer t.Stop()
-	batch := make([]llm.Record, 0, r.opts.BatchSize)
+	var batch []llm.Record // a batch interrupted by the stop, for the drain
+	idle := 0              // flush ticks in a row that found nothing to write
 loop:
 	for {
 		select {
-		case rec := <-r.queue:
-			batch = append(batch, rec)
-			if len(batch) >= r.opts.BatchSize {
-				if !r.write(live, batch) {
-					break loop // interrupted: the batch goes to the drain
-				}
-				batch = batch[:0]
+		case <-r.queue.ready: // a chunk is full: write the full ones
+			var wrote bool
+			if batch, wrote = r.writeQueued(live, false); batch != nil {
+				break loop
 			}
-		case <-t.C:
-			if len(batch) > 0 {
-				if !r.write(live, batch) {
-					break loop
-				}
-				batch = batch[:0]
+			if wrote {
+				idle = 0
+			}
+		case <-t.C: // and then the partial one
+			var wrote bool
+			if batch, wrote = r.writeQueued(live, true); batch != nil {
+				break loop
+			}
+			if idle++; wrote {
+				idle = 0
+			} else if idle == idleTicks {
+				r.queue.trim() // idle: no spare chunk kept either
 			}
 			r.logSummary(false)
 		case <-live.Done():
@@ -235,40 +242,59 @@ loop:
 	r.logSummary(true)
 }
 
+// idleTicks is how many flush ticks in a row without a record make the
+// writer drop the queue's spare chunks (10 s at the default interval), so
+// an idle gateway holds no record memory at all, while one that records
+// even a few a second reuses its spares rather than allocate a chunk for
+// each batch.
+const idleTicks = 50
+
+// writeQueued writes the full chunks queued, oldest first, and then, when
+// partial is true, the one being filled. It returns the batch it was
+// writing when ctx ended (nil otherwise) and whether it wrote anything.
+func (r *Recorder) writeQueued(ctx context.Context, partial bool) (interrupted []llm.Record, wrote bool) {
+	for {
+		c := r.queue.pop(false)
+		if c == nil && partial {
+			c, partial = r.queue.pop(true), false
+		}
+		if c == nil {
+			return nil, wrote
+		}
+		if !r.write(ctx, c) {
+			return c, wrote
+		}
+		wrote = true
+		r.queue.recycle(c)
+	}
+}
+
 // drain writes batch and everything still queued within the drain budget;
 // what is left when the budget or Close's context runs out is counted as
-// dropped.
+// dropped. The queue is closed on the way out: a record that passed
+// Record's stopped check just before the stop is written or counted, never
+// left behind.
 func (r *Recorder) drain(batch []llm.Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.DrainTimeout)
 	defer cancel()
 	stopAbort := context.AfterFunc(r.abort, cancel)
 	defer stopAbort()
 	for {
-	fill:
-		for len(batch) < r.opts.BatchSize {
-			select {
-			case rec := <-r.queue:
-				batch = append(batch, rec)
-			default:
-				break fill
-			}
+		if len(batch) == 0 {
+			batch = r.queue.pop(true)
 		}
 		if len(batch) == 0 {
-			return
+			if r.queue.close() == 0 {
+				return
+			}
+			continue // records pushed before the close: write them too
 		}
 		if !r.write(ctx, batch) {
-			r.drop("shutdown", len(batch)+len(r.queue))
-			// Empty the queue so its records are not counted again; the
-			// recorder is stopped, Record adds no more.
-			for {
-				select {
-				case <-r.queue:
-				default:
-					return
-				}
-			}
+			r.drop("shutdown", len(batch)+r.queue.discard())
+			return
 		}
-		batch = batch[:0]
+		r.queue.recycle(batch)
+		batch = nil
 	}
 }
 
