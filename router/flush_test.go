@@ -328,3 +328,21 @@ func TestIdleWatchDeadlineDespiteActivity(t *testing.T) {
 		t.Fatal("a stopped watch cancelled the call")
 	}
 }
+
+// TestIdleWatchTinyTimeout: a timer that fires at once (before watchIdle
+// has returned) finds the watch complete and cancels the call as idle.
+func TestIdleWatchTinyTimeout(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		w := watchIdle(time.Nanosecond, cancel)
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("not cancelled")
+		}
+		if !w.fired.Load() {
+			t.Fatal("not recorded as idle")
+		}
+		w.stop()
+	}
+}

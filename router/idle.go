@@ -38,7 +38,9 @@ type idleWatch struct {
 
 func watchIdle(d time.Duration, cancel context.CancelFunc) *idleWatch {
 	w := &idleWatch{d: d, base: time.Now(), cancel: cancel}
+	w.mu.Lock() // check, however soon it runs, finds w.t set
 	w.t = time.AfterFunc(d, w.check)
+	w.mu.Unlock()
 	return w
 }
 

@@ -177,7 +177,10 @@ type streamState struct {
 // relay has used up what the upstream sent and may have to wait for more
 // — the events written since the last flush are flushed to the client.
 // So events that arrived together leave together, in one write and one
-// flush, and an event is never held back waiting for the next one.
+// flush, and an event is never held back waiting for the next one. This
+// relies on the readers of the body (the SSE reader, a provider's stream
+// decoder) reading it only inside their Next, on the relay's goroutine,
+// as llm.EventStream requires.
 type upstreamBody struct {
 	r      io.Reader
 	idle   *idleWatch
