@@ -116,9 +116,10 @@ func (x *exchange) stream(resp *providers.Response, prov providers.Provider, d *
 					// Keep the raw choices; they are decoded only if the
 					// stream ends without usage and tokens must be estimated.
 					if cap(s.text) == 0 {
-						// Sized for a typical answer: one allocation each
-						// instead of a growth series per stream.
-						s.text, s.ends = make([]byte, 0, 4096), make([]int, 0, 64)
+						// Room for a short answer; a long one grows it by
+						// doubling. An open stream holds this for its
+						// whole life, so it starts small.
+						s.text, s.ends = make([]byte, 0, 1024), make([]int, 0, 16)
 					}
 					s.text = append(s.text, choicesV...)
 					s.ends = append(s.ends, len(s.text))
