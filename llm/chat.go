@@ -1,6 +1,9 @@
 package llm
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Dialect names the wire format a request arrives in (inbound) or an
 // upstream speaks (outbound). The router reads the client's dialect from
@@ -274,7 +277,10 @@ const (
 )
 
 // Event is one neutral stream event. Decoders reuse one Event: it (and
-// its strings' backing) is valid until the next call to Next.
+// its strings' backing) is valid until the next call to Next. The text of
+// a delta is backed by a buffer the decoder reuses, so a consumer that
+// keeps it copies it (append to a []byte, a strings.Builder, Clone):
+// s += ev.Text, from an empty s, would keep the buffer itself.
 type Event struct {
 	Kind  EventKind
 	Index int // choice index
@@ -288,6 +294,16 @@ type Event struct {
 	FinishReason string
 	Usage        Usage
 	Err          *Error
+}
+
+// Clone returns a copy of e whose strings own their bytes, for keeping
+// an event past the next call to Next (a decoder may back them with a
+// buffer it reuses).
+func (e *Event) Clone() Event {
+	c := *e
+	c.ID, c.Name, c.Model = strings.Clone(e.ID), strings.Clone(e.Name), strings.Clone(e.Model)
+	c.Text, c.Signature, c.FinishReason = strings.Clone(e.Text), strings.Clone(e.Signature), strings.Clone(e.FinishReason)
+	return c
 }
 
 // EventStream is a pulled stream of neutral events decoded from an

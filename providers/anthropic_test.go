@@ -164,7 +164,9 @@ func TestAnthropicTranslatedLane(t *testing.T) {
 		t.Errorf("stream not asked: %s", sent)
 	}
 	s := resp.Decoder.Stream(resp.Body)
-	var text, args string
+	// An event's text is valid until the next call: copied as it comes
+	// (text += ev.Text would keep the decoder's buffer itself).
+	var text, args strings.Builder
 	var u llm.Usage
 	for {
 		ev, err := s.Next()
@@ -176,15 +178,15 @@ func TestAnthropicTranslatedLane(t *testing.T) {
 		}
 		switch ev.Kind {
 		case llm.EventText:
-			text += ev.Text
+			text.WriteString(ev.Text)
 		case llm.EventToolArgs:
-			args += ev.Text
+			args.WriteString(ev.Text)
 		case llm.EventUsage:
 			u = ev.Usage
 		}
 	}
-	if !strings.HasPrefix(text, "I'll get") || args != `{"city": "San Francisco", "units": "fahrenheit"}` || u.PromptTokens != 397 || u.CompletionTokens != 89 {
-		t.Errorf("%q %q %+v", text, args, u)
+	if !strings.HasPrefix(text.String(), "I'll get") || args.String() != `{"city": "San Francisco", "units": "fahrenheit"}` || u.PromptTokens != 397 || u.CompletionTokens != 89 {
+		t.Errorf("%q %q %+v", text.String(), args.String(), u)
 	}
 }
 

@@ -37,7 +37,7 @@ func drain(t testing.TB, s llm.EventStream) ([]llm.Event, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, *ev)
+		out = append(out, ev.Clone())
 	}
 	t.Fatal("stream does not end")
 	return nil, nil
@@ -579,5 +579,60 @@ func TestStreamDecoderEventTooLarge(t *testing.T) {
 	var e *llm.Error
 	if !errors.As(err, &e) || !strings.Contains(e.Message, "larger than") {
 		t.Errorf("%v", err)
+	}
+}
+
+// deltaStream is a Messages stream with n text deltas (escapes and
+// non-ASCII included) and the text they make.
+func deltaStream(n int) (body, text string) {
+	var b, want strings.Builder
+	b.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":3}}}\n\n")
+	b.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := range n {
+		b.WriteString("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"w\\u00e9rd \\\"" + strconv.Itoa(i) + "\\\"\\n\"}}\n\n")
+		want.WriteString("wérd \"" + strconv.Itoa(i) + "\"\n")
+	}
+	b.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	b.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n")
+	b.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	return b.String(), want.String()
+}
+
+// Text deltas are backed by a buffer the decoder reuses from one Next to
+// the next (an event is valid until the next call): each event's text is
+// right when it is returned, and a delta costs no allocation.
+func TestStreamDecoderDeltasAllocateNothing(t *testing.T) {
+	body, want := deltaStream(300)
+	d := NewStreamDecoder(strings.NewReader(body))
+	var got strings.Builder
+	for {
+		ev, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == llm.EventText {
+			got.WriteString(ev.Text)
+		}
+	}
+	if got.String() != want {
+		t.Fatalf("text %q, want %q", got.String(), want)
+	}
+	allocs := func(n int) float64 {
+		body, _ := deltaStream(n)
+		return testing.AllocsPerRun(10, func() {
+			d := NewStreamDecoder(strings.NewReader(body))
+			for {
+				if _, err := d.Next(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	few, many := allocs(10), allocs(2010)
+	if per := (many - few) / 2000; per > 0.01 {
+		t.Errorf("%.3f allocations per text delta (%v for 10 deltas, %v for 2,010)", per, few, many)
 	}
 }

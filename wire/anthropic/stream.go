@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"unsafe"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/jsonspan"
@@ -34,11 +35,16 @@ type streamDecoder struct {
 	queued int
 	next   int
 	blocks []block // by block index, at most MaxBlockIndex
-	tools  int
-	usage  wireUsage
-	start  bool // message_start seen
-	done   bool
-	err    error
+	// text backs the delta strings of the events decoded by one Next
+	// (text, tool input, thinking): llm.EventStream makes an event valid
+	// until the next call, so it is reused from one call to the next and
+	// a delta costs no allocation.
+	text  []byte
+	tools int
+	usage wireUsage
+	start bool // message_start seen
+	done  bool
+	err   error
 }
 
 // NewStreamDecoder returns the neutral event stream of the Messages event
@@ -72,7 +78,7 @@ func (d *streamDecoder) Next() (*llm.Event, error) {
 		d.next++
 		return &d.ev, nil
 	}
-	d.next, d.queued = 0, 0
+	d.next, d.queued, d.text = 0, 0, d.text[:0]
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -110,6 +116,24 @@ func (d *streamDecoder) Next() (*llm.Event, error) {
 			return nil, io.EOF
 		}
 	}
+}
+
+// unquoteDelta returns the value of the JSON string b (quotes included),
+// "" when b is not one, backed by d.text: valid until the next call to
+// Next. Strings from earlier in the same call stay valid when d.text
+// grows (they keep the old array, which is never written again).
+func (d *streamDecoder) unquoteDelta(b []byte) string {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return ""
+	}
+	start := len(d.text)
+	t, ok := jsonspan.AppendUnquoted(d.text, b[1:len(b)-1])
+	if !ok || len(t) == start {
+		d.text = t[:start]
+		return ""
+	}
+	d.text = t
+	return unsafe.String(&t[start], len(t)-start)
 }
 
 // push queues an event.
@@ -296,7 +320,7 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 				val = it.val
 			}
 		}
-		s, _ := unquote(val)
+		s := d.unquoteDelta(val)
 		switch string(dt) {
 		case `"text_delta"`:
 			if b.kind == blockText && s != "" {

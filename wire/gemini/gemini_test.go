@@ -351,7 +351,7 @@ func collect(s llm.EventStream) ([]llm.Event, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, *ev)
+		out = append(out, ev.Clone())
 		if len(out) > 100000 {
 			return out, errors.New("endless")
 		}

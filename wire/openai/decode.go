@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"unsafe"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/jsonspan"
@@ -21,6 +22,11 @@ type streamDecoder struct {
 	finished bool // some choice finished
 	choices  []choiceIn
 	scratch  []byte
+	// text backs the delta strings (text, reasoning, tool arguments) of
+	// the events queued by one read: llm.EventStream makes an event valid
+	// until the next call, and the queue is refilled only once drained,
+	// so it is reused and a delta costs no allocation.
+	text []byte
 }
 
 // choiceIn is the state of one choice of the stream being decoded.
@@ -64,6 +70,33 @@ func (d *streamDecoder) Close() error {
 	return nil
 }
 
+// deltaStr is rawStr backed by d.text: valid until the next call to
+// Next. Strings from earlier in the same read stay valid when d.text
+// grows (they keep the old array, which is never written again).
+func (d *streamDecoder) deltaStr(v []byte) string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return ""
+	}
+	start := len(d.text)
+	t, ok := jsonspan.AppendUnquoted(d.text, v[1:len(v)-1])
+	if !ok || len(t) == start {
+		d.text = t[:start]
+		return ""
+	}
+	d.text = t
+	return unsafe.String(&t[start], len(t)-start)
+}
+
+// deltaArgs is rawArgs backed by d.text, as deltaStr.
+func (d *streamDecoder) deltaArgs(v []byte) string {
+	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+		start := len(d.text)
+		d.text = append(d.text, v...)
+		return unsafe.String(&d.text[start], len(v))
+	}
+	return d.deltaStr(v)
+}
+
 func (d *streamDecoder) push() *llm.Event {
 	d.queue = append(d.queue, llm.Event{})
 	return &d.queue[len(d.queue)-1]
@@ -75,7 +108,7 @@ func (d *streamDecoder) Next() (*llm.Event, error) {
 		d.qpos++
 		return &d.queue[d.qpos-1], nil
 	}
-	d.queue, d.qpos = d.queue[:0], 0
+	d.queue, d.qpos, d.text = d.queue[:0], 0, d.text[:0]
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -329,12 +362,12 @@ func (d *streamDecoder) delta(c *choiceIn, v []byte) error {
 	if len(reasoning) == 0 || reasoning[0] != '"' {
 		reasoning = reasoning2
 	}
-	if t := rawStr(reasoning, &d.scratch); t != "" {
+	if t := d.deltaStr(reasoning); t != "" {
 		ev := d.push()
 		ev.Kind, ev.Index, ev.Text = llm.EventThinking, c.index, t
 	}
 	for _, tv := range [2][]byte{content, refusal} {
-		if t := rawStr(tv, &d.scratch); t != "" {
+		if t := d.deltaStr(tv); t != "" {
 			ev := d.push()
 			ev.Kind, ev.Index, ev.Text = llm.EventText, c.index, t
 		}
@@ -419,7 +452,7 @@ func (d *streamDecoder) toolDelta(c *choiceIn, v []byte) (int, error) {
 		ev.ID = rawStr(id, &d.scratch)
 		ev.Name = rawStr(name, &d.scratch)
 	}
-	if a := rawArgs(args, &d.scratch); a != "" {
+	if a := d.deltaArgs(args); a != "" {
 		ev := d.push()
 		ev.Kind, ev.Index, ev.Tool, ev.Text = llm.EventToolArgs, c.index, t, a
 	}

@@ -18,7 +18,7 @@ func collect(s llm.EventStream) ([]llm.Event, error) {
 		if err != nil {
 			return evs, err
 		}
-		evs = append(evs, *ev)
+		evs = append(evs, ev.Clone())
 	}
 	return evs, errors.New("endless")
 }
@@ -368,5 +368,57 @@ func TestStreamChoices(t *testing.T) {
 	want := "text 1 b|text 0 a|tool 1.0 t f|args 1.0 {}|finish 0 length|end 1.0|finish 1 tool_calls"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("got  %s\nwant %s", strings.Join(got, "|"), want)
+	}
+}
+
+// The delta strings of one chunk (reasoning, content, refusal, tool
+// arguments) share a buffer the decoder reuses from one read to the next:
+// each is right when returned, even when the buffer grew between two of
+// them, and a delta costs no allocation.
+func TestStreamDecoderDeltasAllocateNothing(t *testing.T) {
+	long := strings.Repeat("é", 3000) // grows the buffer mid-chunk
+	chunk := `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning_content":"think\n","content":"` + long + `","refusal":"no \"way\"","tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":null}]}`
+	body := "data: " + chunk + "\n\ndata: " + chunk + "\n\ndata: [DONE]\n\n"
+	d := NewStreamDecoder(strings.NewReader(body))
+	var texts []string
+	for {
+		ev, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == llm.EventThinking || ev.Kind == llm.EventText || ev.Kind == llm.EventToolArgs {
+			texts = append(texts, strings.Clone(ev.Text))
+		}
+	}
+	want := []string{"think\n", long, `no "way"`, `{"a":`, "think\n", long, `no "way"`, `{"a":`}
+	if fmt.Sprint(texts) != fmt.Sprint(want) {
+		t.Fatalf("texts %q", texts)
+	}
+
+	stream := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w\\u00e9rd %d\\n\"},\"finish_reason\":null}]}\n\n", i)
+		}
+		b.WriteString("data: [DONE]\n\n")
+		return b.String()
+	}
+	allocs := func(n int) float64 {
+		body := stream(n)
+		return testing.AllocsPerRun(10, func() {
+			d := NewStreamDecoder(strings.NewReader(body))
+			for {
+				if _, err := d.Next(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	few, many := allocs(10), allocs(2010)
+	if per := (many - few) / 2000; per > 0.01 {
+		t.Errorf("%.3f allocations per chunk (%v for 10 chunks, %v for 2,010)", per, few, many)
 	}
 }
