@@ -577,6 +577,13 @@ func needsSharedSettle(subs []Subject) bool {
 }
 
 func (l *Limiter) enqueue(s *Settlement) {
+	if !l.o.Shared && l.settleNow(s) {
+		// An in-process store settles in a map under its lock: cheaper
+		// than waking a settle worker for it (a cross-thread wake-up per
+		// request). One that fails is queued and retried as a shared
+		// store's would be.
+		return
+	}
 	if l.settles.push(s) {
 		l.o.Metrics.backlog.Inc()
 	} else {
