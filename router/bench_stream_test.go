@@ -56,28 +56,7 @@ func BenchmarkStreamRelay(b *testing.B) {
 // upstream and Anthropic client on an OpenAI upstream (translated both
 // ways). Compare with BenchmarkStreamRelay (the OpenAI raw lane alone).
 func BenchmarkStreamRelayLanes(b *testing.B) {
-	var oa, an strings.Builder
-	for i := 0; i < 50; i++ {
-		fmt.Fprintf(&oa, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token %d \"}}]}\n\n", i)
-	}
-	oa.WriteString("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
-	oa.WriteString("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":50}}\n\ndata: [DONE]\n\n")
-	an.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n")
-	an.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
-	for i := 0; i < 50; i++ {
-		fmt.Fprintf(&an, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d \"}}\n\n", i)
-	}
-	an.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
-	an.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":50}}\n\n")
-	an.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
-	serve := func(events string) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "text/event-stream")
-			_, _ = io.WriteString(w, events)
-		}))
-	}
-	openaiUp, anthropicUp := serve(oa.String()), serve(an.String())
+	openaiUp, anthropicUp := streamUpstreams(50)
 	defer openaiUp.Close()
 	defer anthropicUp.Close()
 	const chat = `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
@@ -124,28 +103,7 @@ func BenchmarkStreamRelayLanes(b *testing.B) {
 // per-stream cost.
 func BenchmarkStreamRelayEvents(b *testing.B) {
 	for _, n := range []int{10, 1000} {
-		var oa, an strings.Builder
-		for i := 0; i < n; i++ {
-			fmt.Fprintf(&oa, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token %d \"}}]}\n\n", i)
-		}
-		oa.WriteString("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
-		oa.WriteString("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":50}}\n\ndata: [DONE]\n\n")
-		an.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n")
-		an.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
-		for i := 0; i < n; i++ {
-			fmt.Fprintf(&an, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d \"}}\n\n", i)
-		}
-		an.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
-		an.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":50}}\n\n")
-		an.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
-		serve := func(events string) *httptest.Server {
-			return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.Header().Set("Content-Type", "text/event-stream")
-				_, _ = io.WriteString(w, events)
-			}))
-		}
-		openaiUp, anthropicUp := serve(oa.String()), serve(an.String())
+		openaiUp, anthropicUp := streamUpstreams(n)
 		const chat = `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
 		for _, lane := range []struct {
 			name, up string
@@ -176,4 +134,32 @@ func BenchmarkStreamRelayEvents(b *testing.B) {
 		openaiUp.Close()
 		anthropicUp.Close()
 	}
+}
+
+// streamUpstreams starts two test upstreams answering every request with
+// a stream of n text deltas, usage and the end: one in OpenAI's chunks,
+// one in Anthropic's Messages events.
+func streamUpstreams(n int) (openaiUp, anthropicUp *httptest.Server) {
+	var oa, an strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&oa, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token %d \"}}]}\n\n", i)
+	}
+	oa.WriteString("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
+	oa.WriteString("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":50}}\n\ndata: [DONE]\n\n")
+	an.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n")
+	an.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&an, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token %d \"}}\n\n", i)
+	}
+	an.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	an.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":50}}\n\n")
+	an.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	serve := func(events string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, events)
+		}))
+	}
+	return serve(oa.String()), serve(an.String())
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"unsafe"
 
 	"github.com/sluice-ai/sluice/llm"
 	"github.com/sluice-ai/sluice/wire/jsonspan"
@@ -116,24 +115,6 @@ func (d *streamDecoder) Next() (*llm.Event, error) {
 			return nil, io.EOF
 		}
 	}
-}
-
-// unquoteDelta returns the value of the JSON string b (quotes included),
-// "" when b is not one, backed by d.text: valid until the next call to
-// Next. Strings from earlier in the same call stay valid when d.text
-// grows (they keep the old array, which is never written again).
-func (d *streamDecoder) unquoteDelta(b []byte) string {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return ""
-	}
-	start := len(d.text)
-	t, ok := jsonspan.AppendUnquoted(d.text, b[1:len(b)-1])
-	if !ok || len(t) == start {
-		d.text = t[:start]
-		return ""
-	}
-	d.text = t
-	return unsafe.String(&t[start], len(t)-start)
 }
 
 // push queues an event.
@@ -320,7 +301,7 @@ func (d *streamDecoder) decode(name, data []byte) (bool, error) {
 				val = it.val
 			}
 		}
-		s := d.unquoteDelta(val)
+		s := jsonspan.UnquoteInto(&d.text, val)
 		switch string(dt) {
 		case `"text_delta"`:
 			if b.kind == blockText && s != "" {

@@ -204,3 +204,25 @@ func hex4(s []byte, i int) (rune, bool) {
 	}
 	return r, true
 }
+
+// UnquoteInto appends the text of v, a JSON string literal with its
+// quotes, to *buf and returns it as a string backed by *buf, with no
+// allocation once *buf has room: "" when v is not a valid string literal
+// or is empty. The string is valid for as long as the bytes it was
+// appended as are not written again: a caller that reuses *buf (a stream
+// decoder truncating it between events) must be done with the strings by
+// then. Strings returned before *buf grew keep the old array, which is
+// never written again.
+func UnquoteInto(buf *[]byte, v []byte) string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return ""
+	}
+	start := len(*buf)
+	t, ok := AppendUnquoted(*buf, v[1:len(v)-1])
+	if !ok || len(t) == start {
+		*buf = t[:start]
+		return ""
+	}
+	*buf = t
+	return unsafe.String(&t[start], len(t)-start)
+}

@@ -198,3 +198,33 @@ func TestPlainPrefixUTF8(t *testing.T) {
 		}
 	}
 }
+
+// UnquoteInto decodes as Unquote does, into the caller's buffer: strings
+// returned before the buffer grew stay right, bad literals give "" and
+// leave the buffer as it was, and a warm buffer costs no allocation.
+func TestUnquoteInto(t *testing.T) {
+	var buf []byte
+	a := UnquoteInto(&buf, []byte(`"plain"`))
+	b := UnquoteInto(&buf, []byte(`"w\u00e9rd \"q\"\n"`))
+	long := strings.Repeat("x", 5000)
+	c := UnquoteInto(&buf, []byte(`"`+long+`"`)) // grows buf
+	if a != "plain" || b != "wérd \"q\"\n" || c != long {
+		t.Fatalf("%q %q %d", a, b, len(c))
+	}
+	n := len(buf)
+	for _, bad := range []string{``, `"`, `x`, `"unterminated`, `"bad \x"`, `""`, `"a"x`} {
+		if s := UnquoteInto(&buf, []byte(bad)); s != "" {
+			t.Errorf("%q: %q", bad, s)
+		}
+		if len(buf) != n {
+			t.Errorf("%q: buffer %d bytes, want %d", bad, len(buf), n)
+		}
+	}
+	buf = buf[:0]
+	if allocs := testing.AllocsPerRun(100, func() {
+		buf = buf[:0]
+		_ = UnquoteInto(&buf, []byte(`"w\u00e9rd \"q\"\n"`))
+	}); allocs != 0 {
+		t.Errorf("%v allocations", allocs)
+	}
+}

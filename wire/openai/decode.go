@@ -70,31 +70,15 @@ func (d *streamDecoder) Close() error {
 	return nil
 }
 
-// deltaStr is rawStr backed by d.text: valid until the next call to
-// Next. Strings from earlier in the same read stay valid when d.text
-// grows (they keep the old array, which is never written again).
-func (d *streamDecoder) deltaStr(v []byte) string {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return ""
-	}
-	start := len(d.text)
-	t, ok := jsonspan.AppendUnquoted(d.text, v[1:len(v)-1])
-	if !ok || len(t) == start {
-		d.text = t[:start]
-		return ""
-	}
-	d.text = t
-	return unsafe.String(&t[start], len(t)-start)
-}
-
-// deltaArgs is rawArgs backed by d.text, as deltaStr.
+// deltaArgs is rawArgs backed by d.text (jsonspan.UnquoteInto): valid
+// until the next call to Next.
 func (d *streamDecoder) deltaArgs(v []byte) string {
 	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
 		start := len(d.text)
 		d.text = append(d.text, v...)
 		return unsafe.String(&d.text[start], len(v))
 	}
-	return d.deltaStr(v)
+	return jsonspan.UnquoteInto(&d.text, v)
 }
 
 func (d *streamDecoder) push() *llm.Event {
@@ -362,12 +346,12 @@ func (d *streamDecoder) delta(c *choiceIn, v []byte) error {
 	if len(reasoning) == 0 || reasoning[0] != '"' {
 		reasoning = reasoning2
 	}
-	if t := d.deltaStr(reasoning); t != "" {
+	if t := jsonspan.UnquoteInto(&d.text, reasoning); t != "" {
 		ev := d.push()
 		ev.Kind, ev.Index, ev.Text = llm.EventThinking, c.index, t
 	}
 	for _, tv := range [2][]byte{content, refusal} {
-		if t := d.deltaStr(tv); t != "" {
+		if t := jsonspan.UnquoteInto(&d.text, tv); t != "" {
 			ev := d.push()
 			ev.Kind, ev.Index, ev.Text = llm.EventText, c.index, t
 		}
