@@ -37,16 +37,16 @@ func NewClient(t llm.Timeouts, o Options) *Client {
 		d.Control = denyPrivateControl
 	}
 	tr := &http.Transport{
-		Proxy:                  nil, // never route provider traffic through an env proxy implicitly
-		DialContext:            d.DialContext,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           4096,
-		MaxIdleConnsPerHost:    1024,
-		IdleConnTimeout:        90 * time.Second,
-		TLSHandshakeTimeout:    t.Connect,
-		ResponseHeaderTimeout:  t.FirstByte,
-		ExpectContinueTimeout:  time.Second,
-		DisableCompression:     true,
+		Proxy:                 nil, // never route provider traffic through an env proxy implicitly
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   t.Connect,
+		ResponseHeaderTimeout: t.FirstByte,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
 		// net/http's default 4 KiB each: a streamed answer holds its
 		// connection's buffers for as long as it lasts (16 KiB each cost
 		// 24 KiB more per open stream), and a read or write larger than
