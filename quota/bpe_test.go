@@ -308,6 +308,13 @@ func TestCountCache(t *testing.T) {
 	if _, ok := c.get(h, len(s)+1); ok {
 		t.Fatal("a hit for another length")
 	}
+	// Every key has two different slots.
+	pr := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		if _, i, j := c.place(pr.Uint64()); i == j || i >= cacheSlots || j >= cacheSlots {
+			t.Fatalf("slots %d and %d", i, j)
+		}
+	}
 	// Far more keys than slots: the cache stays its size, and a key in
 	// steady use survives a stream of new ones.
 	r := rand.New(rand.NewPCG(8, 9))

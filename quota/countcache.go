@@ -49,8 +49,12 @@ func (c *countCache) key(b []byte, enc uint64) uint64 {
 	return maphash.Bytes(c.seed, b) ^ enc*0x9e3779b97f4a7c15
 }
 
+// place returns h's shard and its two slots there, always two different
+// ones (a key whose two were one would lose its place to any key landing
+// on it, however often it is used).
 func (c *countCache) place(h uint64) (*cacheShard, int, int) {
-	return &c.shards[h>>58], int(h % cacheSlots), int((h >> 7) % cacheSlots)
+	i := int(h % cacheSlots)
+	return &c.shards[h>>58], i, (i + 1 + int((h>>7)%(cacheSlots-1))) % cacheSlots
 }
 
 // get returns the count stored for hash h and length size.
