@@ -184,15 +184,10 @@ func cpuTime(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may contain spaces; fields after ")" are fixed.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, errors.New("malformed stat")
+	f, err := statFields(b, 13)
+	if err != nil {
+		return 0, err
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
@@ -200,6 +195,21 @@ func cpuTime(pid int) (time.Duration, error) {
 		return 0, errors.New("malformed stat")
 	}
 	return time.Duration(ut+st) * time.Second / userHZ, nil
+}
+
+// statFields returns the fields of a /proc/<pid>/stat line after the
+// command name (field 2, which may contain spaces and parentheses): f[0]
+// is field 3. Fewer than n fields is an error.
+func statFields(b []byte, n int) ([]string, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < n {
+		return nil, errors.New("malformed stat")
+	}
+	return f, nil
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -99,13 +97,9 @@ func ppidOf(pid int) (int, error) {
 
 // parsePPID returns field 4 of a /proc/<pid>/stat line.
 func parsePPID(b []byte) (int, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, errors.New("malformed stat")
+	f, err := statFields(b, 2)
+	if err != nil {
+		return 0, err
 	}
 	return strconv.Atoi(f[1])
 }
