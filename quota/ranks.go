@@ -131,9 +131,8 @@ func (t *rankTable) rank(s string) int32 {
 		if uint32(v>>32) != tag {
 			continue
 		}
-		at := int(uint32(v))
-		if hd := t.blob[at : at+tokenHeader]; int(hd[0]) == len(s) && string(t.blob[at+tokenHeader:at+tokenHeader+len(s)]) == s {
-			return int32(uint32(hd[1]) | uint32(hd[2])<<8 | uint32(hd[3])<<16)
+		if tok, r := t.at(int(uint32(v))); tok == s {
+			return int32(r)
 		}
 	}
 }
