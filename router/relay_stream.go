@@ -169,8 +169,9 @@ type streamState struct {
 	ttft     time.Duration
 	upErr    *llm.Error // an error event forwarded mid-stream
 
-	body upstreamBody
-	er   *sse.Reader // the raw lanes' event reader, kept with its buffer across streams
+	body   upstreamBody
+	er     *sse.Reader        // the raw lanes' event reader, kept with its buffer across streams
+	cancel context.CancelFunc // cancels the upstream call (clientGone)
 }
 
 // upstreamBody is the upstream's body as a stream relay reads it. Every
@@ -183,11 +184,10 @@ type streamState struct {
 // decoder) reading it only inside their Next, on the relay's goroutine,
 // as llm.EventStream requires.
 type upstreamBody struct {
-	r      io.Reader
-	idle   *idleWatch
-	x      *exchange
-	s      *streamState
-	cancel context.CancelFunc
+	r    io.Reader
+	idle *idleWatch
+	x    *exchange
+	s    *streamState
 }
 
 // errClientWrite is what an upstream read returns when the flush before
@@ -230,7 +230,7 @@ func (p *streamPool) get(x *exchange, body io.Reader, idle *idleWatch, cancel co
 	if s == nil {
 		s = &streamState{buf: make([]byte, 0, 1024)}
 	}
-	s.body = upstreamBody{r: body, idle: idle, x: x, s: s, cancel: cancel}
+	s.body, s.cancel = upstreamBody{r: body, idle: idle, x: x, s: s}, cancel
 	return s
 }
 
@@ -341,7 +341,7 @@ func (x *exchange) flush(s *streamState) bool {
 func (x *exchange) clientGone(s *streamState) {
 	s.gone, s.pending = true, false
 	x.rec.Status = llm.StatusClientCancelled
-	s.body.cancel()
+	s.cancel()
 }
 
 // endStream handles the reader's error: a clean end, a failure before the
