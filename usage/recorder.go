@@ -211,28 +211,27 @@ func (r *Recorder) run(ctx context.Context) {
 	idle := 0              // flush ticks in a row that found nothing to write
 loop:
 	for {
+		tick := false
 		select {
 		case <-r.queue.ready: // a chunk is full: write the full ones
-			var wrote bool
-			if batch, wrote = r.writeQueued(live, false); batch != nil {
-				break loop
-			}
-			if wrote {
-				idle = 0
-			}
 		case <-t.C: // and then the partial one
-			var wrote bool
-			if batch, wrote = r.writeQueued(live, true); batch != nil {
-				break loop
-			}
-			if idle++; wrote {
-				idle = 0
-			} else if idle == idleTicks {
-				r.queue.trim() // idle: no spare chunk kept either
-			}
-			r.logSummary(false)
+			tick = true
 		case <-live.Done():
 			break loop
+		}
+		var wrote bool
+		if batch, wrote = r.writeQueued(live, tick); batch != nil {
+			break loop
+		}
+		if wrote {
+			idle = 0
+		} else if tick {
+			if idle++; idle == idleTicks {
+				r.queue.trim() // idle: no spare chunk kept either
+			}
+		}
+		if tick {
+			r.logSummary(false)
 		}
 	}
 	// From here on Record drops (and counts) rather than queue records no
